@@ -1,0 +1,458 @@
+/*
+ * htpasswd backend.
+ *
+ * The table is immutable once built and reference-counted: verify() takes
+ * a reference under a short lock and hashes outside it, so a reload never
+ * waits for a hash and a hash never sees a half-built table.  A reload
+ * builds a new table from the file and swaps it in only when the whole
+ * file parsed; a broken file keeps the old table and logs file:line.
+ * The file is looked at (stat) at most once a second, from verify() and
+ * from the readiness probe, and re-read on SIGHUP.  Users whose entry
+ * changed are handed to the cache's invalidate hook.
+ */
+#include "htpasswd.h"
+#include "backend.h"
+#include "hash.h"
+#include "pipeline.h"
+#include "text.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const struct pa_conf_key htpasswd_keys[] = {
+	{ "file", PA_CONF_STRING, 0, 0, NULL, NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+struct htpasswd {
+	char *path;
+	const struct pa_backend_env *env;
+	pthread_mutex_t lock;		/* guards table and refs */
+	pthread_mutex_t reload_lock;	/* one reload at a time */
+	struct pa_htpasswd_table *table;
+	struct stat seen;		/* the file as last looked at */
+	bool seen_valid;
+	uint64_t last_check_us;		/* guarded by reload_lock */
+	char error[256];		/* last load problem, guarded by lock */
+};
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pa_htpasswd_entry *)a)->user,
+		      ((const struct pa_htpasswd_entry *)b)->user);
+}
+
+void
+pa_htpasswd_free(struct pa_htpasswd_table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		free(t->v[i].user);
+		free(t->v[i].hash);
+		free(t->v[i].groups);
+	}
+	free(t->v);
+	free(t->reference);
+	free(t);
+}
+
+/* Parses one line into e.  Returns 1 for an entry, 0 for a blank or
+ * comment line, -1 with err set. */
+static int
+parse_line(char *line, bool allow_weak, struct pa_htpasswd_entry *e, struct pa_error *err)
+{
+	char *p = line, *hash, *groups;
+	const char *why;
+	size_t ulen;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if ((hash = strchr(line, ':')) == NULL) {
+		pa_error_set(err, "expected user:hash[:groups]");
+		return -1;
+	}
+	*hash++ = '\0';
+	ulen = strlen(line);
+	if (ulen == 0 || ulen > PA_USER_MAX || !pa_utf8_valid(line, ulen) ||
+	    pa_has_control(line, ulen)) {
+		pa_error_set(err, "user name must be 1 to %d bytes of printable UTF-8",
+			     PA_USER_MAX);
+		return -1;
+	}
+	if ((groups = strchr(hash, ':')) != NULL)
+		*groups++ = '\0';
+	memset(e, 0, sizeof(*e));
+	if (hash[0] == '!') {
+		e->disabled = true;
+		hash++;
+	}
+	if (!(e->disabled && hash[0] == '\0') && pa_hash_check(hash, allow_weak, &why) != 0) {
+		pa_error_set(err, "user '%s': %s", line, why);
+		return -1;
+	}
+	if (groups != NULL && (strlen(groups) >= PA_GROUPS_MAX ||
+			       !pa_utf8_valid(groups, strlen(groups)) ||
+			       pa_has_control(groups, strlen(groups)))) {
+		pa_error_set(err, "user '%s': groups must be printable UTF-8 under %d bytes",
+			     line, PA_GROUPS_MAX);
+		return -1;
+	}
+	e->user = strdup(line);
+	e->hash = strdup(hash);
+	e->groups = strdup(groups != NULL ? groups : "");
+	if (e->user == NULL || e->hash == NULL || e->groups == NULL) {
+		free(e->user);
+		free(e->hash);
+		free(e->groups);
+		pa_error_set(err, "out of memory");
+		return -1;
+	}
+	pa_list_normalize(e->groups);
+	return 1;
+}
+
+int
+pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+		  struct pa_error *err)
+{
+	struct pa_htpasswd_table *t;
+	struct pa_error lerr = { { 0 } };
+	size_t cap = 0, i;
+	char *line = NULL;
+	size_t linecap = 0;
+	ssize_t len;
+	int lineno = 0, rc;
+	FILE *fp;
+
+	*out = NULL;
+	if ((fp = fopen(path, "re")) == NULL) {
+		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		fclose(fp);
+		pa_error_set(err, "out of memory");
+		return -1;
+	}
+	while ((len = getline(&line, &linecap, fp)) >= 0) {
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if ((size_t)len != strlen(line)) {
+			pa_error_set(err, "%s:%d: NUL byte in line", path, lineno);
+			goto fail;
+		}
+		if (t->n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct pa_htpasswd_entry *nv = realloc(t->v, ncap * sizeof(*nv));
+			if (nv == NULL) {
+				pa_error_set(err, "%s:%d: out of memory", path, lineno);
+				goto fail;
+			}
+			t->v = nv;
+			cap = ncap;
+		}
+		rc = parse_line(line, allow_weak, &t->v[t->n], &lerr);
+		if (rc < 0) {
+			pa_error_set(err, "%s:%d: %s", path, lineno, lerr.msg);
+			goto fail;
+		}
+		if (rc == 1) {
+			t->v[t->n].line = lineno;
+			if (t->reference == NULL && !t->v[t->n].disabled &&
+			    (t->reference = strdup(t->v[t->n].hash)) == NULL) {
+				t->n++;
+				pa_error_set(err, "out of memory");
+				goto fail;
+			}
+			t->n++;
+		}
+	}
+	if (ferror(fp)) {
+		pa_error_set(err, "%s: read error", path);
+		goto fail;
+	}
+	if (t->n > 0)
+		qsort(t->v, t->n, sizeof(t->v[0]), entry_cmp);
+	for (i = 1; i < t->n; i++) {
+		if (strcmp(t->v[i - 1].user, t->v[i].user) == 0) {
+			int a = t->v[i - 1].line, b = t->v[i].line;
+			pa_error_set(err, "%s:%d: duplicate user '%s' (also on line %d)", path,
+				     a > b ? a : b, t->v[i].user, a > b ? b : a);
+			goto fail;
+		}
+	}
+	free(line);
+	fclose(fp);
+	*out = t;
+	return 0;
+fail:
+	free(line);
+	fclose(fp);
+	pa_htpasswd_free(t);
+	return -1;
+}
+
+const struct pa_htpasswd_entry *
+pa_htpasswd_find(const struct pa_htpasswd_table *t, const char *user)
+{
+	struct pa_htpasswd_entry key = { .user = (char *)user };
+
+	if (t == NULL || t->n == 0)
+		return NULL;
+	return bsearch(&key, t->v, t->n, sizeof(t->v[0]), entry_cmp);
+}
+
+static struct pa_htpasswd_table *
+table_get(struct htpasswd *h)
+{
+	struct pa_htpasswd_table *t;
+
+	pthread_mutex_lock(&h->lock);
+	if ((t = h->table) != NULL)
+		t->refs++;
+	pthread_mutex_unlock(&h->lock);
+	return t;
+}
+
+static void
+table_put(struct htpasswd *h, struct pa_htpasswd_table *t)
+{
+	bool last;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	last = --t->refs == 0;
+	pthread_mutex_unlock(&h->lock);
+	if (last)
+		pa_htpasswd_free(t);
+}
+
+/* Hands every user whose entry differs between old and new to the cache. */
+static void
+invalidate_changed(struct htpasswd *h, const struct pa_htpasswd_table *old,
+		   const struct pa_htpasswd_table *new)
+{
+	size_t i = 0, j = 0;
+
+	if (h->env->invalidate == NULL || old == NULL)
+		return;
+	while (i < old->n || j < new->n) {
+		int c = i == old->n ? 1 : j == new->n ? -1 :
+			strcmp(old->v[i].user, new->v[j].user);
+		if (c < 0) {
+			h->env->invalidate(h->env->invalidate_arg, "htpasswd", old->v[i++].user);
+		} else if (c > 0) {
+			h->env->invalidate(h->env->invalidate_arg, "htpasswd", new->v[j++].user);
+		} else {
+			if (strcmp(old->v[i].hash, new->v[j].hash) != 0 ||
+			    strcmp(old->v[i].groups, new->v[j].groups) != 0 ||
+			    old->v[i].disabled != new->v[j].disabled)
+				h->env->invalidate(h->env->invalidate_arg, "htpasswd",
+						   new->v[j].user);
+			i++;
+			j++;
+		}
+	}
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reloads when the file changed (or always when force).  Looks at the file
+ * at most once a second unless forced. */
+static void
+maybe_reload(struct htpasswd *h, bool force)
+{
+	struct pa_htpasswd_table *t = NULL, *old;
+	struct pa_error err = { { 0 } };
+	struct stat st;
+	uint64_t now = pa_now_us();
+
+	if (force)
+		pthread_mutex_lock(&h->reload_lock);
+	else if (pthread_mutex_trylock(&h->reload_lock) != 0)
+		return;
+	if (!force && h->last_check_us != 0 && now - h->last_check_us < 1000000u)
+		goto done;
+	h->last_check_us = now;
+	if (stat(h->path, &st) != 0) {
+		pthread_mutex_lock(&h->lock);
+		if (h->seen_valid || h->error[0] == '\0') {
+			snprintf(h->error, sizeof(h->error), "%s: cannot open: %s", h->path,
+				 strerror(errno));
+			pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: %s%s", h->error,
+				   h->table != NULL ? "; keeping the loaded table" : "");
+		}
+		h->seen_valid = false;
+		pthread_mutex_unlock(&h->lock);
+		goto done;
+	}
+	if (!force && h->seen_valid && same_file(&st, &h->seen))
+		goto done;
+	h->seen = st;
+	h->seen_valid = true;
+	if (pa_htpasswd_parse(h->path, h->env->allow_weak_hashes, &t, &err) != 0) {
+		pthread_mutex_lock(&h->lock);
+		snprintf(h->error, sizeof(h->error), "%s", err.msg);
+		pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: reload failed: %s%s", err.msg,
+			   h->table != NULL ? "; keeping the old table" : "");
+		pthread_mutex_unlock(&h->lock);
+		goto done;
+	}
+	t->refs = 1;
+	pthread_mutex_lock(&h->lock);
+	old = h->table;
+	h->table = t;
+	h->error[0] = '\0';
+	pthread_mutex_unlock(&h->lock);
+	pa_log_msg(h->env->log, PA_LOG_INFO, "htpasswd: loaded %s (%zu users)", h->path, t->n);
+	invalidate_changed(h, old, t);
+	table_put(h, old);
+done:
+	pthread_mutex_unlock(&h->reload_lock);
+}
+
+static void htpasswd_close(void *ctx);
+
+static int
+htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
+	      struct pa_error *err)
+{
+	const char *path = pa_conf_str(conf, htpasswd_keys, "file");
+	struct htpasswd *h;
+
+	*ctx = NULL;
+	if (path[0] == '\0') {
+		char where[256];
+		pa_conf_where(conf, "file", where, sizeof(where));
+		pa_error_set(err, "%s: [htpasswd] needs file = PATH", where);
+		return -1;
+	}
+	if (env->check_only) {
+		struct pa_htpasswd_table *t;
+		if (pa_htpasswd_parse(path, env->allow_weak_hashes, &t, err) != 0)
+			return -1;
+		pa_htpasswd_free(t);
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->path = strdup(path)) == NULL) {
+		free(h);
+		pa_error_set(err, "out of memory");
+		return -1;
+	}
+	h->env = env;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->reload_lock, NULL);
+	if (!env->check_only)
+		maybe_reload(h, true);
+	*ctx = h;
+	return 0;
+}
+
+static enum pa_result
+htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
+		struct pa_error *err)
+{
+	struct htpasswd *h = ctx;
+	struct pa_htpasswd_table *t;
+	const struct pa_htpasswd_entry *e;
+	enum pa_result r;
+
+	maybe_reload(h, false);
+	if ((t = table_get(h)) == NULL) {
+		pthread_mutex_lock(&h->lock);
+		pa_error_set(err, "not loaded: %s", h->error);
+		pthread_mutex_unlock(&h->lock);
+		return PA_UNAVAILABLE;
+	}
+	e = pa_htpasswd_find(t, cred->user);
+	if (e == NULL || e->disabled) {
+		pa_hash_dummy_verify(cred->password, cred->password_len, t->reference);
+		r = e == NULL ? PA_NOT_FOUND : PA_DENIED;
+	} else {
+		switch (pa_hash_verify(cred->password, cred->password_len, e->hash,
+				       h->env->allow_weak_hashes)) {
+		case PA_HASH_MATCH:
+			if (pa_strlcpy(who->user, e->user, sizeof(who->user)) != 0 ||
+			    pa_strlcpy(who->groups, e->groups, sizeof(who->groups)) != 0) {
+				r = PA_DENIED;	/* cannot happen: bounded at parse */
+				break;
+			}
+			r = PA_GRANTED;
+			break;
+		case PA_HASH_MISMATCH:
+			r = PA_DENIED;
+			break;
+		default:
+			pa_log_msg(h->env->log, PA_LOG_WARN,
+				   "htpasswd: hash of a user on line %d could not be verified",
+				   e->line);
+			r = PA_DENIED;
+			break;
+		}
+	}
+	table_put(h, t);
+	return r;
+}
+
+static int
+htpasswd_probe(void *ctx, struct pa_error *err)
+{
+	struct htpasswd *h = ctx;
+	int rc = 0;
+
+	maybe_reload(h, false);
+	pthread_mutex_lock(&h->lock);
+	if (h->table == NULL) {
+		pa_error_set(err, "not loaded: %s", h->error);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void
+htpasswd_reload(void *ctx)
+{
+	maybe_reload(ctx, true);
+}
+
+static void
+htpasswd_close(void *ctx)
+{
+	struct htpasswd *h = ctx;
+
+	if (h == NULL)
+		return;
+	table_put(h, h->table);
+	pthread_mutex_destroy(&h->lock);
+	pthread_mutex_destroy(&h->reload_lock);
+	free(h->path);
+	free(h);
+}
+
+const struct pa_backend_ops pa_htpasswd_ops = {
+	.name = "htpasswd",
+	.keys = htpasswd_keys,
+	.open = htpasswd_open,
+	.verify = htpasswd_verify,
+	.probe = htpasswd_probe,
+	.reload = htpasswd_reload,
+	.close = htpasswd_close,
+};

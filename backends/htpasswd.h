@@ -1,0 +1,39 @@
+/*
+ * The htpasswd backend: Apache/nginx htpasswd files, user:hash[:groups].
+ * The parser is exposed for unit tests and for proxyauthd -t.
+ */
+#ifndef PA_HTPASSWD_H
+#define PA_HTPASSWD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+struct pa_htpasswd_entry {
+	char *user;
+	char *hash;		/* without the '!' of a disabled user */
+	char *groups;		/* normalised comma list, may be "" */
+	bool disabled;		/* hash was prefixed with '!' */
+	int line;
+};
+
+struct pa_htpasswd_table {
+	size_t n;
+	struct pa_htpasswd_entry *v;	/* sorted by user */
+	char *reference;	/* a hash from the file, for dummy verifies */
+	int refs;		/* owned by the backend's lock */
+};
+
+/* Parses the file at path.  Returns 0 and a new table, or -1 with err set
+ * to "path:line: message" (or "path: message"). */
+int pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+		      struct pa_error *err);
+
+/* The entry for user, or NULL. */
+const struct pa_htpasswd_entry *pa_htpasswd_find(const struct pa_htpasswd_table *t,
+						 const char *user);
+
+void pa_htpasswd_free(struct pa_htpasswd_table *t);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * The backend interface, after Apache's authn providers: every backend
+ * answers one of four results, and the chain (chain.h) decides what they
+ * mean together.  A backend holds only what is specific to it; shared
+ * work (hash verification, escaping, secrets) lives in lib/.
+ *
+ * verify() is called from many worker threads at once and must be
+ * thread-safe.  It never sees malformed credentials or an empty password:
+ * the pipeline rejects those before any backend.
+ */
+#ifndef PA_BACKEND_H
+#define PA_BACKEND_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "credentials.h"
+#include "error.h"
+#include "log.h"
+
+#define PA_GROUPS_MAX 4096
+
+enum pa_result {
+	PA_GRANTED,	/* password right: who is filled */
+	PA_DENIED,	/* user exists: wrong password, disabled or expired */
+	PA_NOT_FOUND,	/* no such user here: the chain goes on */
+	PA_UNAVAILABLE,	/* error or timeout: no answer */
+};
+
+/* Who a backend granted: the canonical name and a comma list of groups. */
+struct pa_identity {
+	char user[PA_USER_MAX + 1];
+	char groups[PA_GROUPS_MAX];
+};
+
+/* What the core lends every backend when it opens. */
+struct pa_backend_env {
+	const struct pa_log *log;
+	bool allow_weak_hashes;
+	bool check_only;	/* proxyauthd -t: validate, start nothing */
+	/* Drops cached answers for user (NULL: every user of this backend).
+	 * May be NULL; safe to call from any thread. */
+	void (*invalidate)(void *arg, const char *backend, const char *user);
+	void *invalidate_arg;
+};
+
+struct pa_backend_ops {
+	const char *name;			/* its config section and X-Auth-Backend */
+	const struct pa_conf_key *keys;		/* keys its section accepts */
+	/* Opens with the section (may be NULL: all defaults).  Returns 0 and
+	 * *ctx, or -1 with err set ("file:line: message" where it applies). */
+	int (*open)(const struct pa_section *conf, const struct pa_backend_env *env,
+		    void **ctx, struct pa_error *err);
+	enum pa_result (*verify)(void *ctx, const struct pa_credentials *cred,
+				 struct pa_identity *who, struct pa_error *err);
+	/* 0 when the backend can answer now, else -1 with a short reason. */
+	int (*probe)(void *ctx, struct pa_error *err);
+	/* Re-reads what the backend caches from outside (SIGHUP).  May be NULL. */
+	void (*reload)(void *ctx);
+	void (*close)(void *ctx);		/* safe on NULL */
+};
+
+/* The compiled-in backend of that name, or NULL. */
+const struct pa_backend_ops *pa_backend_find(const char *name);
+
+/* "htpasswd, ..." for messages. */
+const char *pa_backend_names(void);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * HTTP Basic credentials parser.
+ *
+ * Invariants: nothing that is not strictly well-formed comes out as
+ * PA_CRED_OK; the scratch buffer that held the decoded text is scrubbed
+ * before return on every path; only the RFC 4648 standard alphabet is
+ * accepted, padding may be left out but a misplaced '=' or non-zero
+ * padding bits are malformed.
+ */
+#include "credentials.h"
+#include "text.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+static const char b64_alpha[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int
+b64_value(unsigned char c)
+{
+	const char *p;
+
+	if (c == '\0' || (p = strchr(b64_alpha, c)) == NULL)
+		return -1;
+	return (int)(p - b64_alpha);
+}
+
+/* RFC 7230 tchar: the characters a scheme name is made of. */
+static int
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * Decodes tok[0..len) into out (room for 3 bytes per 4 chars).  Returns
+ * the decoded length or -1 when the token is not canonical base64.
+ */
+static int
+b64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsize)
+{
+	unsigned char padded[PA_HEADER_MAX + 4];
+	size_t data = 0, pad = 0, rem, i;
+	int last, n;
+
+	while (data < len && tok[data] != '=') {
+		if (b64_value((unsigned char)tok[data]) < 0)
+			return -1;
+		data++;
+	}
+	for (i = data; i < len; i++) {
+		if (tok[i] != '=')
+			return -1;	/* data after padding, or junk */
+		pad++;
+	}
+	rem = data % 4;
+	if (data == 0 || rem == 1 || pad > 2)
+		return -1;
+	if (pad > 0 && (rem == 0 || rem + pad != 4))
+		return -1;		/* misplaced or wrong amount of '=' */
+	last = b64_value((unsigned char)tok[data - 1]);
+	if ((rem == 2 && (last & 0x0f) != 0) || (rem == 3 && (last & 0x03) != 0))
+		return -1;		/* non-zero padding bits */
+
+	if (data + 4 > sizeof(padded) || (data + 3) / 4 * 3 > outsize)
+		return -1;
+	memcpy(padded, tok, data);
+	pad = rem == 0 ? 0 : 4 - rem;
+	memset(padded + data, '=', pad);
+	n = EVP_DecodeBlock(out, padded, (int)(data + pad));
+	OPENSSL_cleanse(padded, sizeof(padded));
+	if (n < 0)
+		return -1;
+	return n - (int)pad;
+}
+
+enum pa_cred_status
+pa_credentials_parse(const char *value, size_t len, struct pa_credentials *out,
+		     const char **why)
+{
+	unsigned char decoded[PA_HEADER_MAX];
+	const char *reason = NULL;
+	enum pa_cred_status st = PA_CRED_MALFORMED;
+	size_t i, scheme_len, ulen, plen;
+	const unsigned char *colon;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (value == NULL) {
+		reason = "no credentials";
+		st = PA_CRED_MISSING;
+		goto done;
+	}
+	if (len > PA_HEADER_MAX) {
+		reason = "header too long";
+		goto done;
+	}
+	for (scheme_len = 0; scheme_len < len && is_tchar((unsigned char)value[scheme_len]);
+	     scheme_len++)
+		;
+	if (!pa_strieq_n(value, scheme_len, "basic")) {
+		reason = "not Basic";
+		st = PA_CRED_MISSING;
+		goto done;
+	}
+	i = scheme_len;
+	if (i == len) {
+		reason = "Basic without token";
+		goto done;
+	}
+	if (value[i] != ' ') {
+		reason = "bad separator after scheme";
+		goto done;
+	}
+	while (i < len && value[i] == ' ')
+		i++;
+	if (i == len) {
+		reason = "Basic without token";
+		goto done;
+	}
+	n = b64_decode_strict(value + i, len - i, decoded, sizeof(decoded));
+	if (n < 0) {
+		reason = "bad base64";
+		goto done;
+	}
+	if (!pa_utf8_valid((const char *)decoded, (size_t)n)) {
+		reason = "not UTF-8";
+		goto done;
+	}
+	if (pa_has_control((const char *)decoded, (size_t)n)) {
+		reason = "control character";
+		goto done;
+	}
+	colon = memchr(decoded, ':', (size_t)n);
+	if (colon == NULL) {
+		reason = "no colon";
+		goto done;
+	}
+	ulen = (size_t)(colon - decoded);
+	plen = (size_t)n - ulen - 1;
+	if (ulen == 0) {
+		reason = "empty user";
+		goto done;
+	}
+	if (ulen > PA_USER_MAX) {
+		reason = "user too long";
+		goto done;
+	}
+	if (plen > PA_PASSWORD_MAX) {
+		reason = "password too long";
+		goto done;
+	}
+	memcpy(out->user, decoded, ulen);
+	out->user[ulen] = '\0';
+	out->user_len = ulen;
+	if (plen == 0) {
+		reason = "empty password";
+		st = PA_CRED_EMPTY_PASSWORD;
+		goto done;
+	}
+	memcpy(out->password, colon + 1, plen);
+	out->password[plen] = '\0';
+	out->password_len = plen;
+	st = PA_CRED_OK;
+done:
+	OPENSSL_cleanse(decoded, sizeof(decoded));
+	if (why != NULL)
+		*why = reason;
+	return st;
+}
+
+void
+pa_credentials_clear(struct pa_credentials *c)
+{
+	if (c == NULL)
+		return;
+	OPENSSL_cleanse(c, sizeof(*c));
+}

@@ -1,0 +1,43 @@
+/*
+ * Parsing of HTTP Basic credentials (RFC 7617) out of one header value,
+ * exactly as SPEC section 3 lays it out.  The parser is a pure function:
+ * no allocation, no logging, no global state, so it can be unit-tested
+ * and fuzzed directly.  The decoded password lives only in the caller's
+ * struct, which pa_credentials_clear() scrubs.
+ */
+#ifndef PA_CREDENTIALS_H
+#define PA_CREDENTIALS_H
+
+#include <stddef.h>
+
+#define PA_HEADER_MAX	4096
+#define PA_USER_MAX	256
+#define PA_PASSWORD_MAX	1024
+
+enum pa_cred_status {
+	PA_CRED_OK,		/* user and password set */
+	PA_CRED_MISSING,	/* no header, or a scheme other than Basic */
+	PA_CRED_MALFORMED,	/* Basic, but not acceptable: never reaches a backend */
+	PA_CRED_EMPTY_PASSWORD,	/* well-formed user, empty password: user is set */
+};
+
+struct pa_credentials {
+	char	user[PA_USER_MAX + 1];
+	char	password[PA_PASSWORD_MAX + 1];
+	size_t	user_len;
+	size_t	password_len;
+};
+
+/*
+ * Parses one header value of length len (value may be NULL for "absent").
+ * On PA_CRED_OK both fields are set; on PA_CRED_EMPTY_PASSWORD only the
+ * user; otherwise both are empty.  *why (may be NULL) gets a short static
+ * reason for the log, never containing input bytes.
+ */
+enum pa_cred_status pa_credentials_parse(const char *value, size_t len,
+					 struct pa_credentials *out, const char **why);
+
+/* Scrubs the password and user.  Safe on NULL. */
+void pa_credentials_clear(struct pa_credentials *c);
+
+#endif

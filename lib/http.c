@@ -1,0 +1,521 @@
+/*
+ * libmicrohttpd glue.
+ *
+ * Keep-alive depends on the two-call idiom: the first call for a request
+ * only allocates its state and returns, and the response is queued on a
+ * later call, once the request has been read whole.  Queuing on the first
+ * call makes libmicrohttpd 0.9.75 answer "Connection: close".
+ *
+ * Responses that carry nothing per request (deny, forbidden, unavailable,
+ * not found) are built once at start and shared: libmicrohttpd reference-
+ * counts them under their own lock.  Allow responses carry the identity
+ * and are made per request.
+ *
+ * Invariants: a suspended connection is resumed exactly once, by the
+ * worker that ran its lookup (or at once when the queue refused it); the
+ * request state is freed only in the completion callback, which
+ * libmicrohttpd calls after the connection was resumed.
+ */
+#include "http.h"
+#include "text.h"
+#include "workq.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_CRED_HEADERS 4
+
+enum route { ROUTE_DECISION, ROUTE_HEALTH, ROUTE_READY, ROUTE_NOT_FOUND };
+
+enum shared_resp {
+	RESP_DENY_407,
+	RESP_DENY_401,
+	RESP_FORBIDDEN,
+	RESP_UNAVAILABLE,
+	RESP_NOT_FOUND,
+	RESP_HEALTH,
+	RESP_METHOD,
+	RESP_COUNT,
+};
+
+struct pa_http {
+	struct MHD_Daemon *mhd;
+	const struct pa_pipeline *p;
+	struct pa_workq *workq;
+	struct MHD_Response *shared[RESP_COUNT];
+	char challenge[512];
+	char cred_names[MAX_CRED_HEADERS][64];
+	int ncred_names;
+	atomic_int in_flight;
+	uint16_t port;
+};
+
+enum req_state { REQ_NEW, REQ_PENDING, REQ_DONE };
+
+struct req {
+	struct pa_job job;		/* first: the worker gets back to req from it */
+	struct pa_http *h;
+	struct MHD_Connection *conn;
+	enum req_state state;
+	enum route route;
+	/* header scan */
+	const char *cred_value[MAX_CRED_HEADERS];
+	size_t cred_len[MAX_CRED_HEADERS];
+	int cred_count[MAX_CRED_HEADERS];
+	const char *xff, *x_real_ip;
+	size_t xff_len, x_real_ip_len;
+	const char *orig_uri, *orig_url, *orig_method, *fwd_host, *fwd_uri, *fwd_method;
+	size_t orig_uri_len, orig_url_len, orig_method_len, fwd_host_len, fwd_uri_len,
+	    fwd_method_len;
+	struct pa_decision d;
+};
+
+/* True when url is prefix or starts with prefix followed by '/'. */
+static bool
+path_is(const char *url, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(url, prefix, n) == 0 && (url[n] == '\0' || url[n] == '/');
+}
+
+static bool
+hdr_is(const char *key, size_t key_len, const char *name)
+{
+	return pa_strieq_n(key, key_len, name);
+}
+
+static enum MHD_Result
+scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
+	    const char *value, size_t value_len)
+{
+	struct req *r = cls;
+	int i;
+
+	(void)kind;
+	if (value == NULL)
+		return MHD_YES;
+	for (i = 0; i < r->h->ncred_names; i++) {
+		if (hdr_is(key, key_len, r->h->cred_names[i])) {
+			r->cred_value[i] = value;
+			r->cred_len[i] = value_len;
+			r->cred_count[i]++;
+			return MHD_YES;
+		}
+	}
+#define TAKE(name, field)						\
+	if (hdr_is(key, key_len, name)) {				\
+		r->field = value;					\
+		r->field##_len = value_len;				\
+		return MHD_YES;						\
+	}
+	TAKE("X-Forwarded-For", xff)
+	TAKE("X-Real-IP", x_real_ip)
+	TAKE("X-Original-URI", orig_uri)
+	TAKE("X-Original-URL", orig_url)
+	TAKE("X-Original-Method", orig_method)
+	TAKE("X-Forwarded-Host", fwd_host)
+	TAKE("X-Forwarded-Uri", fwd_uri)
+	TAKE("X-Forwarded-Method", fwd_method)
+#undef TAKE
+	return MHD_YES;
+}
+
+/* Fills the decision's inputs from the request headers. */
+static void
+read_request(struct req *r, enum pa_profile profile)
+{
+	const union MHD_ConnectionInfo *ci;
+	char peer[PA_ADDR_MAX] = "";
+	struct pa_decision *d = &r->d;
+	int i;
+
+	d->profile = profile;
+	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, r);
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL)
+		pa_sockaddr_text(ci->client_addr, peer);
+	pa_client_address(&r->h->p->trusted, peer, r->xff, r->xff_len, r->x_real_ip,
+			  r->x_real_ip_len, d->client);
+
+	d->host = r->fwd_host;
+	d->host_len = r->fwd_host_len;
+	if (r->fwd_uri != NULL) {
+		d->uri = r->fwd_uri;
+		d->uri_len = r->fwd_uri_len;
+	} else if (r->orig_uri != NULL) {
+		d->uri = r->orig_uri;
+		d->uri_len = r->orig_uri_len;
+	} else {
+		d->uri = r->orig_url;
+		d->uri_len = r->orig_url_len;
+	}
+	d->method = r->fwd_method != NULL ? r->fwd_method : r->orig_method;
+	d->method_len = r->fwd_method != NULL ? r->fwd_method_len : r->orig_method_len;
+
+	d->cred_status = PA_CRED_MISSING;
+	d->cred_why = "no credentials";
+	for (i = 0; i < r->h->ncred_names; i++) {
+		if (r->cred_count[i] > 1) {
+			d->cred_status = PA_CRED_MALFORMED;
+			d->cred_why = "duplicate credentials header";
+			return;
+		}
+		if (r->cred_count[i] == 1) {
+			d->cred_status = pa_credentials_parse(r->cred_value[i], r->cred_len[i],
+							      &d->cred, &d->cred_why);
+			return;
+		}
+	}
+}
+
+static enum MHD_Result
+queue_shared(struct req *r, unsigned int status, enum shared_resp which)
+{
+	return MHD_queue_response(r->conn, status, r->h->shared[which]);
+}
+
+static enum MHD_Result
+respond_decision(struct req *r)
+{
+	struct pa_http *h = r->h;
+	struct pa_decision *d = &r->d;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	unsigned int status;
+
+	switch (d->outcome) {
+	case PA_OUT_ALLOW:
+		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL) {
+			ret = queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
+			break;
+		}
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		if (MHD_add_response_header(resp, "X-Auth-User", d->who.user) != MHD_YES ||
+		    MHD_add_response_header(resp, "X-Auth-Groups", d->who.groups) != MHD_YES ||
+		    MHD_add_response_header(resp, "X-Auth-Backend", d->backend) != MHD_YES) {
+			/* A value libmicrohttpd refuses (it checks for CR/LF): never
+			 * allow without the identity the proxy relies on. */
+			MHD_destroy_response(resp);
+			d->outcome = PA_OUT_UNAVAILABLE;
+			pa_error_set(&d->why, "identity not representable in a header");
+			ret = queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
+			break;
+		}
+		if (d->profile == PA_PROFILE_EXT_AUTHZ)
+			MHD_add_response_header(resp, "x-envoy-auth-headers-to-remove",
+						"proxy-authorization");
+		status = d->profile == PA_PROFILE_AUTH ? MHD_HTTP_NO_CONTENT : MHD_HTTP_OK;
+		ret = MHD_queue_response(r->conn, status, resp);
+		MHD_destroy_response(resp);
+		break;
+	case PA_OUT_FORBIDDEN:
+		ret = queue_shared(r, MHD_HTTP_FORBIDDEN, RESP_FORBIDDEN);
+		break;
+	case PA_OUT_UNAVAILABLE:
+		ret = queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
+		break;
+	default:
+		if (d->profile == PA_PROFILE_AUTH_REQUEST)
+			ret = queue_shared(r, MHD_HTTP_UNAUTHORIZED, RESP_DENY_401);
+		else
+			ret = queue_shared(r, MHD_HTTP_PROXY_AUTHENTICATION_REQUIRED, RESP_DENY_407);
+		break;
+	}
+	pa_decide_end(h->p, d);
+	return ret;
+}
+
+static void
+run_lookup(struct pa_job *job)
+{
+	struct req *r = (struct req *)job;
+
+	pa_decide_lookup(r->h->p, &r->d);
+	r->state = REQ_DONE;
+	MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result
+respond_ready(struct req *r)
+{
+	char body[2048];
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	int rc = pa_pipeline_ready(r->h->p, body, sizeof(body));
+
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(r->conn, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+				 resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size,
+	   void **con_cls)
+{
+	struct pa_http *h = cls;
+	struct req *r = *con_cls;
+	enum pa_profile profile;
+
+	(void)version;
+	(void)upload_data;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->h = h;
+		r->conn = conn;
+		r->d.start_us = pa_now_us();
+		*con_cls = r;
+		atomic_fetch_add(&h->in_flight, 1);
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0;	/* a body is never needed: discard it */
+		return MHD_YES;
+	}
+	if (r->state == REQ_DONE)
+		return respond_decision(r);
+	if (r->state == REQ_PENDING)
+		return MHD_YES;		/* cannot happen while suspended */
+
+	if (path_is(url, "/auth"))
+		profile = PA_PROFILE_AUTH;
+	else if (path_is(url, "/auth-request"))
+		profile = PA_PROFILE_AUTH_REQUEST;
+	else if (path_is(url, "/ext-authz"))
+		profile = PA_PROFILE_EXT_AUTHZ;
+	else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+			return queue_shared(r, MHD_HTTP_METHOD_NOT_ALLOWED, RESP_METHOD);
+		if (strcmp(url, "/healthz") == 0)
+			return queue_shared(r, MHD_HTTP_OK, RESP_HEALTH);
+		return respond_ready(r);
+	} else {
+		return queue_shared(r, MHD_HTTP_NOT_FOUND, RESP_NOT_FOUND);
+	}
+
+	read_request(r, profile);
+	if (pa_decide_begin(h->p, &r->d))
+		return respond_decision(r);
+
+	r->state = REQ_PENDING;
+	r->job.run = run_lookup;
+	MHD_suspend_connection(conn);
+	if (pa_workq_submit(h->workq, &r->job) != 0) {
+		r->d.outcome = PA_OUT_UNAVAILABLE;
+		pa_error_set(&r->d.why, "too many requests waiting for a backend");
+		r->state = REQ_DONE;
+		MHD_resume_connection(conn);
+	}
+	return MHD_YES;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct pa_http *h = cls;
+	struct req *r = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	pa_credentials_clear(&r->d.cred);
+	free(r);
+	*con_cls = NULL;
+	atomic_fetch_sub(&h->in_flight, 1);
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	const struct pa_pipeline *p = cls;
+	char msg[512];
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	pa_log_msg(p->log, PA_LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+static struct MHD_Response *
+make_shared(const char *body, const char *h1, const char *v1)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (resp == NULL)
+		return NULL;
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (body[0] != '\0')
+		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	if (h1 != NULL && MHD_add_response_header(resp, h1, v1) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* Builds `Basic realm="...", charset="UTF-8"` with '"' and '\' escaped. */
+static int
+make_challenge(const char *realm, char *out, size_t len)
+{
+	size_t pos = 0;
+	const char *c;
+
+	out[0] = '\0';
+	if (pa_buf_append(out, len, &pos, "Basic realm=\"", 13) != 0)
+		return -1;
+	for (c = realm; *c != '\0'; c++) {
+		if ((*c == '"' || *c == '\\') && pa_buf_append(out, len, &pos, "\\", 1) != 0)
+			return -1;
+		if (pa_buf_append(out, len, &pos, c, 1) != 0)
+			return -1;
+	}
+	return pa_buf_append(out, len, &pos, "\", charset=\"UTF-8\"", 18);
+}
+
+static int
+add_cred_name(const char *name, size_t len, void *arg)
+{
+	struct pa_http *h = arg;
+
+	if (h->ncred_names == MAX_CRED_HEADERS)
+		return -1;
+	if (pa_strlcpy_n(h->cred_names[h->ncred_names], sizeof(h->cred_names[0]), name, len) != 0)
+		return -1;
+	h->ncred_names++;
+	return 0;
+}
+
+int
+pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa_config *cfg,
+	      struct pa_error *err)
+{
+	const struct pa_section *srv = pa_config_section(cfg, "server");
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct pa_http *h;
+	const union MHD_DaemonInfo *di;
+	long threads = pa_conf_int(srv, pa_server_keys, "threads");
+	unsigned int flags;
+	int i;
+
+	*out = NULL;
+	if (pa_sockaddr_parse(pa_conf_str(srv, pa_server_keys, "listen"), &ss, &sslen, err) != 0)
+		return -1;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		pa_error_set(err, "out of memory");
+		return -1;
+	}
+	h->p = p;
+	atomic_init(&h->in_flight, 0);
+	if (pa_list_foreach(p->cred_headers, add_cred_name, h) != 0) {
+		pa_error_set(err, "credentials_header: at most %d names of up to 63 characters",
+			     MAX_CRED_HEADERS);
+		goto fail;
+	}
+	if (make_challenge(p->realm, h->challenge, sizeof(h->challenge)) != 0) {
+		pa_error_set(err, "realm too long");
+		goto fail;
+	}
+	h->shared[RESP_DENY_407] = make_shared("", "Proxy-Authenticate", h->challenge);
+	h->shared[RESP_DENY_401] = make_shared("", "Proxy-Authenticate", h->challenge);
+	h->shared[RESP_FORBIDDEN] = make_shared("", NULL, NULL);
+	h->shared[RESP_UNAVAILABLE] = make_shared("", "Retry-After", "1");
+	h->shared[RESP_NOT_FOUND] = make_shared("not found\n", NULL, NULL);
+	h->shared[RESP_HEALTH] = make_shared("ok\n", NULL, NULL);
+	h->shared[RESP_METHOD] = make_shared("method not allowed\n", "Allow", "GET, HEAD");
+	for (i = 0; i < RESP_COUNT; i++) {
+		if (h->shared[i] == NULL) {
+			pa_error_set(err, "cannot build responses");
+			goto fail;
+		}
+	}
+	h->workq = pa_workq_start((int)pa_conf_int(srv, pa_server_keys, "workers"),
+				  (size_t)pa_conf_int(srv, pa_server_keys, "max_connections"));
+	if (h->workq == NULL) {
+		pa_error_set(err, "cannot start worker threads");
+		goto fail;
+	}
+	if (threads == 0)
+		threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, h,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)p,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)pa_conf_int(srv, pa_server_keys, "max_connections"),
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)pa_conf_int(srv, pa_server_keys, "connection_timeout"),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_END);
+	if (h->mhd == NULL) {
+		pa_error_set(err, "cannot listen on %s (address in use, or not allowed)",
+			     pa_conf_str(srv, pa_server_keys, "listen"));
+		goto fail;
+	}
+	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di != NULL ? di->port : 0;
+	*out = h;
+	return 0;
+fail:
+	pa_http_stop(h, 0);
+	return -1;
+}
+
+uint16_t
+pa_http_port(const struct pa_http *h)
+{
+	return h->port;
+}
+
+void
+pa_http_stop(struct pa_http *h, int drain_ms)
+{
+	MHD_socket fd;
+	int i, waited = 0;
+
+	if (h == NULL)
+		return;
+	if (h->mhd != NULL) {
+		fd = MHD_quiesce_daemon(h->mhd);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+		while (atomic_load(&h->in_flight) > 0 && waited < drain_ms) {
+			usleep(10000);
+			waited += 10;
+		}
+	}
+	/* Finish queued lookups: they resume their connections. */
+	pa_workq_stop(h->workq);
+	if (h->mhd != NULL)
+		MHD_stop_daemon(h->mhd);
+	for (i = 0; i < RESP_COUNT; i++)
+		if (h->shared[i] != NULL)
+			MHD_destroy_response(h->shared[i]);
+	free(h);
+}

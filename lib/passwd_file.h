@@ -1,0 +1,36 @@
+/*
+ * Atomic edits of an htpasswd file for proxyauth-passwd: the new content
+ * is written to a temporary file in the same folder, synced, and renamed
+ * over the old one, so proxyauthd (which reloads on change) only ever sees
+ * the old or the new file whole.  Concurrent editors are serialised with
+ * flock(2) on the file being replaced.  Lines other than the user's,
+ * comments included, are kept byte for byte.
+ */
+#ifndef PA_PASSWD_FILE_H
+#define PA_PASSWD_FILE_H
+
+#include "error.h"
+
+enum pa_pwfile_op {
+	PA_PWFILE_SET,		/* add or replace the user's hash (and groups) */
+	PA_PWFILE_DISABLE,	/* prefix the hash with '!' */
+	PA_PWFILE_ENABLE,	/* remove the '!' */
+	PA_PWFILE_DELETE,	/* remove the user's line */
+};
+
+/*
+ * Applies op for user to the file at path (created for PA_PWFILE_SET when
+ * missing).  hash is used by PA_PWFILE_SET; groups too, where NULL keeps
+ * the user's current groups.  Returns 0, or -1 with err set (unknown user
+ * for the other operations, invalid name, I/O error).
+ */
+int pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
+			  const char *hash, const char *groups, struct pa_error *err);
+
+/* 0 when name is usable as a user (1..256 bytes, printable UTF-8, no ':'). */
+int pa_passwd_check_user(const char *user, struct pa_error *err);
+
+/* 0 when groups is usable as a group list (printable UTF-8, no ':'). */
+int pa_passwd_check_groups(const char *groups, struct pa_error *err);
+
+#endif

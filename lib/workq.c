@@ -1,0 +1,106 @@
+/*
+ * Worker pool: one mutex and two condition variables.  Contention on the
+ * mutex is negligible next to the work a job does (a hash or a network
+ * round trip), which is the only reason a job exists.
+ */
+#include "workq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct pa_workq {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	struct pa_job *head, *tail;
+	size_t queued, max_queued;
+	bool stopping;
+	int nthreads;
+	pthread_t threads[];
+};
+
+static void *
+worker(void *arg)
+{
+	struct pa_workq *q = arg;
+	struct pa_job *job;
+
+	for (;;) {
+		pthread_mutex_lock(&q->lock);
+		while (q->head == NULL && !q->stopping)
+			pthread_cond_wait(&q->more, &q->lock);
+		if (q->head == NULL) {
+			pthread_mutex_unlock(&q->lock);
+			return NULL;
+		}
+		job = q->head;
+		q->head = job->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->queued--;
+		pthread_mutex_unlock(&q->lock);
+		job->next = NULL;
+		job->run(job);
+	}
+}
+
+struct pa_workq *
+pa_workq_start(int nthreads, size_t max_queued)
+{
+	struct pa_workq *q = calloc(1, sizeof(*q) + (size_t)nthreads * sizeof(pthread_t));
+	int i;
+
+	if (q == NULL)
+		return NULL;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->more, NULL);
+	q->max_queued = max_queued;
+	for (i = 0; i < nthreads; i++) {
+		if (pthread_create(&q->threads[i], NULL, worker, q) != 0)
+			break;
+		q->nthreads++;
+	}
+	if (q->nthreads != nthreads) {
+		pa_workq_stop(q);
+		return NULL;
+	}
+	return q;
+}
+
+int
+pa_workq_submit(struct pa_workq *q, struct pa_job *job)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->stopping || q->queued >= q->max_queued) {
+		pthread_mutex_unlock(&q->lock);
+		return -1;
+	}
+	job->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = job;
+	else
+		q->head = job;
+	q->tail = job;
+	q->queued++;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+void
+pa_workq_stop(struct pa_workq *q)
+{
+	int i;
+
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->more);
+	pthread_mutex_unlock(&q->lock);
+	for (i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	pthread_cond_destroy(&q->more);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}

@@ -1,0 +1,30 @@
+/*
+ * A fixed pool of worker threads running jobs from one bounded FIFO.  The
+ * HTTP front hands slow work (backend lookups, password hashing) to it so
+ * that libmicrohttpd's event-loop threads never block.  Jobs are intrusive
+ * (embedded in the caller's struct): submitting allocates nothing.
+ */
+#ifndef PA_WORKQ_H
+#define PA_WORKQ_H
+
+#include <stddef.h>
+
+struct pa_job {
+	struct pa_job *next;
+	void (*run)(struct pa_job *job);
+};
+
+struct pa_workq;
+
+/* Starts nthreads workers with room for max_queued waiting jobs.  Returns
+ * the queue, or NULL when threads or memory cannot be had. */
+struct pa_workq *pa_workq_start(int nthreads, size_t max_queued);
+
+/* Queues job.  Returns 0, or -1 when the queue is full or stopping: the
+ * caller must then answer the request itself (503). */
+int pa_workq_submit(struct pa_workq *q, struct pa_job *job);
+
+/* Lets the queued jobs finish, then joins and frees.  Safe on NULL. */
+void pa_workq_stop(struct pa_workq *q);
+
+#endif
