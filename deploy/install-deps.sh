@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages proxyauthd needs, and only the missing
+# ones.  Usage: deploy/install-deps.sh build|test
+#   build  compiler, CMake and the libraries the programs link
+#   test   build, plus what the test suite runs: cmocka, libcurl,
+#          apache2-utils (htpasswd), openssl, curl
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
+            libargon2-dev libssl-dev libinih-dev curl ca-certificates)
+test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl)
+
+case "${1:-}" in
+  build) want=("${build_pkgs[@]}") ;;
+  test)  want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing packages: ${missing[*]}; run as root or install them first" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
