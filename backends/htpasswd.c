@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +123,31 @@ parse_line(char *line, bool allow_weak, struct pa_htpasswd_entry *e, struct pa_e
 	return 1;
 }
 
-int
-pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
-		  struct pa_error *err)
+/* Records one problem.  With report (proxyauthd -t) the previous one is
+ * printed and parsing goes on, so that every broken line is listed; the
+ * last stays in err.  Returns true when the caller must stop. */
+static bool
+problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static bool
+problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
+{
+	char msg[1024];		/* longer than err: pa_error_set marks a cut */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (report != NULL && (*problems)++ > 0)
+		fprintf(report, "%s\n", err->msg);
+	pa_error_set(err, "%s", msg);
+	return report == NULL;
+}
+
+static int
+parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+	   struct pa_error *err, FILE *report)
 {
 	struct pa_htpasswd_table *t;
 	struct pa_error lerr = { { 0 } };
@@ -132,7 +155,7 @@ pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **
 	char *line = NULL;
 	size_t linecap = 0;
 	ssize_t len;
-	int lineno = 0, rc;
+	int lineno = 0, rc, problems = 0;
 	FILE *fp;
 
 	*out = NULL;
@@ -165,8 +188,9 @@ pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **
 		}
 		rc = parse_line(line, allow_weak, &t->v[t->n], &lerr);
 		if (rc < 0) {
-			pa_error_set(err, "%s:%d: %s", path, lineno, lerr.msg);
-			goto fail;
+			if (problem(report, &problems, err, "%s:%d: %s", path, lineno, lerr.msg))
+				goto fail;
+			continue;
 		}
 		if (rc == 1) {
 			t->v[t->n].line = lineno;
@@ -188,11 +212,14 @@ pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **
 	for (i = 1; i < t->n; i++) {
 		if (strcmp(t->v[i - 1].user, t->v[i].user) == 0) {
 			int a = t->v[i - 1].line, b = t->v[i].line;
-			pa_error_set(err, "%s:%d: duplicate user '%s' (also on line %d)", path,
-				     a > b ? a : b, t->v[i].user, a > b ? b : a);
-			goto fail;
+			if (problem(report, &problems, err,
+				    "%s:%d: duplicate user '%s' (also on line %d)", path,
+				    a > b ? a : b, t->v[i].user, a > b ? b : a))
+				goto fail;
 		}
 	}
+	if (problems > 0)
+		goto fail;
 	free(line);
 	fclose(fp);
 	*out = t;
@@ -202,6 +229,13 @@ fail:
 	fclose(fp);
 	pa_htpasswd_free(t);
 	return -1;
+}
+
+int
+pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+		  struct pa_error *err)
+{
+	return parse_file(path, allow_weak, out, err, NULL);
 }
 
 const struct pa_htpasswd_entry *
@@ -347,7 +381,19 @@ htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, v
 	}
 	if (env->check_only) {
 		struct pa_htpasswd_table *t;
-		if (pa_htpasswd_parse(path, env->allow_weak_hashes, &t, err) != 0)
+		char where[256];
+		FILE *fp;
+
+		/* A file that cannot be read is a problem of the config line
+		 * that names it, so -t points there. */
+		if ((fp = fopen(path, "re")) == NULL) {
+			int e = errno;
+			pa_conf_where(conf, "file", where, sizeof(where));
+			pa_error_set(err, "%s: htpasswd file %s: %s", where, path, strerror(e));
+			return -1;
+		}
+		fclose(fp);
+		if (parse_file(path, env->allow_weak_hashes, &t, err, env->report) != 0)
 			return -1;
 		pa_htpasswd_free(t);
 	}

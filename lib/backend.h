@@ -12,6 +12,7 @@
 #define PA_BACKEND_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "credentials.h"
@@ -38,6 +39,10 @@ struct pa_backend_env {
 	const struct pa_log *log;
 	bool allow_weak_hashes;
 	bool check_only;	/* proxyauthd -t: validate, start nothing */
+	/* With check_only: where open() prints every problem it finds but
+	 * the one it returns in err, so that -t lists them all.  May be NULL
+	 * (then only the first is reported). */
+	FILE *report;
 	/* Drops cached answers for user (NULL: every user of this backend).
 	 * May be NULL; safe to call from any thread. */
 	void (*invalidate)(void *arg, const char *backend, const char *user);

@@ -30,7 +30,12 @@ open_one(const char *name, size_t len, void *arg)
 		return -1;
 	}
 	l = &oa->chain->links[oa->chain->n];
-	if ((l->ops = pa_backend_find(buf)) == NULL) {
+	if ((l->ops = pa_backend_find(buf)) == NULL && oa->env->check_only) {
+		/* The config loader has reported it with its line; go on so
+		 * that proxyauthd -t checks the backends after it too. */
+		return 0;
+	}
+	if (l->ops == NULL) {
 		pa_error_set(oa->err, "unknown backend '%s'", buf);
 		return -1;
 	}

@@ -125,20 +125,37 @@ same(const char *a, const char *b)
 	return la == lb && CRYPTO_memcmp(a, b, la) == 0;
 }
 
+/*
+ * crypt(3) takes a C string, but the password is counted: it is copied so
+ * that bytes past len are never read, and a password holding a NUL (which
+ * crypt would see cut short at it) never matches, so "pw\0junk" cannot
+ * pass for "pw".  The hash is still computed, to cost the same.
+ */
 static enum pa_hash_result
-verify_crypt(const char *password, const char *hash)
+verify_crypt(const char *password, size_t len, const char *hash)
 {
 	struct crypt_data *cd;
 	enum pa_hash_result r = PA_HASH_UNSUPPORTED;
+	bool has_nul = memchr(password, '\0', len) != NULL;
 	const char *out;
+	char *pw;
 
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+	if ((pw = malloc(len + 1)) == NULL)
 		return PA_HASH_UNSUPPORTED;
-	out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
+	memcpy(pw, password, len);
+	pw[len] = '\0';
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		OPENSSL_cleanse(pw, len);
+		free(pw);
+		return PA_HASH_UNSUPPORTED;
+	}
+	out = crypt_rn(pw, hash, cd, (int)sizeof(*cd));
 	if (out != NULL && out[0] != '*')
-		r = same(out, hash) ? PA_HASH_MATCH : PA_HASH_MISMATCH;
+		r = same(out, hash) && !has_nul ? PA_HASH_MATCH : PA_HASH_MISMATCH;
 	OPENSSL_cleanse(cd, sizeof(*cd));
 	free(cd);
+	OPENSSL_cleanse(pw, len);
+	free(pw);
 	return r;
 }
 
@@ -260,7 +277,7 @@ pa_hash_verify(const char *password, size_t password_len, const char *hash,
 		return PA_HASH_UNSUPPORTED;
 	switch (hash_kind(hash, &weak)) {
 	case K_CRYPT:
-		return verify_crypt(password, hash);
+		return verify_crypt(password, password_len, hash);
 	case K_ARGON2ID:
 		return verify_argon2(password, password_len, hash, Argon2_id);
 	case K_ARGON2I:

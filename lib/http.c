@@ -197,8 +197,15 @@ respond_decision(struct req *r)
 			break;
 		}
 		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		/* An allow always carries X-Auth-Groups, empty for a user
+		 * without groups.  libmicrohttpd 0.9.75 refuses an empty
+		 * value (which turned such allows into 503s), so send one
+		 * space: RFC 9110 section 5.5 strips whitespace around a
+		 * field value, and proxies read it as empty. */
 		if (MHD_add_response_header(resp, "X-Auth-User", d->who.user) != MHD_YES ||
-		    MHD_add_response_header(resp, "X-Auth-Groups", d->who.groups) != MHD_YES ||
+		    MHD_add_response_header(resp, "X-Auth-Groups",
+					    d->who.groups[0] != '\0' ? d->who.groups : " ") !=
+			MHD_YES ||
 		    MHD_add_response_header(resp, "X-Auth-Backend", d->backend) != MHD_YES) {
 			/* A value libmicrohttpd refuses (it checks for CR/LF): never
 			 * allow without the identity the proxy relies on. */

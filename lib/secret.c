@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,10 +20,18 @@ pa_secret_read(const char *path, char *buf, size_t size, struct pa_error *err)
 	struct stat st;
 	ssize_t n;
 	size_t len = 0;
+	bool newline_read = false;
 	int fd, ret = -1;
 
+	if (size == 0) {
+		pa_error_set(err, "%s: no room for the secret", path);
+		return -1;
+	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		/* Scrubbed here too: a caller re-reading into the buffer of
+		 * an old secret must not be left with the old one. */
+		OPENSSL_cleanse(buf, size);
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -36,12 +45,21 @@ pa_secret_read(const char *path, char *buf, size_t size, struct pa_error *err)
 	}
 	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
 		len += (size_t)n;
+	/* A full buffer may still hold the whole secret: the file can end
+	 * here, or with only the newline that is removed anyway. */
 	if (len + 1 >= size) {
-		pa_error_set(err, "%s: longer than %zu bytes", path, size - 2);
-		goto done;
+		char extra[2];
+		ssize_t more = read(fd, extra, sizeof(extra));
+
+		newline_read = more == 1 && extra[0] == '\n';
+		OPENSSL_cleanse(extra, sizeof(extra));	/* may hold part of it */
+		if (!newline_read && more != 0) {
+			pa_error_set(err, "%s: longer than %zu bytes", path, size - 1);
+			goto done;
+		}
 	}
 	buf[len] = '\0';
-	if (len > 0 && buf[len - 1] == '\n')
+	if (!newline_read && len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	if (len > 0 && buf[len - 1] == '\r')
 		buf[--len] = '\0';

@@ -18,5 +18,5 @@ for variant in plain asan; do
   cmake -S "$root" -B "$dir" "${opts[@]}" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "=== $variant tests ==="
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
 done

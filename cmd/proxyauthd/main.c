@@ -46,7 +46,7 @@ main(int argc, char **argv)
 	const struct pa_section *srv;
 	bool check_only = false, pipe_open = false;
 	sigset_t sigs;
-	int ch, sig, ret = 1;
+	int ch, sig, problems, ret = 1;
 
 	while ((ch = getopt(argc, argv, "c:tvh")) != -1) {
 		switch (ch) {
@@ -69,7 +69,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 
-	if (pa_config_load(conf_path, environ, &cfg, stderr) != 0)
+	/* -t reports every problem: a configuration that was read but holds
+	 * problems still has its backends opened below (with defaults where a
+	 * value was refused), so that their problems are printed too.  One
+	 * that could not be read at all has no [server] section. */
+	problems = pa_config_load(conf_path, environ, &cfg, stderr);
+	if (problems != 0 && !(check_only && pa_config_section(&cfg, "server") != NULL))
 		goto done;
 	srv = pa_config_section(&cfg, "server");
 	pa_log_init(&log, STDERR_FILENO, pa_conf_str(srv, pa_server_keys, "log_format"),
@@ -78,6 +83,7 @@ main(int argc, char **argv)
 	env.log = &log;
 	env.allow_weak_hashes = pa_conf_bool(srv, pa_server_keys, "allow_weak_hashes");
 	env.check_only = check_only;
+	env.report = stderr;
 
 	if (check_only) {
 		if (pa_pipeline_open(&pipe, &cfg, &env, &err) != 0) {
@@ -85,6 +91,8 @@ main(int argc, char **argv)
 			goto done;
 		}
 		pa_pipeline_close(&pipe);
+		if (problems != 0)
+			goto done;
 		printf("configuration OK\n");
 		ret = 0;
 		goto done;
