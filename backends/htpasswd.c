@@ -13,7 +13,7 @@
 #include "htpasswd.h"
 #include "backend.h"
 #include "hash.h"
-#include "pipeline.h"
+#include "clock.h"
 #include "text.h"
 
 #include <errno.h>

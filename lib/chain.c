@@ -3,6 +3,7 @@
  * it is safe from many threads as long as each backend's verify is.
  */
 #include "chain.h"
+#include "clock.h"
 #include "text.h"
 
 #include <string.h>
@@ -76,8 +77,12 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 		struct pa_error err = { { 0 } };
 		enum pa_result r;
 
+		uint64_t start = chain->observe != NULL ? pa_now_us() : 0;
+
 		memset(who, 0, sizeof(*who));
 		r = l->ops->verify(l->ctx, cred, who, &err);
+		if (chain->observe != NULL)
+			chain->observe(chain->observe_arg, i, r, pa_now_us() - start);
 		switch (r) {
 		case PA_GRANTED:
 			ans->result = PA_GRANTED;

@@ -7,6 +7,8 @@
 #ifndef PA_CHAIN_H
 #define PA_CHAIN_H
 
+#include <stdint.h>
+
 #include "backend.h"
 
 #define PA_CHAIN_MAX 8
@@ -20,6 +22,10 @@ struct pa_chain {
 	struct pa_chain_link links[PA_CHAIN_MAX];
 	int n;
 	bool fallthrough_unavailable;
+	/* Called after every backend answer with the link's index and the
+	 * time it took (for metrics).  May be NULL. */
+	void (*observe)(void *arg, int link, enum pa_result r, uint64_t us);
+	void *observe_arg;
 };
 
 struct pa_chain_answer {

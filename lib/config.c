@@ -11,6 +11,7 @@
 #include "config.h"
 #include "backend.h"
 #include "netaddr.h"
+#include "rules.h"
 #include "text.h"
 
 #include <ctype.h>
@@ -80,6 +81,14 @@ const struct pa_conf_key pa_server_keys[] = {
 	{ "fallthrough_unavailable", PA_CONF_BOOL, 0, 0, "false", NULL, NULL },
 	{ "allow_weak_hashes", PA_CONF_BOOL, 0, 0, "false", NULL, NULL },
 	{ "require_groups", PA_CONF_LIST, 0, 0, NULL, NULL, NULL },
+	{ "cache_ttl", PA_CONF_INT, 0, 86400, "60", NULL, NULL },
+	{ "negative_ttl", PA_CONF_INT, 0, 86400, "5", NULL, NULL },
+	{ "cache_size", PA_CONF_INT, 0, 10000000, "100000", NULL, NULL },
+	{ "stale_grace", PA_CONF_INT, 0, 86400, "0", NULL, NULL },
+	{ "max_failures", PA_CONF_INT, 0, 1000000, "10", NULL, NULL },
+	{ "failure_window", PA_CONF_INT, 1, 86400, "60", NULL, NULL },
+	{ "lockout", PA_CONF_INT, 1, 86400, "300", NULL, NULL },
+	{ "lockout_store", PA_CONF_ENUM, 0, 0, "memory", "memory", NULL },
 	{ "log_format", PA_CONF_ENUM, 0, 0, "text", "text|json", NULL },
 	{ "log_level", PA_CONF_ENUM, 0, 0, "info", "error|warn|info|debug", NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -122,6 +131,11 @@ section_keys(const char *name)
 		return pa_server_keys;
 	if ((ops = pa_backend_find(name)) != NULL)
 		return ops->keys;
+	/* "[rule NAME]": a name of letters, digits, '-', '_' and '.'. */
+	if (strncmp(name, "rule ", 5) == 0 && name[5] != '\0' &&
+	    strspn(name + 5, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			     "0123456789-_.") == strlen(name + 5))
+		return pa_rule_keys;
 	return NULL;
 }
 
@@ -267,6 +281,10 @@ on_value(void *user, const char *section, const char *name, const char *value)
 
 	if (section[0] == '\0') {
 		problem(ld, ld->cfg->file, ld->line, "key '%s' outside a section", name);
+		return 1;
+	}
+	if (strlen(section) >= sizeof(ld->cfg->sections[0].name)) {
+		problem(ld, ld->cfg->file, ld->line, "section name too long");
 		return 1;
 	}
 	if ((keys = section_keys(section)) == NULL) {

@@ -42,7 +42,7 @@ struct pa_section {
 	const char *file;
 };
 
-#define PA_CONF_MAX_SECTIONS 16
+#define PA_CONF_MAX_SECTIONS 64
 
 struct pa_config {
 	char *file;

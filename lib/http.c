@@ -126,6 +126,24 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 	return MHD_YES;
 }
 
+/* Points *host at the authority of an absolute URL ("https://h:1/x" gives
+ * "h:1"); leaves it alone when the URL has none. */
+static void
+url_host(const char *url, size_t len, const char **host, size_t *host_len)
+{
+	const char *p = memchr(url, ':', len), *end, *stop = url + len;
+
+	if (p == NULL || p + 3 > stop || p[1] != '/' || p[2] != '/')
+		return;
+	p += 3;
+	for (end = p; end < stop && *end != '/' && *end != '?' && *end != '#'; end++)
+		;
+	if (end > p) {
+		*host = p;
+		*host_len = (size_t)(end - p);
+	}
+}
+
 /* Fills the decision's inputs from the request headers. */
 static void
 read_request(struct req *r, enum pa_profile profile)
@@ -145,6 +163,8 @@ read_request(struct req *r, enum pa_profile profile)
 
 	d->host = r->fwd_host;
 	d->host_len = r->fwd_host_len;
+	if (d->host == NULL && r->orig_url != NULL)
+		url_host(r->orig_url, r->orig_url_len, &d->host, &d->host_len);
 	if (r->fwd_uri != NULL) {
 		d->uri = r->fwd_uri;
 		d->uri_len = r->fwd_uri_len;
@@ -269,6 +289,32 @@ respond_ready(struct req *r)
 }
 
 static enum MHD_Result
+respond_metrics(struct req *r)
+{
+	size_t size = 256 * 1024, n;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *body = malloc(size);
+
+	if (body == NULL)
+		return MHD_NO;
+	if ((n = pa_pipeline_metrics(r->h->p, body, size)) == 0) {
+		free(body);
+		return queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
+	}
+	resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size,
 	   void **con_cls)
@@ -304,11 +350,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		profile = PA_PROFILE_AUTH_REQUEST;
 	else if (path_is(url, "/ext-authz"))
 		profile = PA_PROFILE_EXT_AUTHZ;
-	else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
+	else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+		 strcmp(url, "/metrics") == 0) {
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return queue_shared(r, MHD_HTTP_METHOD_NOT_ALLOWED, RESP_METHOD);
 		if (strcmp(url, "/healthz") == 0)
 			return queue_shared(r, MHD_HTTP_OK, RESP_HEALTH);
+		if (strcmp(url, "/metrics") == 0)
+			return respond_metrics(r);
 		return respond_ready(r);
 	} else {
 		return queue_shared(r, MHD_HTTP_NOT_FOUND, RESP_NOT_FOUND);

@@ -9,6 +9,9 @@
 #include "pipeline.h"
 #include "text.h"
 
+#include <ctype.h>
+#include <openssl/crypto.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +29,6 @@ struct pa_probe_state {
 	char reason[PA_CHAIN_MAX][256];
 };
 
-uint64_t
-pa_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static const char *const profile_names[] = { "auth", "auth-request", "ext-authz", "squid" };
 static const char *const outcome_names[] = { "allow", "deny", "forbidden", "malformed",
 					     "locked", "unavailable" };
@@ -51,18 +45,55 @@ pa_outcome_name(enum pa_outcome outcome)
 	return outcome_names[outcome];
 }
 
+/* The backends' hook into the cache: a user (or all of a backend's
+ * answers) changed outside. */
+static void
+invalidate(void *arg, const char *backend, const char *user)
+{
+	struct pa_pipeline *p = arg;
+	size_t n;
+
+	if (p->cache == NULL)
+		return;
+	if (user != NULL)
+		n = pa_cache_invalidate_user(p->cache, user);
+	else
+		n = pa_cache_invalidate_backend(p->cache, backend);
+	if (n > 0)
+		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s dropped %zu answer(s)%s%s", backend, n,
+			   user != NULL ? " for " : "", user != NULL ? user : "");
+}
+
+static void
+observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
+{
+	struct pa_metrics *m = arg;
+
+	atomic_fetch_add_explicit(&m->backend_requests[link][r], 1, memory_order_relaxed);
+	pa_metrics_observe(&m->backend_duration[link], us);
+}
+
 int
 pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		 const struct pa_backend_env *env, struct pa_error *err)
 {
 	const struct pa_section *srv = pa_config_section(cfg, "server");
+	long cache_size = pa_conf_int(srv, pa_server_keys, "cache_size");
+	long max_failures = pa_conf_int(srv, pa_server_keys, "max_failures");
+	uint64_t window_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "failure_window") * 1000;
+	uint64_t lockout_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "lockout") * 1000;
 
 	memset(p, 0, sizeof(*p));
 	p->log = env->log;
-	p->require_groups = strdup(pa_conf_str(srv, pa_server_keys, "require_groups"));
+	p->env = *env;
+	p->env.invalidate = invalidate;
+	p->env.invalidate_arg = p;
+	p->ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "cache_ttl") * 1000;
+	p->negative_ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "negative_ttl") * 1000;
+	p->stale_grace_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "stale_grace") * 1000;
 	p->cred_headers = strdup(pa_conf_str(srv, pa_server_keys, "credentials_header"));
 	p->realm = strdup(pa_conf_str(srv, pa_server_keys, "realm"));
-	if (p->require_groups == NULL || p->cred_headers == NULL || p->realm == NULL) {
+	if (p->cred_headers == NULL || p->realm == NULL) {
 		pa_error_set(err, "out of memory");
 		goto fail;
 	}
@@ -73,104 +104,282 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	if (pa_cidr_list_parse(pa_conf_str(srv, pa_server_keys, "trusted_proxies"),
 			       &p->trusted, err) != 0)
 		goto fail;
-	if (pa_chain_open(&p->chain, cfg, env, err) != 0)
+	if (pa_rules_load(cfg, &p->rules, err) != 0)
 		goto fail;
+	if ((p->metrics = calloc(1, sizeof(*p->metrics))) == NULL ||
+	    (p->flights = pa_flights_new()) == NULL ||
+	    (cache_size > 0 && (p->cache = pa_cache_new((size_t)cache_size, NULL)) == NULL) ||
+	    (p->lock_users = pa_lockout_new(max_failures, window_ms, lockout_ms, 100000)) == NULL ||
+	    (p->lock_addrs = pa_lockout_new(max_failures, window_ms, lockout_ms, 100000)) == NULL) {
+		pa_error_set(err, "out of memory for the cache and counters");
+		goto fail;
+	}
+	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
+		goto fail;
+	p->chain.observe = observe_backend;
+	p->chain.observe_arg = p->metrics;
 	return 0;
 fail:
 	pa_pipeline_close(p);
 	return -1;
 }
 
-static int
-group_member(const char *name, size_t len, void *arg)
+/* The lockout key of a user: ASCII case folded, as LDAP and most
+ * databases match names. */
+static size_t
+fold_user(const struct pa_decision *d, char *out)
 {
-	const struct pa_identity *who = arg;
+	size_t i;
 
-	return pa_list_contains(who->groups, name, len) ? 1 : 0;
+	for (i = 0; i < d->cred.user_len; i++)
+		out[i] = (char)tolower((unsigned char)d->cred.user[i]);
+	out[i] = '\0';
+	return i;
 }
 
-/* True when who may pass: require_groups empty, or one of them held. */
 static bool
-authorized(const struct pa_pipeline *p, const struct pa_identity *who)
+locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	if (p->require_groups[0] == '\0')
+	char folded[PA_USER_MAX + 1];
+	size_t n;
+	uint64_t now = pa_now_us() / 1000;
+
+	if (p->lock_users == NULL)
+		return false;
+	n = fold_user(d, folded);
+	if (pa_lockout_locked(p->lock_users, folded, n, now)) {
+		pa_error_set(&d->why, "user locked out");
 		return true;
-	return pa_list_foreach(p->require_groups, group_member, (void *)who) != 0;
+	}
+	if (pa_lockout_locked(p->lock_addrs, d->client, strlen(d->client), now)) {
+		pa_error_set(&d->why, "address locked out");
+		return true;
+	}
+	return false;
+}
+
+/* Counts a failed or a successful authentication for the lockout. */
+static void
+count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
+{
+	char folded[PA_USER_MAX + 1];
+	size_t n;
+	uint64_t now = pa_now_us() / 1000;
+
+	if (p->lock_users == NULL)
+		return;
+	n = fold_user(d, folded);
+	if (!failed) {
+		pa_lockout_success(p->lock_users, folded, n);
+		return;
+	}
+	if (pa_lockout_failure(p->lock_users, folded, n, now)) {
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->lockouts_user, 1, memory_order_relaxed);
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: user %s locked after repeated failures",
+			   d->cred.user);
+	}
+	if (pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now)) {
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
+						  memory_order_relaxed);
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: address %s locked after repeated failures",
+			   d->client);
+	}
+}
+
+/* Turns a backend (or cached) answer into the outcome: authorisation for
+ * grants, lockout counting for both. */
+static void
+apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
+      const struct pa_identity *who, const char *backend)
+{
+	const char *required;
+
+	d->backend = backend;
+	switch (r) {
+	case PA_GRANTED:
+		if (who != &d->who)
+			d->who = *who;
+		count_attempt(p, d, false);
+		required = pa_rules_required(&p->rules, d->host, d->host_len, d->uri, d->uri_len,
+					     &d->rule);
+		if (required == NULL) {
+			pa_error_set(&d->why, "URI cannot be normalised for the rules");
+			d->outcome = PA_OUT_FORBIDDEN;
+		} else {
+			d->outcome = pa_groups_satisfy(required, d->who.groups) ? PA_OUT_ALLOW
+										: PA_OUT_FORBIDDEN;
+		}
+		return;
+	case PA_DENIED:
+	case PA_NOT_FOUND:
+		d->outcome = PA_OUT_DENY;
+		count_attempt(p, d, true);
+		break;
+	case PA_UNAVAILABLE:
+		d->outcome = PA_OUT_UNAVAILABLE;
+		break;
+	}
+	memset(&d->who, 0, sizeof(d->who));
+}
+
+/* A fresh cache hit for d, applied.  True when there was one. */
+static bool
+cached(const struct pa_pipeline *p, struct pa_decision *d)
+{
+	struct pa_cache_view v;
+
+	if (!d->have_key ||
+	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, 0, &v) != PA_CACHE_FRESH)
+		return false;
+	d->cache = "hit";
+	memcpy(&d->who, &v.who, sizeof(d->who));
+	apply(p, d, v.result, &d->who, v.backend);
+	return true;
 }
 
 bool
 pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	(void)p;
 	d->cache = NULL;
 	switch (d->cred_status) {
 	case PA_CRED_OK:
-		return false;
+		break;
 	case PA_CRED_MISSING:
 	case PA_CRED_EMPTY_PASSWORD:
 		d->outcome = PA_OUT_DENY;
 		return true;
 	case PA_CRED_MALFORMED:
+	default:
 		d->outcome = PA_OUT_MALFORMED;
 		return true;
 	}
-	d->outcome = PA_OUT_MALFORMED;
-	return true;
+	if (locked(p, d)) {
+		d->outcome = PA_OUT_LOCKED;
+		return true;
+	}
+	if (p->cache != NULL) {
+		pa_cache_key(p->cache, d->cred.user, d->cred.user_len, d->cred.password,
+			     d->cred.password_len, d->key);
+		d->have_key = true;
+		if (cached(p, d)) {
+			if (p->metrics != NULL)
+				atomic_fetch_add_explicit(&p->metrics->cache_hits, 1,
+							  memory_order_relaxed);
+			return true;
+		}
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->cache_misses, 1, memory_order_relaxed);
+	}
+	return false;
+}
+
+/* Runs the chain, or waits for the identical lookup already running. */
+static void
+lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_flight_result *res)
+{
+	struct pa_flight *flight = NULL;
+	struct pa_cache_view v;
+	uint64_t ttl;
+
+	if (p->flights != NULL && d->have_key &&
+	    (flight = pa_flights_join(p->flights, d->key, res)) == NULL)
+		return;		/* another request looked it up for us */
+	pa_chain_verify(&p->chain, &d->cred, &res->who, &res->ans);
+	if (p->cache != NULL && d->have_key && res->ans.result != PA_UNAVAILABLE) {
+		memset(&v, 0, sizeof(v));
+		v.result = res->ans.result == PA_GRANTED ? PA_GRANTED : PA_DENIED;
+		v.backend = res->ans.result == PA_NOT_FOUND ? NULL : res->ans.backend;
+		v.who = res->who;
+		ttl = v.result == PA_GRANTED ? p->ttl_ms : p->negative_ttl_ms;
+		if (ttl > 0)
+			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl);
+	}
+	if (flight != NULL)
+		pa_flights_finish(p->flights, flight, res);
 }
 
 void
 pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	struct pa_chain_answer ans;
+	struct pa_flight_result *res;
+	struct pa_cache_view v;
 
-	d->cache = "miss";
-	pa_chain_verify(&p->chain, &d->cred, &d->who, &ans);
-	d->backend = ans.backend;
-	switch (ans.result) {
-	case PA_GRANTED:
-		d->granted_after_unavailable = ans.after_unavailable;
-		d->outcome = authorized(p, &d->who) ? PA_OUT_ALLOW : PA_OUT_FORBIDDEN;
-		break;
-	case PA_DENIED:
-	case PA_NOT_FOUND:
-		d->outcome = PA_OUT_DENY;
-		break;
-	case PA_UNAVAILABLE:
+	/* Filled while this request waited for a worker? */
+	if (p->cache != NULL && cached(p, d))
+		return;
+	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		d->outcome = PA_OUT_UNAVAILABLE;
-		d->why = ans.err;
-		break;
+		pa_error_set(&d->why, "out of memory");
+		return;
 	}
-	if (d->outcome != PA_OUT_ALLOW && d->outcome != PA_OUT_FORBIDDEN)
-		memset(&d->who, 0, sizeof(d->who));
+	d->cache = "miss";
+	lookup_coalesced(p, d, res);
+	if (res->ans.result == PA_UNAVAILABLE && p->cache != NULL && p->stale_grace_ms > 0 &&
+	    d->have_key &&
+	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, p->stale_grace_ms, &v) ==
+		    PA_CACHE_STALE) {
+		/* Every backend that could answer is down: a grant a little past
+		 * its TTL stands in, and the log says so. */
+		d->cache = "stale";
+		pa_error_set(&d->why, "%s", res->ans.err.msg);
+		memcpy(&d->who, &v.who, sizeof(d->who));
+		apply(p, d, PA_GRANTED, &d->who, v.backend);
+	} else {
+		d->granted_after_unavailable = res->ans.after_unavailable;
+		if (res->ans.result == PA_UNAVAILABLE)
+			d->why = res->ans.err;
+		apply(p, d, res->ans.result, &res->who, res->ans.backend);
+	}
+	OPENSSL_cleanse(res, sizeof(*res));
+	free(res);
 }
 
 void
 pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	char latency[24];
+	uint64_t us = pa_now_us() - d->start_us;
 	bool has_user = d->cred_status == PA_CRED_OK || d->cred_status == PA_CRED_EMPTY_PASSWORD;
-	struct pa_log_field f[] = {
-		{ "client", d->client, SIZE_MAX, false },
-		{ "user", has_user ? d->cred.user : NULL, d->cred.user_len, false },
-		{ "profile", pa_profile_name(d->profile), SIZE_MAX, false },
-		{ "outcome", pa_outcome_name(d->outcome), SIZE_MAX, false },
-		{ "backend", d->backend, SIZE_MAX, false },
-		{ "cache", d->cache, SIZE_MAX, false },
-		{ "latency_us", latency, SIZE_MAX, true },
-		{ "method", d->method, d->method_len, false },
-		{ "host", d->host, d->host_len, false },
-		{ "uri", d->uri, d->uri_len, false },
-		{ "reason", d->outcome == PA_OUT_MALFORMED ? d->cred_why :
-			    d->outcome == PA_OUT_UNAVAILABLE ? d->why.msg :
-			    d->granted_after_unavailable ? "granted after an unavailable backend" :
-			    d->cred_status == PA_CRED_EMPTY_PASSWORD ? "empty password" : NULL,
-		  SIZE_MAX, false },
-	};
+	const char *reason = NULL;
+	struct pa_log_field f[12];
+	int n = 0;
 
-	snprintf(latency, sizeof(latency), "%llu",
-		 (unsigned long long)(pa_now_us() - d->start_us));
-	pa_log_fields(p->log, d->outcome == PA_OUT_UNAVAILABLE ? PA_LOG_WARN : PA_LOG_INFO, f,
-		      (int)(sizeof(f) / sizeof(f[0])));
+	if (d->outcome == PA_OUT_MALFORMED)
+		reason = d->cred_why;
+	else if (d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED ||
+		 (d->outcome == PA_OUT_FORBIDDEN && d->why.msg[0] != '\0'))
+		reason = d->why.msg;
+	else if (d->cache != NULL && strcmp(d->cache, "stale") == 0)
+		reason = "stale answer while the backends are unavailable";
+	else if (d->granted_after_unavailable)
+		reason = "granted after an unavailable backend";
+	else if (d->cred_status == PA_CRED_EMPTY_PASSWORD)
+		reason = "empty password";
+
+	snprintf(latency, sizeof(latency), "%llu", (unsigned long long)us);
+#define FIELD(k, v, l, num) f[n++] = (struct pa_log_field){ k, v, l, num }
+	FIELD("client", d->client, SIZE_MAX, false);
+	FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);
+	FIELD("profile", pa_profile_name(d->profile), SIZE_MAX, false);
+	FIELD("outcome", pa_outcome_name(d->outcome), SIZE_MAX, false);
+	FIELD("backend", d->backend, SIZE_MAX, false);
+	FIELD("cache", d->cache, SIZE_MAX, false);
+	FIELD("latency_us", latency, SIZE_MAX, true);
+	FIELD("method", d->method, d->method_len, false);
+	FIELD("host", d->host, d->host_len, false);
+	FIELD("uri", d->uri, d->uri_len, false);
+	FIELD("rule", d->rule, SIZE_MAX, false);
+	FIELD("reason", reason, SIZE_MAX, false);
+#undef FIELD
+	pa_log_fields(p->log, d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED
+			      ? PA_LOG_WARN : PA_LOG_INFO, f, n);
+	if (p->metrics != NULL) {
+		atomic_fetch_add_explicit(&p->metrics->requests[d->profile][d->outcome], 1,
+					  memory_order_relaxed);
+		pa_metrics_observe(&p->metrics->request_duration, us);
+	}
 	pa_credentials_clear(&d->cred);
 }
 
@@ -276,6 +485,28 @@ pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len)
 	return ret;
 }
 
+size_t
+pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len)
+{
+	struct pa_probe_state *ps = p->probes;
+	struct pa_metrics_gauges g = { 0 };
+	bool up[PA_CHAIN_MAX] = { false };
+	int i;
+
+	if (p->metrics == NULL)
+		return 0;
+	if (ps != NULL) {
+		pthread_mutex_lock(&ps->lock);
+		for (i = 0; i < p->chain.n; i++)
+			up[i] = ps->up[i];
+		pthread_mutex_unlock(&ps->lock);
+	}
+	g.cache_entries = p->cache != NULL ? pa_cache_entries(p->cache) : 0;
+	g.chain = &p->chain;
+	g.backend_up = up;
+	return pa_metrics_render(p->metrics, &g, buf, len);
+}
+
 void
 pa_pipeline_close(struct pa_pipeline *p)
 {
@@ -296,7 +527,12 @@ pa_pipeline_close(struct pa_pipeline *p)
 	}
 	pa_chain_close(&p->chain);
 	pa_cidr_list_free(&p->trusted);
-	free(p->require_groups);
+	pa_rules_free(&p->rules);
+	pa_cache_free(p->cache);
+	pa_flights_free(p->flights);
+	pa_lockout_free(p->lock_users);
+	pa_lockout_free(p->lock_addrs);
+	free(p->metrics);
 	free(p->cred_headers);
 	free(p->realm);
 	memset(p, 0, sizeof(*p));

@@ -3,14 +3,23 @@
  * by the HTTP front and the Squid helper.  It runs in two halves so that
  * the HTTP event loop never blocks:
  *
- *   pa_decide_begin()   cheap checks on the calling thread: credentials,
- *                       empty password.  Returns true when it decided.
- *   pa_decide_lookup()  the backend chain and authorisation; may block for
- *                       a hash or a network round trip (worker thread).
- *   pa_decide_end()     logs the one decision line and scrubs the password.
+ *   pa_decide_begin()   cheap steps on the calling thread: credentials,
+ *                       empty password, lockout, a fresh cache hit.
+ *                       Returns true when it decided.
+ *   pa_decide_lookup()  coalesced backend lookup through the chain, cache
+ *                       fill, stale answers; may block for a hash or a
+ *                       network round trip (worker thread).
+ *   pa_decide_end()     logs the one decision line, counts metrics and
+ *                       scrubs the password.
  *
- * A pipeline is immutable once open and shared by every thread; the
- * per-request state lives in struct pa_decision, owned by the caller.
+ * Authorisation (require_groups and [rule] sections) and lockout counting
+ * apply to every authenticated answer, fresh or cached.
+ *
+ * A pipeline is immutable once open, except for its thread-safe parts
+ * (cache, flights, lockout counters, metrics); per-request state lives in
+ * struct pa_decision, owned by the caller.  The optional parts may be
+ * NULL (tests build pipelines by hand): no cache, no coalescing, no
+ * lockout, no metrics.
  */
 #ifndef PA_PIPELINE_H
 #define PA_PIPELINE_H
@@ -19,8 +28,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "chain.h"
+#include "clock.h"
+#include "flight.h"
+#include "lockout.h"
+#include "metrics.h"
 #include "netaddr.h"
+#include "rules.h"
 
 enum pa_profile {
 	PA_PROFILE_AUTH,		/* /auth: 204 / 407 */
@@ -43,10 +58,16 @@ struct pa_probe_state;
 struct pa_pipeline {
 	struct pa_chain chain;
 	const struct pa_log *log;
-	char *require_groups;		/* normalised comma list; "" = anyone */
+	struct pa_backend_env env;	/* the backends' copy, with the cache hook */
+	struct pa_rules rules;		/* require_groups and [rule] sections */
 	struct pa_cidr_list trusted;	/* trusted_proxies */
 	char *cred_headers;		/* normalised comma list of header names */
 	char *realm;
+	struct pa_cache *cache;		/* NULL: cache_size = 0 */
+	struct pa_flights *flights;
+	struct pa_lockout *lock_users, *lock_addrs;
+	struct pa_metrics *metrics;
+	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probe_state *probes;	/* background readiness probes */
 };
 
@@ -57,22 +78,26 @@ struct pa_decision {
 	/* inputs */
 	enum pa_profile profile;
 	char client[PA_ADDR_MAX];
-	const char *host, *uri, *method;	/* context for logs and rules; may be NULL */
+	const char *host, *uri, *method;	/* forwarded context; may be NULL */
 	size_t host_len, uri_len, method_len;
 	enum pa_cred_status cred_status;
 	const char *cred_why;
 	struct pa_credentials cred;
 	uint64_t start_us;
-	/* outputs */
+	/* state and outputs */
+	unsigned char key[PA_LRU_KEY];	/* cache key, set by begin when cached */
+	bool have_key;
 	enum pa_outcome outcome;
 	struct pa_identity who;
 	const char *backend;
-	const char *cache;		/* "miss" (and later "hit", "stale") */
+	const char *cache;		/* "hit", "miss", "stale", or NULL (no lookup) */
+	const char *rule;		/* the [rule] that decided, or NULL */
 	bool granted_after_unavailable;
-	struct pa_error why;		/* reason for unavailable / denied, for the log */
+	struct pa_error why;		/* reason for unavailable / locked, for the log */
 };
 
-/* Opens the chain and reads [server].  Returns 0, or -1 with err set. */
+/* Opens the chain, the cache and the counters from cfg, with env for the
+ * backends.  Returns 0, or -1 with err set. */
 int pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		     const struct pa_backend_env *env, struct pa_error *err);
 
@@ -81,9 +106,6 @@ int pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms);
 
 void pa_pipeline_close(struct pa_pipeline *p);
 
-/* Monotonic microseconds, for latencies. */
-uint64_t pa_now_us(void);
-
 bool pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d);
@@ -91,6 +113,10 @@ void pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d);
 /* Readiness: 0 when every backend answered its last probe.  Otherwise -1
  * and a plain-text reason per backend in buf. */
 int pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len);
+
+/* The Prometheus text of /metrics into buf; returns its length, 0 if it
+ * did not fit. */
+size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
 
 const char *pa_profile_name(enum pa_profile profile);
 const char *pa_outcome_name(enum pa_outcome outcome);

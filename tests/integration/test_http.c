@@ -69,7 +69,7 @@ static struct pa_daemon *S;		/* the shared daemon */
 
 static const char std_config[] =
 	"[server]\n"
-	"listen = 127.0.0.1:0\n"
+	"listen = 127.0.0.1:0\nmax_failures = 0\n"
 	"threads = 2\n"
 	"[htpasswd]\n"
 	"file = @HTPASSWD@\n";
@@ -448,7 +448,7 @@ test_realm_escaped(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d = pa_daemon_start(
 		f,
-		"[server]\nlisten = 127.0.0.1:0\n"
+		"[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
 		"realm = Zone \"A\" \\ B\n"
 		"[htpasswd]\nfile = @HTPASSWD@\n",
 		std_htpasswd);
@@ -474,7 +474,7 @@ test_forbidden(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d = pa_daemon_start(
 		f,
-		"[server]\nlisten = 127.0.0.1:0\nrequire_groups = admins\n"
+		"[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\nrequire_groups = admins\n"
 		"[htpasswd]\nfile = @HTPASSWD@\n",
 		std_htpasswd);
 	struct pa_resp r;
@@ -512,7 +512,7 @@ test_unavailable_then_recovers(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d = pa_daemon_start(
 		f,
-		"[server]\nlisten = 127.0.0.1:0\n"
+		"[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
 		"[htpasswd]\nfile = @DIR@/later.htpasswd\n",
 		NULL);
 	struct pa_resp r;
@@ -722,7 +722,7 @@ test_credentials_header(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d = pa_daemon_start(
 		f,
-		"[server]\nlisten = 127.0.0.1:0\n"
+		"[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
 		"credentials_header = X-Proxy-Credentials, Proxy-Authorization\n"
 		"[htpasswd]\nfile = @HTPASSWD@\n",
 		std_htpasswd);

@@ -350,11 +350,11 @@ run_format(void **state, const char *format, const char *level)
 	assert_non_null(r);
 	snprintf(name, sizeof(name), "%s/%s", format, level);
 	r->json = strcmp(format, "json") == 0;
-	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlog_format = %s\nlog_level = %s\n"
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\nlog_format = %s\nlog_level = %s\n"
 			  "require_groups = admins\n"
 			  "credentials_header = Proxy-Authorization, X-Proxy-Credentials\n"
 			  "[htpasswd]\nfile = @HTPASSWD@\n", format, level);
-	conf_down = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlog_format = %s\n"
+	conf_down = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\nlog_format = %s\n"
 			       "log_level = %s\n[htpasswd]\nfile = @DIR@/missing\n", format,
 			       level);
 	a = pa_daemon_start(f, conf, std_htpasswd);

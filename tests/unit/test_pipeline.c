@@ -73,7 +73,7 @@ static void
 set_require(struct fx *f, const char *groups)
 {
 	snprintf(f->groups, sizeof(f->groups), "%s", groups);
-	f->p.require_groups = f->groups;
+	f->p.rules.server_groups = f->groups;
 }
 
 static int

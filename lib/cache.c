@@ -1,0 +1,160 @@
+/*
+ * Answer cache on the sharded LRU map.  An entry holds the keyed hash, the
+ * expiry, the result and, in one allocation, the login name, the
+ * canonical name and the groups: about 100 bytes plus the names, so
+ * 100,000 entries stay in tens of megabytes.
+ */
+#include "cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct entry {
+	struct pa_lru_node node;	/* first: the map hands nodes back */
+	uint64_t expires_ms;
+	const char *backend;
+	unsigned char result;
+	unsigned short login_len, canon_len, groups_len;
+	char strs[];			/* login NUL canonical NUL groups NUL */
+};
+
+struct pa_cache {
+	struct pa_lru *map;
+};
+
+static void
+entry_free(struct pa_lru_node *n)
+{
+	free(n);
+}
+
+struct pa_cache *
+pa_cache_new(size_t capacity, const unsigned char *hmac_key)
+{
+	struct pa_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if ((c->map = pa_lru_new(capacity, entry_free, hmac_key)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+pa_cache_free(struct pa_cache *c)
+{
+	if (c == NULL)
+		return;
+	pa_lru_free(c->map);
+	free(c);
+}
+
+void
+pa_cache_key(const struct pa_cache *c, const char *user, size_t user_len, const char *password,
+	     size_t password_len, unsigned char out[PA_LRU_KEY])
+{
+	pa_lru_key(c->map, user, user_len, password, password_len, out);
+}
+
+enum pa_cache_hit
+pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], uint64_t now_ms,
+		uint64_t stale_grace_ms, struct pa_cache_view *view)
+{
+	struct pa_lru_shard *s = pa_lru_lock(c->map, key);
+	struct entry *e = (struct entry *)pa_lru_find(s, key);
+	enum pa_cache_hit hit = PA_CACHE_MISS;
+
+	if (e != NULL) {
+		if (now_ms < e->expires_ms)
+			hit = PA_CACHE_FRESH;
+		else if (e->result == PA_GRANTED && now_ms < e->expires_ms + stale_grace_ms)
+			hit = PA_CACHE_STALE;
+		else
+			pa_lru_remove(s, &e->node);
+	}
+	if (hit != PA_CACHE_MISS) {
+		view->result = e->result;
+		view->backend = e->backend;
+		memcpy(view->who.user, e->strs + e->login_len + 1, (size_t)e->canon_len + 1);
+		memcpy(view->who.groups, e->strs + e->login_len + 1 + e->canon_len + 1,
+		       (size_t)e->groups_len + 1);
+	}
+	pa_lru_unlock(s);
+	return hit;
+}
+
+void
+pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const char *login,
+	       const struct pa_cache_view *view, uint64_t expires_ms)
+{
+	size_t ll = strlen(login), cl = 0, gl = 0;
+	struct pa_lru_shard *s;
+	struct pa_lru_node *old;
+	struct entry *e;
+
+	if (view->result != PA_GRANTED && view->result != PA_DENIED)
+		return;
+	if (view->result == PA_GRANTED) {
+		cl = strnlen(view->who.user, sizeof(view->who.user) - 1);
+		gl = strnlen(view->who.groups, sizeof(view->who.groups) - 1);
+	}
+	if (ll > PA_USER_MAX || (e = malloc(sizeof(*e) + ll + cl + gl + 3)) == NULL)
+		return;		/* not caching is always safe */
+	memcpy(e->node.key, key, PA_LRU_KEY);
+	e->expires_ms = expires_ms;
+	e->backend = view->backend;
+	e->result = (unsigned char)view->result;
+	e->login_len = (unsigned short)ll;
+	e->canon_len = (unsigned short)cl;
+	e->groups_len = (unsigned short)gl;
+	memcpy(e->strs, login, ll + 1);
+	memcpy(e->strs + ll + 1, view->who.user, cl);
+	e->strs[ll + 1 + cl] = '\0';
+	memcpy(e->strs + ll + 1 + cl + 1, view->who.groups, gl);
+	e->strs[ll + 1 + cl + 1 + gl] = '\0';
+
+	s = pa_lru_lock(c->map, key);
+	if ((old = pa_lru_find(s, key)) != NULL)
+		pa_lru_remove(s, old);
+	pa_lru_insert(s, &e->node);
+	pa_lru_unlock(s);
+}
+
+static bool
+drop_user(const struct pa_lru_node *n, void *arg)
+{
+	const struct entry *e = (const struct entry *)n;
+	const char *user = arg;
+
+	return strcasecmp(e->strs, user) == 0 ||
+	    (e->canon_len > 0 && strcasecmp(e->strs + e->login_len + 1, user) == 0);
+}
+
+size_t
+pa_cache_invalidate_user(struct pa_cache *c, const char *user)
+{
+	return pa_lru_remove_if(c->map, drop_user, (void *)user);
+}
+
+static bool
+drop_backend(const struct pa_lru_node *n, void *arg)
+{
+	const struct entry *e = (const struct entry *)n;
+
+	return e->backend == NULL || strcmp(e->backend, arg) == 0;
+}
+
+size_t
+pa_cache_invalidate_backend(struct pa_cache *c, const char *backend)
+{
+	return pa_lru_remove_if(c->map, drop_backend, (void *)backend);
+}
+
+size_t
+pa_cache_entries(struct pa_cache *c)
+{
+	return pa_lru_count(c->map);
+}

@@ -1,0 +1,61 @@
+/*
+ * The answer cache (SPEC section 5).  Keys are HMAC-SHA256, under a random
+ * key made at start, over "user NUL password": the plaintext is never
+ * stored, and keys are compared in constant time.  Granted and denied
+ * answers are kept, each with its own expiry; unavailable answers never.
+ * Bounded (least recently used evicted) and sharded for many threads.
+ * Time is passed in (now_ms, monotonic milliseconds): no hidden clock.
+ */
+#ifndef PA_CACHE_H
+#define PA_CACHE_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "lru.h"
+
+enum pa_cache_hit {
+	PA_CACHE_MISS,
+	PA_CACHE_FRESH,		/* within its TTL */
+	PA_CACHE_STALE,		/* a grant past its TTL but within stale_grace */
+};
+
+struct pa_cache_view {
+	enum pa_result result;	/* PA_GRANTED or PA_DENIED */
+	struct pa_identity who;	/* for grants */
+	const char *backend;	/* static name, or NULL (not found everywhere) */
+};
+
+struct pa_cache;
+
+/* A cache of capacity entries (>= 1); hmac_key may be NULL (random). */
+struct pa_cache *pa_cache_new(size_t capacity, const unsigned char *hmac_key);
+void pa_cache_free(struct pa_cache *c);		/* safe on NULL */
+
+void pa_cache_key(const struct pa_cache *c, const char *user, size_t user_len,
+		  const char *password, size_t password_len, unsigned char out[PA_LRU_KEY]);
+
+/* Looks key up at now_ms.  FRESH and STALE fill view.  An entry past any
+ * use is dropped. */
+enum pa_cache_hit pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY],
+				  uint64_t now_ms, uint64_t stale_grace_ms,
+				  struct pa_cache_view *view);
+
+/* Stores an answer until expires_ms, replacing an older one.  login is the
+ * name the client sent (for invalidation).  Only PA_GRANTED and PA_DENIED
+ * are stored. */
+void pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const char *login,
+		    const struct pa_cache_view *view, uint64_t expires_ms);
+
+/* Drops every answer for user: matched case-insensitively against the name
+ * the client sent and the canonical name a backend returned.  Returns the
+ * number dropped. */
+size_t pa_cache_invalidate_user(struct pa_cache *c, const char *user);
+
+/* Drops every answer a backend gave, and every "not found anywhere"
+ * answer (the backend may have missed notices).  Returns the number. */
+size_t pa_cache_invalidate_backend(struct pa_cache *c, const char *backend);
+
+size_t pa_cache_entries(struct pa_cache *c);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * In-memory lockout counters on the sharded LRU map.  A fixed window per
+ * name: the first failure opens it, failures after window_ms start a new
+ * one.  While locked, further failures neither count nor extend the lock,
+ * so the lock ends lockout_ms after it started.
+ */
+#include "lockout.h"
+#include "lru.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct counter {
+	struct pa_lru_node node;
+	uint64_t window_start_ms;
+	uint64_t locked_until_ms;
+	long failures;
+};
+
+struct pa_lockout {
+	struct pa_lru *map;
+	long max_failures;
+	uint64_t window_ms, lockout_ms;
+};
+
+static void
+counter_free(struct pa_lru_node *n)
+{
+	free(n);
+}
+
+struct pa_lockout *
+pa_lockout_new(long max_failures, uint64_t window_ms, uint64_t lockout_ms, size_t capacity)
+{
+	struct pa_lockout *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->max_failures = max_failures;
+	l->window_ms = window_ms;
+	l->lockout_ms = lockout_ms;
+	if (max_failures > 0 && (l->map = pa_lru_new(capacity, counter_free, NULL)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+pa_lockout_free(struct pa_lockout *l)
+{
+	if (l == NULL)
+		return;
+	pa_lru_free(l->map);
+	free(l);
+}
+
+bool
+pa_lockout_locked(struct pa_lockout *l, const char *name, size_t len, uint64_t now_ms)
+{
+	unsigned char key[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct counter *c;
+	bool locked;
+
+	if (l->map == NULL)
+		return false;
+	pa_lru_key(l->map, name, len, NULL, 0, key);
+	s = pa_lru_lock(l->map, key);
+	c = (struct counter *)pa_lru_find(s, key);
+	locked = c != NULL && now_ms < c->locked_until_ms;
+	pa_lru_unlock(s);
+	return locked;
+}
+
+bool
+pa_lockout_failure(struct pa_lockout *l, const char *name, size_t len, uint64_t now_ms)
+{
+	unsigned char key[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct counter *c;
+	bool started = false;
+
+	if (l->map == NULL)
+		return false;
+	pa_lru_key(l->map, name, len, NULL, 0, key);
+	s = pa_lru_lock(l->map, key);
+	c = (struct counter *)pa_lru_find(s, key);
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			pa_lru_unlock(s);
+			return false;
+		}
+		memcpy(c->node.key, key, PA_LRU_KEY);
+		c->window_start_ms = now_ms;
+		pa_lru_insert(s, &c->node);
+	}
+	if (now_ms < c->locked_until_ms)
+		goto done;
+	if (now_ms - c->window_start_ms >= l->window_ms) {
+		c->window_start_ms = now_ms;
+		c->failures = 0;
+	}
+	if (++c->failures >= l->max_failures) {
+		c->locked_until_ms = now_ms + l->lockout_ms;
+		c->failures = 0;
+		c->window_start_ms = now_ms;
+		started = true;
+	}
+done:
+	pa_lru_unlock(s);
+	return started;
+}
+
+void
+pa_lockout_success(struct pa_lockout *l, const char *name, size_t len)
+{
+	unsigned char key[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct pa_lru_node *n;
+
+	if (l->map == NULL)
+		return;
+	pa_lru_key(l->map, name, len, NULL, 0, key);
+	s = pa_lru_lock(l->map, key);
+	if ((n = pa_lru_find(s, key)) != NULL)
+		pa_lru_remove(s, n);
+	pa_lru_unlock(s);
+}

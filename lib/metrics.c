@@ -1,0 +1,142 @@
+/*
+ * Metrics rendering.  Histograms keep per-bucket counts and are made
+ * cumulative only when rendered.
+ */
+#include "metrics.h"
+#include "pipeline.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const double bucket_le[PA_HIST_BUCKETS] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+void
+pa_metrics_observe(struct pa_histogram *h, uint64_t us)
+{
+	int i;
+
+	for (i = 0; i < PA_HIST_BUCKETS; i++)
+		if ((double)us <= bucket_le[i] * 1e6)
+			break;
+	atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+struct out {
+	char *buf;
+	size_t size, pos;
+	int overflow;
+};
+
+static void
+emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+emit(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->pos, o->size - o->pos, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->size - o->pos)
+		o->overflow = 1;
+	else
+		o->pos += (size_t)n;
+}
+
+static uint64_t
+get(const atomic_uint_fast64_t *a)
+{
+	return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void
+histogram(struct out *o, const char *name, const char *labels, const struct pa_histogram *h)
+{
+	uint64_t cum = 0;
+	int i;
+
+	for (i = 0; i < PA_HIST_BUCKETS; i++) {
+		cum += get(&h->buckets[i]);
+		emit(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, labels[0] ? "," : "",
+		     bucket_le[i], (unsigned long long)cum);
+	}
+	cum += get(&h->buckets[PA_HIST_BUCKETS]);
+	emit(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, labels[0] ? "," : "",
+	     (unsigned long long)cum);
+	if (labels[0]) {
+		emit(o, "%s_sum{%s} %.6f\n", name, labels, (double)get(&h->sum_us) / 1e6);
+		emit(o, "%s_count{%s} %llu\n", name, labels, (unsigned long long)cum);
+	} else {
+		emit(o, "%s_sum %.6f\n", name, (double)get(&h->sum_us) / 1e6);
+		emit(o, "%s_count %llu\n", name, (unsigned long long)cum);
+	}
+}
+
+size_t
+pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g, char *buf,
+		  size_t size)
+{
+	static const char *const results[] = { "granted", "denied", "not_found", "unavailable" };
+	struct out o = { buf, size, 0, 0 };
+	char labels[96];
+	int p, oc, b, r;
+
+	emit(&o, "# HELP proxyauthd_requests_total Decisions by profile and outcome.\n"
+		 "# TYPE proxyauthd_requests_total counter\n");
+	for (p = 0; p < PA_PROFILES; p++)
+		for (oc = 0; oc < PA_OUTCOMES; oc++)
+			emit(&o, "proxyauthd_requests_total{profile=\"%s\",outcome=\"%s\"} %llu\n",
+			     pa_profile_name((enum pa_profile)p),
+			     pa_outcome_name((enum pa_outcome)oc),
+			     (unsigned long long)get(&m->requests[p][oc]));
+	emit(&o, "# HELP proxyauthd_request_duration_seconds Time from request to answer.\n"
+		 "# TYPE proxyauthd_request_duration_seconds histogram\n");
+	histogram(&o, "proxyauthd_request_duration_seconds", "", &m->request_duration);
+
+	emit(&o, "# HELP proxyauthd_backend_requests_total Backend answers by result.\n"
+		 "# TYPE proxyauthd_backend_requests_total counter\n");
+	for (b = 0; g->chain != NULL && b < g->chain->n; b++)
+		for (r = 0; r < 4; r++)
+			emit(&o, "proxyauthd_backend_requests_total{backend=\"%s\",result=\"%s\"} %llu\n",
+			     g->chain->links[b].ops->name, results[r],
+			     (unsigned long long)get(&m->backend_requests[b][r]));
+	emit(&o, "# HELP proxyauthd_backend_duration_seconds Time a backend took to answer.\n"
+		 "# TYPE proxyauthd_backend_duration_seconds histogram\n");
+	for (b = 0; g->chain != NULL && b < g->chain->n; b++) {
+		snprintf(labels, sizeof(labels), "backend=\"%s\"", g->chain->links[b].ops->name);
+		histogram(&o, "proxyauthd_backend_duration_seconds", labels,
+			  &m->backend_duration[b]);
+	}
+	emit(&o, "# HELP proxyauthd_backend_up Whether the backend answered its last probe.\n"
+		 "# TYPE proxyauthd_backend_up gauge\n");
+	for (b = 0; g->chain != NULL && b < g->chain->n; b++)
+		emit(&o, "proxyauthd_backend_up{backend=\"%s\"} %d\n", g->chain->links[b].ops->name,
+		     g->backend_up != NULL && g->backend_up[b] ? 1 : 0);
+
+	emit(&o, "# HELP proxyauthd_cache_hits_total Answers taken from the cache.\n"
+		 "# TYPE proxyauthd_cache_hits_total counter\n"
+		 "proxyauthd_cache_hits_total %llu\n"
+		 "# HELP proxyauthd_cache_misses_total Lookups the cache could not answer.\n"
+		 "# TYPE proxyauthd_cache_misses_total counter\n"
+		 "proxyauthd_cache_misses_total %llu\n"
+		 "# HELP proxyauthd_cache_entries Answers held in the cache.\n"
+		 "# TYPE proxyauthd_cache_entries gauge\n"
+		 "proxyauthd_cache_entries %zu\n",
+	     (unsigned long long)get(&m->cache_hits), (unsigned long long)get(&m->cache_misses),
+	     g->cache_entries);
+	emit(&o, "# HELP proxyauthd_lockouts_total Lockouts started, by kind.\n"
+		 "# TYPE proxyauthd_lockouts_total counter\n"
+		 "proxyauthd_lockouts_total{kind=\"user\"} %llu\n"
+		 "proxyauthd_lockouts_total{kind=\"address\"} %llu\n",
+	     (unsigned long long)get(&m->lockouts_user),
+	     (unsigned long long)get(&m->lockouts_address));
+	return o.overflow ? 0 : o.pos;
+}

@@ -1,0 +1,242 @@
+/*
+ * Answer cache and its LRU map: TTLs on an injected clock, stale grace,
+ * eviction order and bound, per-user and per-backend invalidation, and
+ * HMAC keying (the key depends on the secret, the user and the password,
+ * and the plaintext is never stored).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cache.h"
+
+static const unsigned char test_key[32] = "0123456789abcdef0123456789abcde";
+
+static void
+key_for(struct pa_cache *c, const char *user, const char *pw, unsigned char out[32])
+{
+	pa_cache_key(c, user, strlen(user), pw, strlen(pw), out);
+}
+
+static void
+store(struct pa_cache *c, const char *login, const char *pw, enum pa_result r,
+      const char *canon, const char *groups, const char *backend, uint64_t expires)
+{
+	struct pa_cache_view v = { .result = r, .backend = backend };
+	unsigned char k[32];
+
+	snprintf(v.who.user, sizeof(v.who.user), "%s", canon ? canon : "");
+	snprintf(v.who.groups, sizeof(v.who.groups), "%s", groups ? groups : "");
+	key_for(c, login, pw, k);
+	pa_cache_store(c, k, login, &v, expires);
+}
+
+static enum pa_cache_hit
+lookup(struct pa_cache *c, const char *user, const char *pw, uint64_t now, uint64_t grace,
+       struct pa_cache_view *v)
+{
+	unsigned char k[32];
+
+	key_for(c, user, pw, k);
+	return pa_cache_lookup(c, k, now, grace, v);
+}
+
+static void
+test_ttl_on_injected_clock(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "alice", "pw", PA_GRANTED, "alice", "a,b", "htpasswd", 1000 + 60000);
+	store(c, "bob", "bad", PA_DENIED, NULL, NULL, "htpasswd", 1000 + 5000);
+	assert_int_equal(lookup(c, "alice", "pw", 1000, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(v.result, PA_GRANTED);
+	assert_string_equal(v.who.user, "alice");
+	assert_string_equal(v.who.groups, "a,b");
+	assert_string_equal(v.backend, "htpasswd");
+	assert_int_equal(lookup(c, "alice", "pw", 60999, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, "bob", "bad", 5999, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(v.result, PA_DENIED);
+	assert_int_equal(lookup(c, "bob", "bad", 6000, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "alice", "pw", 61000, 0, &v), PA_CACHE_MISS);
+	/* Expired entries are dropped, not kept around. */
+	assert_int_equal(pa_cache_entries(c), 0);
+	pa_cache_free(c);
+}
+
+static void
+test_stale_grace_only_for_grants(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "alice", "pw", PA_GRANTED, "alice", "", "ldap", 10000);
+	store(c, "bob", "x", PA_DENIED, NULL, NULL, "ldap", 10000);
+	assert_int_equal(lookup(c, "alice", "pw", 10000, 30000, &v), PA_CACHE_STALE);
+	assert_string_equal(v.who.user, "alice");
+	assert_int_equal(lookup(c, "alice", "pw", 39999, 30000, &v), PA_CACHE_STALE);
+	assert_int_equal(lookup(c, "bob", "x", 10001, 30000, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "alice", "pw", 40000, 30000, &v), PA_CACHE_MISS);
+	pa_cache_free(c);
+}
+
+static void
+test_key_depends_on_user_password_and_secret(void **state)
+{
+	static const unsigned char other_key[32] = "another secret key for the hmac";
+	struct pa_cache *c = pa_cache_new(10, test_key), *d = pa_cache_new(10, other_key);
+	unsigned char a[32], b[32], e[32], f[32], g[32];
+	struct pa_cache_view v;
+
+	(void)state;
+	key_for(c, "alice", "pw", a);
+	key_for(c, "alice", "pw", b);
+	assert_memory_equal(a, b, 32);
+	key_for(c, "alice", "pw2", e);
+	assert_memory_not_equal(a, e, 32);
+	/* "ali" + "ce:pw" must not collide with "alice" + "pw": the NUL separates. */
+	key_for(c, "alic", "epw", f);
+	assert_memory_not_equal(a, f, 32);
+	key_for(d, "alice", "pw", g);
+	assert_memory_not_equal(a, g, 32);
+	/* A right password cached does not answer a wrong one. */
+	store(c, "alice", "pw", PA_GRANTED, "alice", "", "htpasswd", 100000);
+	assert_int_equal(lookup(c, "alice", "wrong", 0, 0, &v), PA_CACHE_MISS);
+	pa_cache_free(c);
+	pa_cache_free(d);
+}
+
+static void
+test_lru_eviction_and_bound(void **state)
+{
+	struct pa_cache *c = pa_cache_new(1, test_key);	/* one shard, one entry */
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "a", "1", PA_GRANTED, "a", "", "htpasswd", 100000);
+	store(c, "b", "1", PA_GRANTED, "b", "", "htpasswd", 100000);
+	assert_int_equal(pa_cache_entries(c), 1);
+	assert_int_equal(lookup(c, "a", "1", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "b", "1", 0, 0, &v), PA_CACHE_FRESH);
+	pa_cache_free(c);
+
+	/* Bigger: the most recently used survive, the count never exceeds. */
+	c = pa_cache_new(640, test_key);
+	char user[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(user, sizeof(user), "user%d", i);
+		store(c, user, "pw", PA_GRANTED, user, "", "htpasswd", 100000);
+		assert_true(pa_cache_entries(c) <= 640);
+	}
+	assert_int_equal(lookup(c, "user4999", "pw", 0, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, "user0", "pw", 0, 0, &v), PA_CACHE_MISS);
+	pa_cache_free(c);
+}
+
+static void
+test_recently_used_survives_eviction(void **state)
+{
+	struct pa_cache *c = pa_cache_new(128, test_key);	/* 64 shards of two */
+	struct pa_cache_view v;
+	unsigned char k0[32], k[32];
+	char u[3][16];
+	int i, found = 0;
+
+	(void)state;
+	/* Three users of one shard (the shard is key[0] % 64). */
+	key_for(c, "u0", "pw", k0);
+	snprintf(u[found++], sizeof(u[0]), "u0");
+	for (i = 1; found < 3 && i < 100000; i++) {
+		snprintf(u[found], sizeof(u[0]), "u%d", i);
+		key_for(c, u[found], "pw", k);
+		if (k[0] % 64 == k0[0] % 64)
+			found++;
+	}
+	assert_int_equal(found, 3);
+	store(c, u[0], "pw", PA_GRANTED, u[0], "", "htpasswd", 100000);
+	store(c, u[1], "pw", PA_GRANTED, u[1], "", "htpasswd", 100000);
+	assert_int_equal(lookup(c, u[0], "pw", 0, 0, &v), PA_CACHE_FRESH);	/* touch */
+	store(c, u[2], "pw", PA_GRANTED, u[2], "", "htpasswd", 100000);
+	assert_int_equal(lookup(c, u[0], "pw", 0, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, u[1], "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, u[2], "pw", 0, 0, &v), PA_CACHE_FRESH);
+	pa_cache_free(c);
+}
+
+static void
+test_invalidate_user_and_backend(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "Alice", "pw", PA_GRANTED, "alice", "", "ldap", 100000);
+	store(c, "alice", "old", PA_DENIED, NULL, NULL, "ldap", 100000);
+	store(c, "bob", "pw", PA_GRANTED, "bob", "", "postgres", 100000);
+	store(c, "carol", "pw", PA_DENIED, NULL, NULL, NULL, 100000);	/* not found anywhere */
+	store(c, "dave", "pw", PA_GRANTED, "dave", "", "redis", 100000);
+	/* Case-insensitive, on the login and the canonical name. */
+	assert_int_equal(pa_cache_invalidate_user(c, "ALICE"), 2);
+	assert_int_equal(lookup(c, "Alice", "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "bob", "pw", 0, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(pa_cache_invalidate_user(c, "nobody"), 0);
+	/* A backend's part, plus the "not found anywhere" answers. */
+	assert_int_equal(pa_cache_invalidate_backend(c, "postgres"), 2);
+	assert_int_equal(lookup(c, "bob", "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "carol", "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "dave", "pw", 0, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(pa_cache_entries(c), 1);
+	pa_cache_free(c);
+}
+
+static void
+test_unavailable_is_never_stored(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "a", "pw", PA_UNAVAILABLE, NULL, NULL, "ldap", 100000);
+	store(c, "b", "pw", PA_NOT_FOUND, NULL, NULL, "ldap", 100000);
+	assert_int_equal(pa_cache_entries(c), 0);
+	assert_int_equal(lookup(c, "a", "pw", 0, 0, &v), PA_CACHE_MISS);
+	pa_cache_free(c);
+}
+
+static void
+test_replacing_an_entry(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "a", "pw", PA_DENIED, NULL, NULL, "htpasswd", 100);
+	store(c, "a", "pw", PA_GRANTED, "a", "g", "htpasswd", 100000);
+	assert_int_equal(pa_cache_entries(c), 1);
+	assert_int_equal(lookup(c, "a", "pw", 500, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(v.result, PA_GRANTED);
+	pa_cache_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ttl_on_injected_clock),
+		cmocka_unit_test(test_stale_grace_only_for_grants),
+		cmocka_unit_test(test_key_depends_on_user_password_and_secret),
+		cmocka_unit_test(test_lru_eviction_and_bound),
+		cmocka_unit_test(test_recently_used_survives_eviction),
+		cmocka_unit_test(test_invalidate_user_and_backend),
+		cmocka_unit_test(test_unavailable_is_never_stored),
+		cmocka_unit_test(test_replacing_an_entry),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
