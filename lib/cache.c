@@ -78,8 +78,8 @@ pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], uint64_
 	if (hit != PA_CACHE_MISS) {
 		view->result = e->result;
 		view->backend = e->backend;
-		memcpy(view->who.user, e->strs + e->login_len + 1, (size_t)e->canon_len + 1);
-		memcpy(view->who.groups, e->strs + e->login_len + 1 + e->canon_len + 1,
+		memcpy(view->who->user, e->strs + e->login_len + 1, (size_t)e->canon_len + 1);
+		memcpy(view->who->groups, e->strs + e->login_len + 1 + e->canon_len + 1,
 		       (size_t)e->groups_len + 1);
 	}
 	pa_lru_unlock(s);
@@ -98,8 +98,8 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 	if (view->result != PA_GRANTED && view->result != PA_DENIED)
 		return;
 	if (view->result == PA_GRANTED) {
-		cl = strnlen(view->who.user, sizeof(view->who.user) - 1);
-		gl = strnlen(view->who.groups, sizeof(view->who.groups) - 1);
+		cl = strnlen(view->who->user, sizeof(view->who->user) - 1);
+		gl = strnlen(view->who->groups, sizeof(view->who->groups) - 1);
 	}
 	if (ll > PA_USER_MAX || (e = malloc(sizeof(*e) + ll + cl + gl + 3)) == NULL)
 		return;		/* not caching is always safe */
@@ -111,9 +111,11 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 	e->canon_len = (unsigned short)cl;
 	e->groups_len = (unsigned short)gl;
 	memcpy(e->strs, login, ll + 1);
-	memcpy(e->strs + ll + 1, view->who.user, cl);
+	if (cl > 0)
+		memcpy(e->strs + ll + 1, view->who->user, cl);
 	e->strs[ll + 1 + cl] = '\0';
-	memcpy(e->strs + ll + 1 + cl + 1, view->who.groups, gl);
+	if (gl > 0)
+		memcpy(e->strs + ll + 1 + cl + 1, view->who->groups, gl);
 	e->strs[ll + 1 + cl + 1 + gl] = '\0';
 
 	s = pa_lru_lock(c->map, key);

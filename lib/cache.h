@@ -21,9 +21,9 @@ enum pa_cache_hit {
 };
 
 struct pa_cache_view {
-	enum pa_result result;	/* PA_GRANTED or PA_DENIED */
-	struct pa_identity who;	/* for grants */
-	const char *backend;	/* static name, or NULL (not found everywhere) */
+	enum pa_result result;		/* PA_GRANTED or PA_DENIED */
+	struct pa_identity *who;	/* the caller's: filled by lookup, read by store */
+	const char *backend;		/* static name, or NULL (not found everywhere) */
 };
 
 struct pa_cache;
@@ -35,8 +35,9 @@ void pa_cache_free(struct pa_cache *c);		/* safe on NULL */
 void pa_cache_key(const struct pa_cache *c, const char *user, size_t user_len,
 		  const char *password, size_t password_len, unsigned char out[PA_LRU_KEY]);
 
-/* Looks key up at now_ms.  FRESH and STALE fill view.  An entry past any
- * use is dropped. */
+/* Looks key up at now_ms.  FRESH and STALE fill view (and *view->who,
+ * which must point to the caller's storage).  An entry past any use is
+ * dropped. */
 enum pa_cache_hit pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY],
 				  uint64_t now_ms, uint64_t stale_grace_ms,
 				  struct pa_cache_view *view);

@@ -73,6 +73,7 @@ const struct pa_conf_key pa_server_keys[] = {
 	{ "workers", PA_CONF_INT, 1, 1024, "16", NULL, NULL },
 	{ "max_connections", PA_CONF_INT, 16, 1000000, "10000", NULL, NULL },
 	{ "connection_timeout", PA_CONF_INT, 1, 3600, "60", NULL, NULL },
+	{ "max_header_bytes", PA_CONF_INT, 8192, 1048576, "16384", NULL, NULL },
 	{ "realm", PA_CONF_STRING, 1, 200, "proxyauthd", NULL, check_realm },
 	{ "credentials_header", PA_CONF_LIST, 0, 0, "Proxy-Authorization", NULL,
 	  check_header_names },

@@ -7,11 +7,13 @@
 #include "lockout.h"
 #include "lru.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct counter {
 	struct pa_lru_node node;
+	struct pa_lockout *owner;
 	uint64_t window_start_ms;
 	uint64_t locked_until_ms;
 	long failures;
@@ -21,11 +23,16 @@ struct pa_lockout {
 	struct pa_lru *map;
 	long max_failures;
 	uint64_t window_ms, lockout_ms;
+	/* Counters held.  While it is 0 (no failure in the last window, the
+	 * normal state) a check costs one atomic load instead of a keyed
+	 * hash and a lock. */
+	atomic_long live;
 };
 
 static void
 counter_free(struct pa_lru_node *n)
 {
+	atomic_fetch_sub(&((struct counter *)n)->owner->live, 1);
 	free(n);
 }
 
@@ -63,7 +70,7 @@ pa_lockout_locked(struct pa_lockout *l, const char *name, size_t len, uint64_t n
 	struct counter *c;
 	bool locked;
 
-	if (l->map == NULL)
+	if (l->map == NULL || atomic_load_explicit(&l->live, memory_order_relaxed) == 0)
 		return false;
 	pa_lru_key(l->map, name, len, NULL, 0, key);
 	s = pa_lru_lock(l->map, key);
@@ -92,7 +99,9 @@ pa_lockout_failure(struct pa_lockout *l, const char *name, size_t len, uint64_t 
 			return false;
 		}
 		memcpy(c->node.key, key, PA_LRU_KEY);
+		c->owner = l;
 		c->window_start_ms = now_ms;
+		atomic_fetch_add(&l->live, 1);
 		pa_lru_insert(s, &c->node);
 	}
 	if (now_ms < c->locked_until_ms)
@@ -119,11 +128,38 @@ pa_lockout_success(struct pa_lockout *l, const char *name, size_t len)
 	struct pa_lru_shard *s;
 	struct pa_lru_node *n;
 
-	if (l->map == NULL)
+	if (l->map == NULL || atomic_load_explicit(&l->live, memory_order_relaxed) == 0)
 		return;
 	pa_lru_key(l->map, name, len, NULL, 0, key);
 	s = pa_lru_lock(l->map, key);
 	if ((n = pa_lru_find(s, key)) != NULL)
 		pa_lru_remove(s, n);
 	pa_lru_unlock(s);
+}
+
+struct sweep {
+	const struct pa_lockout *l;
+	uint64_t now_ms;
+};
+
+/* A counter is dead when its lock is over and its window has passed:
+ * keeping it would change no answer. */
+static bool
+dead(const struct pa_lru_node *n, void *arg)
+{
+	const struct counter *c = (const struct counter *)n;
+	const struct sweep *sw = arg;
+
+	return sw->now_ms >= c->locked_until_ms &&
+	    sw->now_ms - c->window_start_ms >= sw->l->window_ms;
+}
+
+size_t
+pa_lockout_sweep(struct pa_lockout *l, uint64_t now_ms)
+{
+	struct sweep sw = { l, now_ms };
+
+	if (l->map == NULL || atomic_load(&l->live) == 0)
+		return 0;
+	return pa_lru_remove_if(l->map, dead, &sw);
 }

@@ -28,4 +28,8 @@ bool pa_lockout_failure(struct pa_lockout *l, const char *name, size_t len, uint
 /* Forgets name's failures (after a success). */
 void pa_lockout_success(struct pa_lockout *l, const char *name, size_t len);
 
+/* Drops counters that can no longer change an answer (lock over, window
+ * passed).  Returns how many.  Called periodically. */
+size_t pa_lockout_sweep(struct pa_lockout *l, uint64_t now_ms);
+
 #endif

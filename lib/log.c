@@ -33,6 +33,9 @@ pa_log_init(struct pa_log *log, int fd, const char *format, const char *level)
 
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 
+static _Thread_local time_t ts_sec = -1;
+static _Thread_local char ts_date[64];
+
 static bool
 needs_quotes(const char *v, size_t len)
 {
@@ -60,9 +63,26 @@ write_line(const struct pa_log *log, enum pa_log_level level,
 	int i;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
+	/* The date part changes once a second: format it then, per thread. */
+	if (tv.tv_sec != ts_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		snprintf(ts_date, sizeof(ts_date), "%04d-%02d-%02dT%02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+		ts_sec = tv.tv_sec;
+	}
+	{
+		size_t dl = strlen(ts_date);
+		long us = (long)tv.tv_usec;
+		int k;
+
+		memcpy(ts, ts_date, dl);
+		ts[dl] = '.';
+		for (k = 6; k >= 1; k--, us /= 10)
+			ts[dl + (size_t)k] = (char)('0' + us % 10);
+		ts[dl + 7] = 'Z';
+		ts[dl + 8] = '\0';
+	}
 	buf[0] = '\0';
 	if (log->json)
 		pos = (size_t)snprintf(buf, sizeof(buf), "{\"time\":\"%s\",\"level\":\"%s\"", ts,

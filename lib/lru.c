@@ -9,11 +9,17 @@
  */
 #include "lru.h"
 
-#include <openssl/core_names.h>
+/* The SHA-256 context functions are deprecated in OpenSSL 3 in favour of
+ * EVP, but EVP_MAC costs ~10,000 instructions and two allocations per
+ * HMAC (measured with callgrind: a third of a cached answer), while HMAC
+ * from two precomputed SHA-256 states, exactly as RFC 2104 defines it,
+ * costs a few hundred and allocates nothing.  They remain supported
+ * throughout OpenSSL 3. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +38,7 @@ struct pa_lru_shard {
 };
 
 struct pa_lru {
-	EVP_MAC_CTX *mac;		/* keyed template, duplicated per use */
+	SHA256_CTX inner, outer;	/* after (key ^ ipad) and (key ^ opad) */
 	size_t nshards;
 	struct pa_lru_shard shards[];
 };
@@ -51,12 +57,10 @@ struct pa_lru *
 pa_lru_new(size_t capacity, void (*free_node)(struct pa_lru_node *),
 	   const unsigned char *hmac_key)
 {
-	unsigned char key[32];
+	unsigned char key[32], pad[SHA256_CBLOCK];
 	size_t nshards = capacity < MAX_SHARDS ? (capacity ? capacity : 1) : MAX_SHARDS;
 	size_t per = (capacity + nshards - 1) / nshards, i;
 	struct pa_lru *m = calloc(1, sizeof(*m) + nshards * sizeof(struct pa_lru_shard));
-	EVP_MAC *hmac = NULL;
-	OSSL_PARAM params[2];
 
 	if (m == NULL)
 		return NULL;
@@ -74,17 +78,23 @@ pa_lru_new(size_t capacity, void (*free_node)(struct pa_lru_node *),
 		memcpy(key, hmac_key, sizeof(key));
 	else if (RAND_bytes(key, sizeof(key)) != 1)
 		goto fail;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if ((hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
-	    (m->mac = EVP_MAC_CTX_new(hmac)) == NULL ||
-	    EVP_MAC_init(m->mac, key, sizeof(key), params) != 1)
+	/* HMAC (RFC 2104) with a 32-byte key: the key zero-padded to the
+	 * block size, XORed with 0x36 (inner) and 0x5c (outer). */
+	memset(pad, 0x36, sizeof(pad));
+	for (i = 0; i < sizeof(key); i++)
+		pad[i] ^= key[i];
+	if (SHA256_Init(&m->inner) != 1 || SHA256_Update(&m->inner, pad, sizeof(pad)) != 1)
 		goto fail;
-	EVP_MAC_free(hmac);
+	memset(pad, 0x5c, sizeof(pad));
+	for (i = 0; i < sizeof(key); i++)
+		pad[i] ^= key[i];
+	if (SHA256_Init(&m->outer) != 1 || SHA256_Update(&m->outer, pad, sizeof(pad)) != 1)
+		goto fail;
+	OPENSSL_cleanse(pad, sizeof(pad));
 	OPENSSL_cleanse(key, sizeof(key));
 	return m;
 fail:
-	EVP_MAC_free(hmac);
+	OPENSSL_cleanse(pad, sizeof(pad));
 	OPENSSL_cleanse(key, sizeof(key));
 	pa_lru_free(m);
 	return NULL;
@@ -107,7 +117,7 @@ pa_lru_free(struct pa_lru *m)
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}
-	EVP_MAC_CTX_free(m->mac);
+	OPENSSL_cleanse(m, sizeof(*m));
 	free(m);
 }
 
@@ -115,18 +125,19 @@ void
 pa_lru_key(const struct pa_lru *m, const void *a, size_t alen, const void *b, size_t blen,
 	   unsigned char out[PA_LRU_KEY])
 {
-	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(m->mac);
-	size_t outlen = 0;
+	SHA256_CTX c = m->inner;
+	unsigned char inner[SHA256_DIGEST_LENGTH];
 
-	if (c == NULL || EVP_MAC_update(c, a, alen) != 1 ||
-	    EVP_MAC_update(c, (const unsigned char *)"", 1) != 1 ||
-	    (blen > 0 && EVP_MAC_update(c, b, blen) != 1) ||
-	    EVP_MAC_final(c, out, &outlen, PA_LRU_KEY) != 1 || outlen != PA_LRU_KEY) {
-		/* Out of memory in OpenSSL: a key nobody can hit again, so the
-		 * caller simply misses (and never matches another's entry). */
-		RAND_bytes(out, PA_LRU_KEY);
-	}
-	EVP_MAC_CTX_free(c);
+	SHA256_Update(&c, a, alen);
+	SHA256_Update(&c, "", 1);
+	if (blen > 0)
+		SHA256_Update(&c, b, blen);
+	SHA256_Final(inner, &c);
+	c = m->outer;
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(out, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
+	OPENSSL_cleanse(inner, sizeof(inner));
 }
 
 static struct pa_lru_shard *

@@ -10,6 +10,7 @@
 #include "text.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <openssl/crypto.h>
 
 #include <stdio.h>
@@ -221,22 +222,34 @@ apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
 		d->outcome = PA_OUT_UNAVAILABLE;
 		break;
 	}
-	memset(&d->who, 0, sizeof(d->who));
+	d->who.user[0] = d->who.groups[0] = '\0';
 }
 
-/* A fresh cache hit for d, applied.  True when there was one. */
+/* A fresh cache hit for d, applied.  True when there was one.  The lookup
+ * is told stale_grace so that it keeps a grant past its TTL (a grace of 0
+ * would drop it here, before pa_decide_lookup() could use it stale). */
 static bool
 cached(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	struct pa_cache_view v;
+	struct pa_cache_view v = { .who = &d->who };
 
 	if (!d->have_key ||
-	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, 0, &v) != PA_CACHE_FRESH)
+	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, p->stale_grace_ms, &v) !=
+		    PA_CACHE_FRESH)
 		return false;
 	d->cache = "hit";
-	memcpy(&d->who, &v.who, sizeof(d->who));
 	apply(p, d, v.result, &d->who, v.backend);
 	return true;
+}
+
+void
+pa_decision_init(struct pa_decision *d)
+{
+	memset(d, 0, offsetof(struct pa_decision, why));
+	d->why.msg[0] = '\0';
+	d->cred.user[0] = d->cred.password[0] = '\0';
+	d->cred.user_len = d->cred.password_len = 0;
+	d->who.user[0] = d->who.groups[0] = '\0';
 }
 
 bool
@@ -288,12 +301,16 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 		return;		/* another request looked it up for us */
 	pa_chain_verify(&p->chain, &d->cred, &res->who, &res->ans);
 	if (p->cache != NULL && d->have_key && res->ans.result != PA_UNAVAILABLE) {
-		memset(&v, 0, sizeof(v));
 		v.result = res->ans.result == PA_GRANTED ? PA_GRANTED : PA_DENIED;
 		v.backend = res->ans.result == PA_NOT_FOUND ? NULL : res->ans.backend;
-		v.who = res->who;
+		v.who = &res->who;
 		ttl = v.result == PA_GRANTED ? p->ttl_ms : p->negative_ttl_ms;
-		if (ttl > 0)
+		/* With negative_ttl 0 a denial is still stored when stale
+		 * answers are on (born expired, it answers nothing): it must
+		 * replace an older grant for these credentials, which
+		 * stale_grace would otherwise bring back in an outage although
+		 * the backend has just refused it. */
+		if (ttl > 0 || (v.result == PA_DENIED && p->stale_grace_ms > 0))
 			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl);
 	}
 	if (flight != NULL)
@@ -304,7 +321,7 @@ void
 pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	struct pa_flight_result *res;
-	struct pa_cache_view v;
+	struct pa_cache_view v = { .who = &d->who };
 
 	/* Filled while this request waited for a worker? */
 	if (p->cache != NULL && cached(p, d))
@@ -324,7 +341,6 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		 * its TTL stands in, and the log says so. */
 		d->cache = "stale";
 		pa_error_set(&d->why, "%s", res->ans.err.msg);
-		memcpy(&d->who, &v.who, sizeof(d->who));
 		apply(p, d, PA_GRANTED, &d->who, v.backend);
 	} else {
 		d->granted_after_unavailable = res->ans.after_unavailable;
@@ -358,7 +374,20 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 	else if (d->cred_status == PA_CRED_EMPTY_PASSWORD)
 		reason = "empty password";
 
-	snprintf(latency, sizeof(latency), "%llu", (unsigned long long)us);
+	{
+		/* Digits by hand: printf is a measurable share of a cached answer. */
+		char tmp[24];
+		size_t k = 0, j = 0;
+		uint64_t v = us;
+
+		do {
+			tmp[k++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v != 0 && k < sizeof(tmp));
+		while (k > 0)
+			latency[j++] = tmp[--k];
+		latency[j] = '\0';
+	}
 #define FIELD(k, v, l, num) f[n++] = (struct pa_log_field){ k, v, l, num }
 	FIELD("client", d->client, SIZE_MAX, false);
 	FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);
@@ -417,6 +446,10 @@ probe_loop(void *arg)
 	while (!ps->stop) {
 		pthread_mutex_unlock(&ps->lock);
 		probe_once(ps);
+		if (ps->p->lock_users != NULL) {
+			pa_lockout_sweep(ps->p->lock_users, pa_now_us() / 1000);
+			pa_lockout_sweep(ps->p->lock_addrs, pa_now_us() / 1000);
+		}
 		pthread_mutex_lock(&ps->lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += ps->interval_ms / 1000;

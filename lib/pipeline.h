@@ -82,19 +82,24 @@ struct pa_decision {
 	size_t host_len, uri_len, method_len;
 	enum pa_cred_status cred_status;
 	const char *cred_why;
-	struct pa_credentials cred;
 	uint64_t start_us;
 	/* state and outputs */
 	unsigned char key[PA_LRU_KEY];	/* cache key, set by begin when cached */
 	bool have_key;
 	enum pa_outcome outcome;
-	struct pa_identity who;
 	const char *backend;
 	const char *cache;		/* "hit", "miss", "stale", or NULL (no lookup) */
 	const char *rule;		/* the [rule] that decided, or NULL */
 	bool granted_after_unavailable;
+	/* The large members come last, so that pa_decision_init() clears
+	 * only what must be clear instead of 6 KiB per request. */
 	struct pa_error why;		/* reason for unavailable / locked, for the log */
+	struct pa_credentials cred;
+	struct pa_identity who;
 };
+
+/* Prepares d for a new request: every field empty, cheaply. */
+void pa_decision_init(struct pa_decision *d);
 
 /* Opens the chain, the cache and the counters from cfg, with env for the
  * backends.  Returns 0, or -1 with err set. */

@@ -200,8 +200,18 @@ pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t le
 
 	while (i < len) {
 		const char *out = tmp;
-		size_t outlen;
+		size_t outlen, run;
 
+		/* Plain printable ASCII needs no escape: copy runs of it whole. */
+		for (run = i; run < len && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' &&
+			      p[run] != '\\'; run++)
+			;
+		if (run > i) {
+			if (pa_buf_append(buf, size, pos, (const char *)p + i, run - i) != 0)
+				return -1;
+			i = run;
+			continue;
+		}
 		n = utf8_seq(p + i, len - i);
 		if (n == 0) {
 			outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\\\x%02X", p[i]);

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "cache.h"
 
 static const unsigned char test_key[32] = "0123456789abcdef0123456789abcde";
@@ -27,11 +30,12 @@ static void
 store(struct pa_cache *c, const char *login, const char *pw, enum pa_result r,
       const char *canon, const char *groups, const char *backend, uint64_t expires)
 {
-	struct pa_cache_view v = { .result = r, .backend = backend };
+	static struct pa_identity who;
+	struct pa_cache_view v = { .result = r, .who = &who, .backend = backend };
 	unsigned char k[32];
 
-	snprintf(v.who.user, sizeof(v.who.user), "%s", canon ? canon : "");
-	snprintf(v.who.groups, sizeof(v.who.groups), "%s", groups ? groups : "");
+	snprintf(who.user, sizeof(who.user), "%s", canon ? canon : "");
+	snprintf(who.groups, sizeof(who.groups), "%s", groups ? groups : "");
 	key_for(c, login, pw, k);
 	pa_cache_store(c, k, login, &v, expires);
 }
@@ -40,8 +44,11 @@ static enum pa_cache_hit
 lookup(struct pa_cache *c, const char *user, const char *pw, uint64_t now, uint64_t grace,
        struct pa_cache_view *v)
 {
+	static struct pa_identity who;
 	unsigned char k[32];
 
+	memset(&who, 0, sizeof(who));
+	v->who = &who;
 	key_for(c, user, pw, k);
 	return pa_cache_lookup(c, k, now, grace, v);
 }
@@ -57,8 +64,8 @@ test_ttl_on_injected_clock(void **state)
 	store(c, "bob", "bad", PA_DENIED, NULL, NULL, "htpasswd", 1000 + 5000);
 	assert_int_equal(lookup(c, "alice", "pw", 1000, 0, &v), PA_CACHE_FRESH);
 	assert_int_equal(v.result, PA_GRANTED);
-	assert_string_equal(v.who.user, "alice");
-	assert_string_equal(v.who.groups, "a,b");
+	assert_string_equal(v.who->user, "alice");
+	assert_string_equal(v.who->groups, "a,b");
 	assert_string_equal(v.backend, "htpasswd");
 	assert_int_equal(lookup(c, "alice", "pw", 60999, 0, &v), PA_CACHE_FRESH);
 	assert_int_equal(lookup(c, "bob", "bad", 5999, 0, &v), PA_CACHE_FRESH);
@@ -80,7 +87,7 @@ test_stale_grace_only_for_grants(void **state)
 	store(c, "alice", "pw", PA_GRANTED, "alice", "", "ldap", 10000);
 	store(c, "bob", "x", PA_DENIED, NULL, NULL, "ldap", 10000);
 	assert_int_equal(lookup(c, "alice", "pw", 10000, 30000, &v), PA_CACHE_STALE);
-	assert_string_equal(v.who.user, "alice");
+	assert_string_equal(v.who->user, "alice");
 	assert_int_equal(lookup(c, "alice", "pw", 39999, 30000, &v), PA_CACHE_STALE);
 	assert_int_equal(lookup(c, "bob", "x", 10001, 30000, &v), PA_CACHE_MISS);
 	assert_int_equal(lookup(c, "alice", "pw", 40000, 30000, &v), PA_CACHE_MISS);
@@ -111,6 +118,23 @@ test_key_depends_on_user_password_and_secret(void **state)
 	assert_int_equal(lookup(c, "alice", "wrong", 0, 0, &v), PA_CACHE_MISS);
 	pa_cache_free(c);
 	pa_cache_free(d);
+}
+
+static void
+test_key_is_standard_hmac_sha256(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	unsigned char mine[32], ref[32];
+	unsigned int len = 0;
+	const char msg[] = "alice\0correct horse battery staple";
+
+	(void)state;
+	key_for(c, "alice", "correct horse battery staple", mine);
+	assert_non_null(HMAC(EVP_sha256(), test_key, 32, (const unsigned char *)msg,
+			     sizeof(msg) - 1, ref, &len));
+	assert_int_equal(len, 32);
+	assert_memory_equal(mine, ref, 32);
+	pa_cache_free(c);
 }
 
 static void
@@ -232,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_ttl_on_injected_clock),
 		cmocka_unit_test(test_stale_grace_only_for_grants),
 		cmocka_unit_test(test_key_depends_on_user_password_and_secret),
+		cmocka_unit_test(test_key_is_standard_hmac_sha256),
 		cmocka_unit_test(test_lru_eviction_and_bound),
 		cmocka_unit_test(test_recently_used_survives_eviction),
 		cmocka_unit_test(test_invalidate_user_and_backend),

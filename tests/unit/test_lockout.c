@@ -109,6 +109,27 @@ test_bounded_memory(void **state)
 	pa_lockout_free(l);
 }
 
+static void
+test_sweep_drops_only_dead_counters(void **state)
+{
+	struct pa_lockout *l = pa_lockout_new(2, 1000, 5000, 1000);
+
+	(void)state;
+	FAIL(l, "a", 0);			/* window open until 1000 */
+	FAIL(l, "b", 0);
+	assert_true(FAIL(l, "b", 10));		/* locked until 5010 */
+	assert_int_equal(pa_lockout_sweep(l, 999), 0);
+	assert_int_equal(pa_lockout_sweep(l, 1000), 1);	/* "a": window over */
+	assert_true(LOCKED(l, "b", 4000));
+	assert_int_equal(pa_lockout_sweep(l, 5009), 0);
+	assert_int_equal(pa_lockout_sweep(l, 5010), 1);	/* "b": lock over */
+	assert_false(LOCKED(l, "b", 5010));
+	/* After a sweep a name starts counting afresh. */
+	assert_false(FAIL(l, "a", 6000));
+	assert_true(FAIL(l, "a", 6001));
+	pa_lockout_free(l);
+}
+
 int
 main(void)
 {
@@ -119,6 +140,7 @@ main(void)
 		cmocka_unit_test(test_success_resets),
 		cmocka_unit_test(test_zero_disables),
 		cmocka_unit_test(test_bounded_memory),
+		cmocka_unit_test(test_sweep_drops_only_dead_counters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
