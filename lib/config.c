@@ -77,7 +77,7 @@ const struct pa_conf_key pa_server_keys[] = {
 	{ "realm", PA_CONF_STRING, 1, 200, "proxyauthd", NULL, check_realm },
 	{ "credentials_header", PA_CONF_LIST, 0, 0, "Proxy-Authorization", NULL,
 	  check_header_names },
-	{ "trusted_proxies", PA_CONF_LIST, 0, 0, NULL, NULL, check_cidrs },
+	{ "trusted_proxies", PA_CONF_LIST, 0, 0, "127.0.0.1/32,::1/128", NULL, check_cidrs },
 	{ "backends", PA_CONF_LIST, 0, 0, "htpasswd", NULL, NULL },
 	{ "fallthrough_unavailable", PA_CONF_BOOL, 0, 0, "false", NULL, NULL },
 	{ "allow_weak_hashes", PA_CONF_BOOL, 0, 0, "false", NULL, NULL },

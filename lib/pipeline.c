@@ -138,6 +138,18 @@ fold_user(const struct pa_decision *d, char *out)
 	return i;
 }
 
+/*
+ * Whether the client address may be counted and locked.  When it is a
+ * trusted proxy's own address, the proxy sent no forwarded address, and
+ * every client behind it would share one counter: locking it would lock
+ * everyone out.  Such requests are counted per user only.
+ */
+static bool
+address_countable(const struct pa_pipeline *p, const struct pa_decision *d)
+{
+	return !pa_cidr_list_match_text(&p->trusted, d->client, strlen(d->client));
+}
+
 static bool
 locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
@@ -152,7 +164,8 @@ locked(const struct pa_pipeline *p, struct pa_decision *d)
 		pa_error_set(&d->why, "user locked out");
 		return true;
 	}
-	if (pa_lockout_locked(p->lock_addrs, d->client, strlen(d->client), now)) {
+	if (pa_lockout_locked(p->lock_addrs, d->client, strlen(d->client), now) &&
+	    address_countable(p, d)) {
 		pa_error_set(&d->why, "address locked out");
 		return true;
 	}
@@ -180,7 +193,8 @@ count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 		pa_log_msg(p->log, PA_LOG_WARN, "lockout: user %s locked after repeated failures",
 			   d->cred.user);
 	}
-	if (pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now)) {
+	if (address_countable(p, d) &&
+	    pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now)) {
 		if (p->metrics != NULL)
 			atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
 						  memory_order_relaxed);
@@ -282,8 +296,6 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 							  memory_order_relaxed);
 			return true;
 		}
-		if (p->metrics != NULL)
-			atomic_fetch_add_explicit(&p->metrics->cache_misses, 1, memory_order_relaxed);
 	}
 	return false;
 }
@@ -324,8 +336,13 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_cache_view v = { .who = &d->who };
 
 	/* Filled while this request waited for a worker? */
-	if (p->cache != NULL && cached(p, d))
+	if (p->cache != NULL && cached(p, d)) {
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->cache_hits, 1, memory_order_relaxed);
 		return;
+	}
+	if (p->cache != NULL && p->metrics != NULL)
+		atomic_fetch_add_explicit(&p->metrics->cache_misses, 1, memory_order_relaxed);
 	if ((res = calloc(1, sizeof(*res))) == NULL) {
 		d->outcome = PA_OUT_UNAVAILABLE;
 		pa_error_set(&d->why, "out of memory");

@@ -428,8 +428,8 @@ run_format(void **state, const char *format, const char *level)
 		e->repeat = true;	/* alice's right password was sent before */
 		req.headers[0] = h;
 		req.headers[1] = "X-Forwarded-Host: app.example.org";
-		char u[200];
-		snprintf(u, sizeof(u), "X-Original-URL: %s", e->uri);
+		char u[512];
+		snprintf(u, sizeof(u), "X-Original-URL: %.400s", e->uri);
 		req.headers[2] = u;
 		assert_int_equal(pa_request(a, &req, &resp), 0);
 		assert_int_equal(resp.status, 204);

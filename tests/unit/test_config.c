@@ -91,7 +91,8 @@ test_defaults(void **state)
 	assert_string_equal(srv_str(f, "realm"), "proxyauthd");
 	assert_string_equal(srv_str(f, "credentials_header"), "Proxy-Authorization");
 	assert_string_equal(srv_str(f, "backends"), "htpasswd");
-	assert_string_equal(srv_str(f, "trusted_proxies"), "");
+	/* Loopback: a proxy on the same host or in the same pod. */
+	assert_string_equal(srv_str(f, "trusted_proxies"), "127.0.0.1/32,::1/128");
 	assert_string_equal(srv_str(f, "require_groups"), "");
 	assert_string_equal(srv_str(f, "log_format"), "text");
 	assert_string_equal(srv_str(f, "log_level"), "info");
