@@ -274,6 +274,33 @@ table_put(struct htpasswd *h, struct pa_htpasswd_table *t)
 		pa_htpasswd_free(t);
 }
 
+static bool
+entry_changed(const struct pa_htpasswd_entry *a, const struct pa_htpasswd_entry *b)
+{
+	return strcmp(a->hash, b->hash) != 0 || strcmp(a->groups, b->groups) != 0 ||
+	    a->disabled != b->disabled;
+}
+
+/* Users added, removed or changed between old and new, counting up to
+ * limit at most. */
+static size_t
+count_changed(const struct pa_htpasswd_table *old, const struct pa_htpasswd_table *new,
+	      size_t limit)
+{
+	size_t i = 0, j = 0, n = 0;
+
+	while ((i < old->n || j < new->n) && n < limit) {
+		int c = i == old->n ? 1 : j == new->n ? -1 : strcmp(old->v[i].user, new->v[j].user);
+		if (c < 0)
+			i++, n++;
+		else if (c > 0)
+			j++, n++;
+		else
+			n += entry_changed(&old->v[i++], &new->v[j++]);
+	}
+	return n;
+}
+
 /* Hands every user whose entry differs between old and new to the cache. */
 static void
 invalidate_changed(struct htpasswd *h, const struct pa_htpasswd_table *old,
@@ -283,6 +310,13 @@ invalidate_changed(struct htpasswd *h, const struct pa_htpasswd_table *old,
 
 	if (h->env->invalidate == NULL || old == NULL)
 		return;
+	/* Each per-user invalidation scans the whole cache; past a handful of
+	 * changed users, dropping all of this backend's answers at once is
+	 * cheaper (they are re-verified on next use). */
+	if (count_changed(old, new, 17) > 16) {
+		h->env->invalidate(h->env->invalidate_arg, "htpasswd", NULL);
+		return;
+	}
 	while (i < old->n || j < new->n) {
 		int c = i == old->n ? 1 : j == new->n ? -1 :
 			strcmp(old->v[i].user, new->v[j].user);
@@ -291,9 +325,7 @@ invalidate_changed(struct htpasswd *h, const struct pa_htpasswd_table *old,
 		} else if (c > 0) {
 			h->env->invalidate(h->env->invalidate_arg, "htpasswd", new->v[j++].user);
 		} else {
-			if (strcmp(old->v[i].hash, new->v[j].hash) != 0 ||
-			    strcmp(old->v[i].groups, new->v[j].groups) != 0 ||
-			    old->v[i].disabled != new->v[j].disabled)
+			if (entry_changed(&old->v[i], &new->v[j]))
 				h->env->invalidate(h->env->invalidate_arg, "htpasswd",
 						   new->v[j].user);
 			i++;

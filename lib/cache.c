@@ -6,6 +6,7 @@
  */
 #include "cache.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +22,10 @@ struct entry {
 
 struct pa_cache {
 	struct pa_lru *map;
+	/* Bumped before every invalidation scans the shards; a store checks
+	 * it under its shard's lock, so a store either lands before the scan
+	 * reaches its shard (and is dropped by it) or sees the new value. */
+	atomic_uint_fast64_t generation;
 };
 
 static void
@@ -86,9 +91,15 @@ pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], uint64_
 	return hit;
 }
 
+uint64_t
+pa_cache_generation(const struct pa_cache *c)
+{
+	return atomic_load(&c->generation);
+}
+
 void
 pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const char *login,
-	       const struct pa_cache_view *view, uint64_t expires_ms)
+	       const struct pa_cache_view *view, uint64_t expires_ms, uint64_t generation)
 {
 	size_t ll = strlen(login), cl = 0, gl = 0;
 	struct pa_lru_shard *s;
@@ -121,6 +132,11 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 	s = pa_lru_lock(c->map, key);
 	if ((old = pa_lru_find(s, key)) != NULL)
 		pa_lru_remove(s, old);
+	if (atomic_load(&c->generation) != generation) {
+		pa_lru_unlock(s);
+		free(e);	/* stale: the older entry is gone too, as it must be */
+		return;
+	}
 	pa_lru_insert(s, &e->node);
 	pa_lru_unlock(s);
 }
@@ -138,6 +154,7 @@ drop_user(const struct pa_lru_node *n, void *arg)
 size_t
 pa_cache_invalidate_user(struct pa_cache *c, const char *user)
 {
+	atomic_fetch_add(&c->generation, 1);
 	return pa_lru_remove_if(c->map, drop_user, (void *)user);
 }
 
@@ -152,6 +169,7 @@ drop_backend(const struct pa_lru_node *n, void *arg)
 size_t
 pa_cache_invalidate_backend(struct pa_cache *c, const char *backend)
 {
+	atomic_fetch_add(&c->generation, 1);
 	return pa_lru_remove_if(c->map, drop_backend, (void *)backend);
 }
 

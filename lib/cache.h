@@ -42,11 +42,16 @@ enum pa_cache_hit pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA
 				  uint64_t now_ms, uint64_t stale_grace_ms,
 				  struct pa_cache_view *view);
 
-/* Stores an answer until expires_ms, replacing an older one.  login is the
- * name the client sent (for invalidation).  Only PA_GRANTED and PA_DENIED
- * are stored. */
+/* The invalidation generation: it moves on with every invalidation. */
+uint64_t pa_cache_generation(const struct pa_cache *c);
+
+/* Stores an answer until expires_ms, replacing an older one, unless an
+ * invalidation happened since generation was read (before the backend was
+ * asked): an answer from before a change must not outlive it.  login is
+ * the name the client sent (for invalidation).  Only PA_GRANTED and
+ * PA_DENIED are stored. */
 void pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const char *login,
-		    const struct pa_cache_view *view, uint64_t expires_ms);
+		    const struct pa_cache_view *view, uint64_t expires_ms, uint64_t generation);
 
 /* Drops every answer for user: matched case-insensitively against the name
  * the client sent and the canonical name a backend returned.  Returns the

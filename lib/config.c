@@ -53,16 +53,34 @@ check_realm(const char *value, struct pa_error *err)
 }
 
 static int
+header_name_len(const char *name, size_t len, void *arg)
+{
+	(void)name;
+	(void)arg;
+	return len > 63 ? -1 : 0;
+}
+
+/* One to four header names of letters, digits, '-' and '_' (the HTTP
+ * front keeps at most four, of up to 63 characters). */
+static int
 check_header_names(const char *value, struct pa_error *err)
 {
+	char copy[512];
 	const char *p;
+	int n;
 
 	for (p = value; *p != '\0'; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != ',' &&
-		    *p != ' ') {
+		    *p != ' ' && *p != '\t') {
 			pa_error_set(err, "header names may hold only letters, digits, '-' and '_'");
 			return -1;
 		}
+	}
+	if (pa_strlcpy(copy, value, sizeof(copy)) != 0 || (n = pa_list_normalize(copy)) < 1 ||
+	    n > 4 || pa_list_foreach(copy, header_name_len, NULL) != 0) {
+		pa_error_set(err, "credentials_header needs one to four header names of up to "
+			     "63 characters");
+		return -1;
 	}
 	return 0;
 }

@@ -86,6 +86,32 @@ argon2_params_ok(const char *hash, const char **why)
 	return 0;
 }
 
+/* Caps the cost a stored bcrypt or SHA-crypt hash may ask for, as for
+ * argon2: a poisoned record must not tie a worker up for minutes.
+ * yescrypt's cost is encoded in a way libxcrypt does not expose; its
+ * hashes are taken as they are. */
+static int
+crypt_cost_ok(const char *hash, const char **why)
+{
+	unsigned long v;
+	char *end;
+
+	if (hash[1] == '2' && hash[3] == '$') {
+		v = strtoul(hash + 4, &end, 10);
+		if (end != hash + 6 || *end != '$' || v > PA_BCRYPT_MAX_COST) {
+			*why = "bcrypt cost above the cap";
+			return -1;
+		}
+	} else if ((hash[1] == '5' || hash[1] == '6') && strncmp(hash + 3, "rounds=", 7) == 0) {
+		v = strtoul(hash + 10, &end, 10);
+		if (*end != '$' || v > PA_SHACRYPT_MAX_ROUNDS) {
+			*why = "SHA-crypt rounds above the cap";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 pa_hash_check(const char *hash, bool allow_weak, const char **why)
 {
@@ -109,6 +135,8 @@ pa_hash_check(const char *hash, bool allow_weak, const char **why)
 		return -1;
 	}
 	if ((k == K_ARGON2ID || k == K_ARGON2I) && argon2_params_ok(hash, why) != 0)
+		return -1;
+	if (k == K_CRYPT && crypt_cost_ok(hash, why) != 0)
 		return -1;
 	if (strlen(hash) > 512) {
 		*why = "hash too long";

@@ -23,6 +23,8 @@ enum pa_hash_result {
 #define PA_ARGON2_MAX_M_KIB	131072	/* 128 MiB */
 #define PA_ARGON2_MAX_T		10
 #define PA_ARGON2_MAX_P		8
+#define PA_BCRYPT_MAX_COST	15	/* 8x the cost-12 default */
+#define PA_SHACRYPT_MAX_ROUNDS	1000000	/* 200x the default 5000 */
 
 /* Checks that hash is in an accepted format under the policy, without
  * computing anything.  Returns 0, or -1 with *why set to a static reason. */

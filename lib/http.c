@@ -27,11 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_CRED_HEADERS 4
-
-enum route { ROUTE_DECISION, ROUTE_HEALTH, ROUTE_READY, ROUTE_NOT_FOUND };
 
 enum shared_resp {
 	RESP_DENY_407,
@@ -64,7 +63,6 @@ struct req {
 	struct MHD_Connection *conn;
 	enum req_state state;
 	bool ended;			/* pa_decide_end() ran: logged and scrubbed */
-	enum route route;
 	/* header scan */
 	const char *cred_value[MAX_CRED_HEADERS];
 	size_t cred_len[MAX_CRED_HEADERS];
@@ -592,24 +590,33 @@ pa_http_port(const struct pa_http *h)
 void
 pa_http_stop(struct pa_http *h, int drain_ms)
 {
-	MHD_socket fd;
+	MHD_socket fd = MHD_INVALID_SOCKET;
 	int i, waited = 0;
 
 	if (h == NULL)
 		return;
 	if (h->mhd != NULL) {
+		/* The listening socket must stay open until MHD_stop_daemon()
+		 * in the threaded modes (microhttpd.h, MHD_quiesce_daemon), but
+		 * new connections must be refused at once, not left waiting in
+		 * the backlog: shutdown() does the second without the first. */
 		fd = MHD_quiesce_daemon(h->mhd);
 		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
+			(void)shutdown(fd, SHUT_RDWR);
 		while (atomic_load(&h->in_flight) > 0 && waited < drain_ms) {
 			usleep(10000);
 			waited += 10;
 		}
 	}
-	/* Finish queued lookups: they resume their connections. */
+	/* Finish the queued lookups (they resume their connections); a
+	 * lookup asked for after this gets 503 from the refusing queue, which
+	 * stays valid while libmicrohttpd's threads may still call it. */
 	pa_workq_stop(h->workq);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	pa_workq_free(h->workq);
 	for (i = 0; i < RESP_COUNT; i++)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);

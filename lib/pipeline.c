@@ -308,6 +308,8 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 	struct pa_cache_view v;
 	uint64_t ttl;
 
+	uint64_t generation = p->cache != NULL ? pa_cache_generation(p->cache) : 0;
+
 	if (p->flights != NULL && d->have_key &&
 	    (flight = pa_flights_join(p->flights, d->key, res)) == NULL)
 		return;		/* another request looked it up for us */
@@ -323,7 +325,8 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 		 * stale_grace would otherwise bring back in an outage although
 		 * the backend has just refused it. */
 		if (ttl > 0 || (v.result == PA_DENIED && p->stale_grace_ms > 0))
-			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl);
+			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl,
+				       generation);
 	}
 	if (flight != NULL)
 		pa_flights_finish(p->flights, flight, res);
@@ -335,6 +338,13 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_flight_result *res;
 	struct pa_cache_view v = { .who = &d->who };
 
+	/* Locked while this request waited for a worker?  Without this check
+	 * every request queued behind the lockout's first failure would still
+	 * be tried against the backend. */
+	if (locked(p, d)) {
+		d->outcome = PA_OUT_LOCKED;
+		return;
+	}
 	/* Filled while this request waited for a worker? */
 	if (p->cache != NULL && cached(p, d)) {
 		if (p->metrics != NULL)

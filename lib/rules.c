@@ -92,12 +92,24 @@ pa_path_normalize(const char *in, size_t len, char *out, size_t size)
 
 	if (size < 2)
 		return -1;
-	/* An absolute URL ("http://host/path"): keep only the path. */
-	const char *scheme = memchr(in, ':', len);
-	if (scheme != NULL && scheme + 2 < in + len && scheme[1] == '/' && scheme[2] == '/') {
-		const char *p = memchr(scheme + 3, '/', (size_t)(in + len - scheme - 3));
-		len = p != NULL ? (size_t)(in + len - p) : 0;
-		in = p;
+	/* An absolute URL ("https://host/path", X-Original-URL): keep only
+	 * its path.  Only when the value does not start with '/' and begins
+	 * with a scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )),
+	 * so a "://" later in a path or query never cuts the path short. */
+	if (len > 0 && in[0] != '/' && isalpha((unsigned char)in[0])) {
+		size_t k = 1;
+
+		while (k < len && (isalnum((unsigned char)in[k]) || in[k] == '+' || in[k] == '-' ||
+				   in[k] == '.'))
+			k++;
+		if (k + 2 < len && in[k] == ':' && in[k + 1] == '/' && in[k + 2] == '/') {
+			const char *p = in + k + 3, *stop = in + len;
+
+			while (p < stop && *p != '/' && *p != '?' && *p != '#')
+				p++;
+			len = (size_t)(stop - p);
+			in = p;
+		}
 	}
 	out[o++] = '/';
 	for (i = 0; i < len && in[i] != '?' && in[i] != '#'; i++) {

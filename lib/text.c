@@ -214,9 +214,10 @@ pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t le
 		}
 		n = utf8_seq(p + i, len - i);
 		if (n == 0) {
-			outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\\\x%02X", p[i]);
-			if (!json)	/* text form: a single backslash */
-				outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02X", p[i]);
+			/* JSON has no byte escape: the text "\xNN" goes in with its
+			 * backslash escaped; logfmt takes it as it is. */
+			outlen = (size_t)snprintf(tmp, sizeof(tmp), json ? "\\\\x%02X" : "\\x%02X",
+						  p[i]);
 			n = 1;
 		} else if (n == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' ||
 				      p[i] == '\\')) {
@@ -232,8 +233,7 @@ pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t le
 			}
 		} else if (n == 2 && p[i] == 0xc2 && p[i + 1] <= 0x9f) {
 			/* C1 controls are escaped too: some terminals act on them. */
-			outlen = (size_t)snprintf(tmp, sizeof(tmp),
-			    json ? "\\u%04X" : "\\u%04X", p[i + 1]);
+			outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04X", p[i + 1]);
 		} else {
 			out = (const char *)p + i;
 			outlen = n;

@@ -61,7 +61,7 @@ pa_workq_start(int nthreads, size_t max_queued)
 		q->nthreads++;
 	}
 	if (q->nthreads != nthreads) {
-		pa_workq_stop(q);
+		pa_workq_free(q);
 		return NULL;
 	}
 	return q;
@@ -100,6 +100,15 @@ pa_workq_stop(struct pa_workq *q)
 	pthread_mutex_unlock(&q->lock);
 	for (i = 0; i < q->nthreads; i++)
 		pthread_join(q->threads[i], NULL);
+	q->nthreads = 0;
+}
+
+void
+pa_workq_free(struct pa_workq *q)
+{
+	if (q == NULL)
+		return;
+	pa_workq_stop(q);
 	pthread_cond_destroy(&q->more);
 	pthread_mutex_destroy(&q->lock);
 	free(q);

@@ -24,7 +24,13 @@ struct pa_workq *pa_workq_start(int nthreads, size_t max_queued);
  * caller must then answer the request itself (503). */
 int pa_workq_submit(struct pa_workq *q, struct pa_job *job);
 
-/* Lets the queued jobs finish, then joins and frees.  Safe on NULL. */
+/* Refuses new jobs from now on, lets the queued ones finish and joins the
+ * workers.  The queue stays valid (pa_workq_submit() then returns -1)
+ * until pa_workq_free(), because other threads may still call submit.
+ * Safe on NULL. */
 void pa_workq_stop(struct pa_workq *q);
+
+/* Frees a stopped queue.  Safe on NULL. */
+void pa_workq_free(struct pa_workq *q);
 
 #endif

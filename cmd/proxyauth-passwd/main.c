@@ -14,6 +14,7 @@
 #include "credentials.h"
 #include "hash.h"
 #include "passwd_file.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -70,6 +71,13 @@ read_password(char *buf, size_t size)
 		buf[--n] = '\0';
 	if (n == 0) {
 		fprintf(stderr, "proxyauth-passwd: empty password\n");
+		return -1;
+	}
+	/* proxyauthd refuses such passwords as malformed before any hash is
+	 * looked at: a hash of one could never be used. */
+	if (!pa_utf8_valid(buf, n) || pa_has_control(buf, n)) {
+		fprintf(stderr, "proxyauth-passwd: the password must be UTF-8 without control "
+			"characters\n");
 		return -1;
 	}
 	return 0;
@@ -137,6 +145,13 @@ main(int argc, char **argv)
 	if (op == PA_PWFILE_SET) {
 		if (read_password(password, sizeof(password)) != 0)
 			goto done;
+		/* bcrypt reads 72 bytes and ignores the rest, so a longer password
+		 * would be accepted on its first 72 bytes alone. */
+		if (strcmp(alg, "bcrypt") == 0 && strlen(password) > 72) {
+			fprintf(stderr, "proxyauth-passwd: bcrypt uses only the first 72 bytes of "
+				"a password; use -a yescrypt or -a argon2id for longer ones\n");
+			goto done;
+		}
 		if (pa_hash_make(password, alg, (int)cost, &hash, &why) != 0) {
 			fprintf(stderr, "proxyauth-passwd: %s\n", why);
 			goto done;

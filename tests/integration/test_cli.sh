@@ -127,6 +127,21 @@ file = $T/good.htpasswd
 EOF
 check "-t unknown key: names the key" grep -q "bogus_key" <<<"$err"
 
+# The HTTP front keeps at most four credentials headers: -t must say so
+# rather than pass a configuration the daemon then refuses to start with.
+t_one "five credentials headers" "$T/one.conf:2: " <<EOF
+[server]
+credentials_header = A, B, C, D, E
+[htpasswd]
+file = $T/good.htpasswd
+EOF
+t_one "empty credentials_header" "$T/one.conf:2: " <<EOF
+[server]
+credentials_header =
+[htpasswd]
+file = $T/good.htpasswd
+EOF
+
 t_one "threads out of range" "$T/one.conf:4: " <<EOF
 [server]
 listen = 127.0.0.1:0
@@ -299,6 +314,17 @@ check "passwd: no input refused" test "$rc" -ne 0 -a ! -s "$T/out"
 rc=0
 printf '\n' | "$PASSWD" -f "$T/empty.htpasswd" alice >/dev/null 2>&1 || rc=$?
 check "passwd -f: empty password refused, no file made" test "$rc" -ne 0 -a ! -e "$T/empty.htpasswd"
+rc=0
+printf 'tab\there\n' | "$PASSWD" -C 4 >"$T/out" 2>"$T/err" || rc=$?
+check "passwd: control character refused (the daemon would call it malformed)" \
+	test "$rc" -ne 0 -a ! -s "$T/out"
+long=$(printf 'x%.0s' $(seq 73))
+rc=0
+printf '%s\n' "$long" | "$PASSWD" -C 4 >"$T/out" 2>"$T/err" || rc=$?
+check "passwd: bcrypt refuses a password past 72 bytes" test "$rc" -ne 0 -a ! -s "$T/out"
+check "passwd: bcrypt's 72-byte limit is explained" grep -q "72" "$T/err"
+out=$(printf '%s\n' "$long" | "$PASSWD" -a yescrypt) || true
+check "passwd: yescrypt takes a long password" grep -q '^\$y\$' <<<"$out"
 
 # ---- proxyauth-passwd -f: round trip ----
 

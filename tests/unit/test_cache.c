@@ -37,7 +37,7 @@ store(struct pa_cache *c, const char *login, const char *pw, enum pa_result r,
 	snprintf(who.user, sizeof(who.user), "%s", canon ? canon : "");
 	snprintf(who.groups, sizeof(who.groups), "%s", groups ? groups : "");
 	key_for(c, login, pw, k);
-	pa_cache_store(c, k, login, &v, expires);
+	pa_cache_store(c, k, login, &v, expires, pa_cache_generation(c));
 }
 
 static enum pa_cache_hit
@@ -221,6 +221,33 @@ test_invalidate_user_and_backend(void **state)
 }
 
 static void
+test_answer_from_before_an_invalidation_is_not_stored(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	struct pa_identity who = { "alice", "g" };
+	struct pa_cache_view v = { .result = PA_GRANTED, .who = &who, .backend = "htpasswd" };
+	unsigned char k[32];
+	uint64_t gen;
+
+	(void)state;
+	store(c, "alice", "old", PA_GRANTED, "alice", "g", "htpasswd", 100000);
+	/* A lookup starts (reads the generation), the user changes, and the
+	 * lookup's answer, made from the old data, arrives afterwards. */
+	gen = pa_cache_generation(c);
+	pa_cache_invalidate_user(c, "alice");
+	key_for(c, "alice", "old", k);
+	pa_cache_store(c, k, "alice", &v, 100000, gen);
+	assert_int_equal(pa_cache_entries(c), 0);
+	assert_int_equal(lookup(c, "alice", "old", 0, 0, &v), PA_CACHE_MISS);
+	/* A lookup that started after the change stores normally. */
+	gen = pa_cache_generation(c);
+	v.who = &who;
+	pa_cache_store(c, k, "alice", &v, 100000, gen);
+	assert_int_equal(pa_cache_entries(c), 1);
+	pa_cache_free(c);
+}
+
+static void
 test_unavailable_is_never_stored(void **state)
 {
 	struct pa_cache *c = pa_cache_new(10, test_key);
@@ -260,6 +287,7 @@ main(void)
 		cmocka_unit_test(test_lru_eviction_and_bound),
 		cmocka_unit_test(test_recently_used_survives_eviction),
 		cmocka_unit_test(test_invalidate_user_and_backend),
+		cmocka_unit_test(test_answer_from_before_an_invalidation_is_not_stored),
 		cmocka_unit_test(test_unavailable_is_never_stored),
 		cmocka_unit_test(test_replacing_an_entry),
 	};

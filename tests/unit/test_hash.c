@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hash.h"
 
 #define FIXTURE_PW "fixture-pw"
@@ -576,6 +577,36 @@ test_dummy_verify(void **state)
 		fail_msg("dummy verify took %.4f s: no hash work done", s);
 }
 
+/* bcrypt and SHA-crypt costs above the caps are refused without being
+ * computed (a cost-31 bcrypt would take days); costs at the cap pass. */
+static void
+test_crypt_cost_caps(void **state)
+{
+	static const char *const refused[] = {
+		"$2b$31$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+		"$2y$16$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+		"$6$rounds=999999999$saltsalt$x",
+		"$5$rounds=1000001$saltsalt$x",
+	};
+	const char *why = NULL;
+	size_t i;
+	uint64_t t0;
+
+	(void)state;
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		why = NULL;
+		if (pa_hash_check(refused[i], false, &why) == 0)
+			fail_msg("%s accepted", refused[i]);
+		assert_non_null(why);
+		t0 = pa_now_us();
+		assert_int_equal(pa_hash_verify("pw", 2, refused[i], false), PA_HASH_UNSUPPORTED);
+		assert_true(pa_now_us() - t0 < 100000);
+	}
+	assert_int_equal(pa_hash_check("$2b$15$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234",
+				       false, &why), 0);
+	assert_int_equal(pa_hash_check("$6$rounds=1000000$saltsalt$x", false, &why), 0);
+}
+
 int
 main(void)
 {
@@ -589,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_weak_policy),
 		cmocka_unit_test(test_argon2_caps),
 		cmocka_unit_test(test_argon2_caps_fast),
+		cmocka_unit_test(test_crypt_cost_caps),
 		cmocka_unit_test(test_password_is_counted),
 		cmocka_unit_test(test_dummy_verify),
 	};

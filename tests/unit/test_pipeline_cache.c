@@ -1146,10 +1146,35 @@ test_opened_metrics_and_lockout(void **state)
 	free(buf);
 }
 
+/* A request that passed begin and waited for a worker while the user got
+ * locked must not reach the backend: lookup checks the lockout again. */
+static void
+test_lockout_checked_again_for_queued_requests(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision q, d;
+	int before;
+
+	set_lockout(f, 2, 60000, 300000);
+	fill(&q, "alice", RIGHT_PW, "198.51.100.1", NULL, NULL);
+	assert_false(pa_decide_begin(&f->p, &q));	/* queued for a worker */
+	assert_false(decide_at(f, &d, "alice", "wrong-1", "198.51.100.2", NULL, NULL));
+	assert_false(decide_at(f, &d, "alice", "wrong-2", "198.51.100.3", NULL, NULL));
+	before = calls(f);
+	pa_decide_lookup(&f->p, &q);
+	assert_int_equal(q.outcome, PA_OUT_LOCKED);
+	assert_int_equal(calls(f), before);
+	pa_decide_end(&f->p, &q);
+	scratch_drain(f->logfd[0], f->line, sizeof(f->line));
+	expect_has(f->line, "outcome=locked");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lockout_checked_again_for_queued_requests, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_second_request_is_a_hit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filled_while_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_negative_ttl, setup, teardown),

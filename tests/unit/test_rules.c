@@ -39,6 +39,12 @@ test_path_normalize(void **state)
 		{ "http://app.example.org/admin/x?q", "/admin/x" },
 		{ "https://app.example.org", "/" },
 		{ "/caf%C3%A9", "/caf\xc3\xa9" },
+		/* "://" in a path or query is not an absolute URL. */
+		{ "/admin?next=https://x.org/home", "/admin" },
+		{ "/admin/x://evil", "/admin/x:/evil" },
+		{ "/admin/https://x.org/home", "/admin/https:/x.org/home" },
+		{ "https://app.example.org?x=/y", "/" },
+		{ "HTTPS://app.example.org/Admin", "/Admin" },
 	};
 	static const char *const bad[] = {
 		"/a%", "/a%4", "/a%zz", "/a%00b", "/a%0a", "/a\x01", "/%ff",
@@ -102,6 +108,11 @@ test_rules_in_file_order(void **state)
 	assert_string_equal(rule, "admin");
 	assert_string_equal(REQ(&r, "APP.example.org:8443", "/public/../admin"), "admins");
 	assert_string_equal(REQ(&r, "app.example.org", "/%61dmin"), "admins");
+	assert_string_equal(REQ(&r, "app.example.org", "/admin?next=https://x.org/home"),
+			    "admins");
+	assert_string_equal(REQ(&r, "app.example.org", "/admin/x://evil"), "admins");
+	assert_string_equal(REQ(&r, "app.example.org", "https://app.example.org/admin/x"),
+			    "admins");
 	assert_string_equal(REQ(&r, "app.example.org", "/home"), "users,staff");
 	assert_string_equal(rule, "app");
 	assert_string_equal(REQ(&r, "app.example.org, evil.example", "/home"), "users,staff");
