@@ -7,9 +7,11 @@
 #include <string.h>
 
 extern const struct pa_backend_ops pa_htpasswd_ops;
+extern const struct pa_backend_ops pa_redis_ops;
 
 static const struct pa_backend_ops *const backends[] = {
 	&pa_htpasswd_ops,
+	&pa_redis_ops,
 };
 
 const struct pa_backend_ops *
@@ -26,5 +28,5 @@ pa_backend_find(const char *name)
 const char *
 pa_backend_names(void)
 {
-	return "htpasswd";
+	return "htpasswd, redis";
 }

@@ -3,12 +3,12 @@
 # ones.  Usage: deploy/install-deps.sh build|test
 #   build  compiler, CMake and the libraries the programs link
 #   test   build, plus what the test suite runs: cmocka, libcurl,
-#          apache2-utils (htpasswd), openssl, curl
+#          apache2-utils (htpasswd), openssl, curl, redis-server
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
-            libargon2-dev libssl-dev libinih-dev curl ca-certificates)
-test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl)
+            libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
+test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;

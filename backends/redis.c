@@ -1,0 +1,445 @@
+/*
+ * Redis backend (SPEC section 4).  A user is the hash <prefix>user:<name>
+ * with fields hash, groups, disabled and expires, read with one HMGET sent
+ * argv-style, so a user name is only ever a key, never command text.
+ *
+ * Connections: a pool of pool_size hiredis contexts (a context is not
+ * thread-safe, so each is lent to one thread at a time), made on first
+ * use; a broken one is dropped and the command retried once on a fresh
+ * one.  The hash is verified after the connection went back to the pool.
+ *
+ * Invalidation: a subscriber thread with its own connection listens on
+ * <prefix>invalidate and hands each user name to the cache; whenever it
+ * (re)subscribes, it drops every Redis-backed answer, since messages may
+ * have been missed while it was away.
+ */
+#include "backend.h"
+#include "clock.h"
+#include "hash.h"
+#include "redisconn.h"
+#include "secret.h"
+#include "text.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int
+check_address(const char *value, struct pa_error *err)
+{
+	return pa_redis_check_address(value, err);
+}
+
+static const struct pa_conf_key redis_keys[] = {
+	{ "address", PA_CONF_STRING, 0, 0, "127.0.0.1:6379", NULL, check_address },
+	{ "username", PA_CONF_STRING, 0, 0, NULL, NULL, NULL },
+	{ "password_file", PA_CONF_STRING, 0, 0, NULL, NULL, NULL },
+	{ "db", PA_CONF_INT, 0, 1023, "0", NULL, NULL },
+	{ "key_prefix", PA_CONF_STRING, 0, 200, "proxyauth:", NULL, NULL },
+	{ "timeout_ms", PA_CONF_INT, 10, 60000, "2000", NULL, NULL },
+	{ "pool_size", PA_CONF_INT, 1, 256, "8", NULL, NULL },
+	{ NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+struct redis {
+	struct pa_redis_opts opts;
+	char *address, *username, *prefix, *channel;
+	char password[1024];
+	const struct pa_backend_env *env;
+	pthread_mutex_t lock;		/* guards busy[] */
+	pthread_cond_t freed;
+	int n;
+	redisContext **conns;		/* conns[i] belongs to whoever holds busy[i] */
+	bool *busy;
+	pthread_t sub;
+	bool sub_started;
+	atomic_bool stop;
+	/* The last stored hash seen, for the dummy verification of unknown
+	 * or disabled users: it costs what the users here cost. */
+	char reference[600];		/* guarded by lock */
+};
+
+static void
+dummy_verify(struct redis *r, const struct pa_credentials *cred)
+{
+	char ref[sizeof(r->reference)];
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(ref, r->reference, sizeof(ref));
+	pthread_mutex_unlock(&r->lock);
+	pa_hash_dummy_verify(cred->password, cred->password_len, ref[0] != '\0' ? ref : NULL);
+}
+
+static void
+remember_reference(struct redis *r, const char *hash)
+{
+	if (pa_hash_check(hash, true, NULL) != 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	snprintf(r->reference, sizeof(r->reference), "%s", hash);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Borrows a pool slot, waiting up to timeout_ms.  Returns its index or -1. */
+static int
+pool_take(struct redis *r, struct pa_error *err)
+{
+	struct timespec until;
+	int i, rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += r->opts.timeout_ms / 1000;
+	until.tv_nsec += (r->opts.timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		for (i = 0; i < r->n; i++) {
+			if (!r->busy[i]) {
+				r->busy[i] = true;
+				pthread_mutex_unlock(&r->lock);
+				return i;
+			}
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&r->freed, &r->lock, &until);
+	}
+	pthread_mutex_unlock(&r->lock);
+	pa_error_set(err, "all %d redis connections busy for %ld ms", r->n, r->opts.timeout_ms);
+	return -1;
+}
+
+/* Returns a slot; a broken connection is dropped, to be made anew. */
+static void
+pool_give(struct redis *r, int i, bool broken)
+{
+	if (broken && r->conns[i] != NULL) {
+		redisFree(r->conns[i]);
+		r->conns[i] = NULL;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->busy[i] = false;
+	pthread_cond_signal(&r->freed);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Runs one command on a pooled connection, retrying once on a fresh
+ * connection when a kept one turns out broken (the server restarted, or
+ * closed an idle connection).  Returns the reply or NULL with err set. */
+static redisReply *
+pooled_command(struct redis *r, int argc, const char **argv, struct pa_error *err)
+{
+	redisReply *reply = NULL;
+	int attempt, i, broken;
+	bool fresh;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((i = pool_take(r, err)) < 0)
+			return NULL;
+		fresh = r->conns[i] == NULL;
+		if (fresh && (r->conns[i] = pa_redis_connect(&r->opts, err)) == NULL) {
+			pool_give(r, i, false);
+			return NULL;	/* a fresh connect failed: no point retrying */
+		}
+		reply = pa_redis_command(r->conns[i], argc, argv, err, &broken);
+		pool_give(r, i, broken != 0);
+		if (reply != NULL || !broken || fresh)
+			return reply;
+	}
+	return NULL;
+}
+
+/* A copy of an HMGET field, or NULL when it is nil. */
+static const char *
+field(const redisReply *a, size_t k, size_t *len)
+{
+	const redisReply *e;
+
+	if (a->type != REDIS_REPLY_ARRAY || k >= a->elements)
+		return NULL;
+	e = a->element[k];
+	if (e == NULL || e->type != REDIS_REPLY_STRING)
+		return NULL;
+	*len = e->len;
+	return e->str;
+}
+
+static enum pa_result
+redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
+	     struct pa_error *err)
+{
+	struct redis *r = ctx;
+	char key[PA_USER_MAX + 256], hash[600], groups[PA_GROUPS_MAX], num[32];
+	const char *argv[6] = { "HMGET", key, "hash", "groups", "disabled", "expires" };
+	const char *h, *g, *dis, *exp;
+	size_t hl = 0, gl = 0, dl = 0, el = 0;
+	enum pa_result res = PA_DENIED;
+	redisReply *reply;
+	long long expires;
+	char *end;
+
+	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", r->prefix, cred->user) >= sizeof(key)) {
+		pa_error_set(err, "key too long");
+		return PA_UNAVAILABLE;
+	}
+	if ((reply = pooled_command(r, 6, argv, err)) == NULL)
+		return PA_UNAVAILABLE;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+		freeReplyObject(reply);
+		pa_error_set(err, "redis: unexpected reply to HMGET");
+		return PA_UNAVAILABLE;
+	}
+	h = field(reply, 0, &hl);
+	g = field(reply, 1, &gl);
+	dis = field(reply, 2, &dl);
+	exp = field(reply, 3, &el);
+	hash[0] = groups[0] = num[0] = '\0';
+	if (h != NULL && pa_strlcpy_n(hash, sizeof(hash), h, hl) != 0)
+		hash[0] = '\0';
+	if (g != NULL && pa_strlcpy_n(groups, sizeof(groups), g, gl) != 0) {
+		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: groups of %s too long", cred->user);
+		groups[0] = '\0';
+		h = NULL;	/* refuse the user rather than drop groups a rule may need */
+	}
+	if (exp != NULL && pa_strlcpy_n(num, sizeof(num), exp, el) != 0)
+		num[0] = 'x';	/* unparseable below */
+	bool disabled = dis != NULL && dl == 1 && dis[0] == '1';
+	bool exists = h != NULL || g != NULL || dis != NULL || exp != NULL;
+	freeReplyObject(reply);
+
+	if (!exists) {
+		dummy_verify(r, cred);
+		return PA_NOT_FOUND;
+	}
+	if (hash[0] == '\0' || disabled) {
+		dummy_verify(r, cred);
+		return PA_DENIED;
+	}
+	if (num[0] != '\0') {
+		errno = 0;
+		expires = strtoll(num, &end, 10);
+		if (errno != 0 || *end != '\0' || end == num) {
+			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: user %s has an unreadable "
+				   "expires field; denied", cred->user);
+			dummy_verify(r, cred);
+			return PA_DENIED;
+		}
+		if ((long long)time(NULL) >= expires) {
+			dummy_verify(r, cred);
+			return PA_DENIED;
+		}
+	}
+	remember_reference(r, hash);
+	switch (pa_hash_verify(cred->password, cred->password_len, hash,
+			       r->env->allow_weak_hashes)) {
+	case PA_HASH_MATCH:
+		pa_list_normalize(groups);
+		if (!pa_utf8_valid(groups, strlen(groups)) || pa_has_control(groups, strlen(groups)) ||
+		    pa_strlcpy(who->user, cred->user, sizeof(who->user)) != 0 ||
+		    pa_strlcpy(who->groups, groups, sizeof(who->groups)) != 0) {
+			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: groups of %s are not "
+				   "printable UTF-8; denied", cred->user);
+			break;
+		}
+		res = PA_GRANTED;
+		break;
+	case PA_HASH_MISMATCH:
+		break;
+	default:
+		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: the hash of %s is in a format "
+			   "proxyauthd does not accept; denied", cred->user);
+		break;
+	}
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return res;
+}
+
+static int
+redis_probe(void *ctx, struct pa_error *err)
+{
+	struct redis *r = ctx;
+	const char *argv[1] = { "PING" };
+	redisReply *reply = pooled_command(r, 1, argv, err);
+	int ok;
+
+	if (reply == NULL)
+		return -1;
+	ok = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0;
+	freeReplyObject(reply);
+	if (!ok)
+		pa_error_set(err, "redis: unexpected reply to PING");
+	return ok ? 0 : -1;
+}
+
+/* Waits up to ms, waking early when the backend closes. */
+static void
+nap(struct redis *r, int ms)
+{
+	for (; ms > 0 && !atomic_load(&r->stop); ms -= 100)
+		usleep(100000);
+}
+
+static void
+on_message(struct redis *r, redisReply *m)
+{
+	if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+	    m->element[0]->type == REDIS_REPLY_STRING && strcmp(m->element[0]->str, "message") == 0 &&
+	    m->element[2]->type == REDIS_REPLY_STRING && m->element[2]->len <= PA_USER_MAX &&
+	    strlen(m->element[2]->str) == m->element[2]->len)
+		r->env->invalidate(r->env->invalidate_arg, "redis", m->element[2]->str);
+}
+
+static void *
+subscriber(void *arg)
+{
+	struct redis *r = arg;
+	const char *argv[2] = { "SUBSCRIBE", r->channel };
+	struct pa_error err = { { 0 } };
+	bool logged_down = false;
+
+	while (!atomic_load(&r->stop)) {
+		redisContext *c = pa_redis_connect(&r->opts, &err);
+		redisReply *reply;
+		int broken;
+
+		if (c == NULL ||
+		    (reply = pa_redis_command(c, 2, argv, &err, &broken)) == NULL) {
+			if (!logged_down)
+				pa_log_msg(r->env->log, PA_LOG_WARN, "redis: cannot subscribe to %s: %s; "
+					   "retrying every second", r->channel, err.msg);
+			logged_down = true;
+			redisFree(c);
+			nap(r, 1000);
+			continue;
+		}
+		freeReplyObject(reply);
+		/* Messages sent while we were away are lost: forget everything
+		 * Redis told us before. */
+		r->env->invalidate(r->env->invalidate_arg, "redis", NULL);
+		if (logged_down)
+			pa_log_msg(r->env->log, PA_LOG_INFO, "redis: subscribed to %s again", r->channel);
+		logged_down = false;
+		while (!atomic_load(&r->stop)) {
+			struct pollfd p = { .fd = c->fd, .events = POLLIN };
+			void *m = NULL;
+
+			while (redisGetReplyFromReader(c, &m) == REDIS_OK && m != NULL) {
+				on_message(r, m);
+				freeReplyObject(m);
+				m = NULL;
+			}
+			if (poll(&p, 1, 200) <= 0)
+				continue;
+			if (redisBufferRead(c) != REDIS_OK)
+				break;		/* lost: reconnect and drop everything */
+		}
+		if (!atomic_load(&r->stop)) {
+			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: subscriber connection lost: %s",
+				   c->errstr[0] ? c->errstr : "closed");
+			logged_down = true;
+		}
+		redisFree(c);
+	}
+	return NULL;
+}
+
+static void redis_close(void *ctx);
+
+static int
+redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
+	   struct pa_error *err)
+{
+	const char *pwfile = pa_conf_str(conf, redis_keys, "password_file");
+	struct redis *r;
+	char where[256];
+
+	*ctx = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		goto oom;
+	r->env = env;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->freed, NULL);
+	atomic_init(&r->stop, false);
+	r->address = strdup(pa_conf_str(conf, redis_keys, "address"));
+	r->username = strdup(pa_conf_str(conf, redis_keys, "username"));
+	r->prefix = strdup(pa_conf_str(conf, redis_keys, "key_prefix"));
+	r->n = (int)pa_conf_int(conf, redis_keys, "pool_size");
+	r->conns = calloc((size_t)r->n, sizeof(*r->conns));
+	r->busy = calloc((size_t)r->n, sizeof(*r->busy));
+	if (r->address == NULL || r->username == NULL || r->prefix == NULL || r->conns == NULL ||
+	    r->busy == NULL || asprintf(&r->channel, "%sinvalidate", r->prefix) < 0) {
+		r->channel = NULL;
+		redis_close(r);
+		goto oom;
+	}
+	if (pwfile[0] != '\0' && pa_secret_read(pwfile, r->password, sizeof(r->password), err) != 0) {
+		struct pa_error e = *err;
+		pa_conf_where(conf, "password_file", where, sizeof(where));
+		pa_error_set(err, "%s: %s", where, e.msg);
+		redis_close(r);
+		return -1;
+	}
+	r->opts.address = r->address;
+	r->opts.username = r->username;
+	r->opts.password = r->password;
+	r->opts.db = pa_conf_int(conf, redis_keys, "db");
+	r->opts.timeout_ms = pa_conf_int(conf, redis_keys, "timeout_ms");
+	if (!env->check_only && env->invalidate != NULL) {
+		if (pthread_create(&r->sub, NULL, subscriber, r) != 0) {
+			redis_close(r);
+			pa_error_set(err, "redis: cannot start the subscriber thread");
+			return -1;
+		}
+		r->sub_started = true;
+	}
+	*ctx = r;
+	return 0;
+oom:
+	pa_error_set(err, "out of memory");
+	return -1;
+}
+
+static void
+redis_close(void *ctx)
+{
+	struct redis *r = ctx;
+	int i;
+
+	if (r == NULL)
+		return;
+	atomic_store(&r->stop, true);
+	if (r->sub_started)
+		pthread_join(r->sub, NULL);
+	for (i = 0; r->conns != NULL && i < r->n; i++)
+		redisFree(r->conns[i]);
+	free(r->conns);
+	free(r->busy);
+	free(r->address);
+	free(r->username);
+	free(r->prefix);
+	free(r->channel);
+	OPENSSL_cleanse(r->password, sizeof(r->password));
+	pthread_cond_destroy(&r->freed);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+const struct pa_backend_ops pa_redis_ops = {
+	.name = "redis",
+	.keys = redis_keys,
+	.open = redis_open,
+	.verify = redis_verify,
+	.probe = redis_probe,
+	.reload = NULL,
+	.close = redis_close,
+};
