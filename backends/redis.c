@@ -3,10 +3,9 @@
  * with fields hash, groups, disabled and expires, read with one HMGET sent
  * argv-style, so a user name is only ever a key, never command text.
  *
- * Connections: a pool of pool_size hiredis contexts (a context is not
- * thread-safe, so each is lent to one thread at a time), made on first
- * use; a broken one is dropped and the command retried once on a fresh
- * one.  The hash is verified after the connection went back to the pool.
+ * Connections: a pool of pool_size hiredis contexts (lib/redisconn.c),
+ * with one retry on a fresh connection.  The hash is verified after the
+ * connection went back to the pool.
  *
  * Invalidation: a subscriber thread with its own connection listens on
  * <prefix>invalidate and hands each user name to the cache; whenever it
@@ -53,11 +52,8 @@ struct redis {
 	char *address, *username, *prefix, *channel;
 	char password[1024];
 	const struct pa_backend_env *env;
-	pthread_mutex_t lock;		/* guards busy[] */
-	pthread_cond_t freed;
-	int n;
-	redisContext **conns;		/* conns[i] belongs to whoever holds busy[i] */
-	bool *busy;
+	pthread_mutex_t lock;		/* guards reference */
+	struct pa_redis_pool *pool;
 	pthread_t sub;
 	bool sub_started;
 	atomic_bool stop;
@@ -85,78 +81,6 @@ remember_reference(struct redis *r, const char *hash)
 	pthread_mutex_lock(&r->lock);
 	snprintf(r->reference, sizeof(r->reference), "%s", hash);
 	pthread_mutex_unlock(&r->lock);
-}
-
-/* Borrows a pool slot, waiting up to timeout_ms.  Returns its index or -1. */
-static int
-pool_take(struct redis *r, struct pa_error *err)
-{
-	struct timespec until;
-	int i, rc = 0;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += r->opts.timeout_ms / 1000;
-	until.tv_nsec += (r->opts.timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		for (i = 0; i < r->n; i++) {
-			if (!r->busy[i]) {
-				r->busy[i] = true;
-				pthread_mutex_unlock(&r->lock);
-				return i;
-			}
-		}
-		if (rc == ETIMEDOUT)
-			break;
-		rc = pthread_cond_timedwait(&r->freed, &r->lock, &until);
-	}
-	pthread_mutex_unlock(&r->lock);
-	pa_error_set(err, "all %d redis connections busy for %ld ms", r->n, r->opts.timeout_ms);
-	return -1;
-}
-
-/* Returns a slot; a broken connection is dropped, to be made anew. */
-static void
-pool_give(struct redis *r, int i, bool broken)
-{
-	if (broken && r->conns[i] != NULL) {
-		redisFree(r->conns[i]);
-		r->conns[i] = NULL;
-	}
-	pthread_mutex_lock(&r->lock);
-	r->busy[i] = false;
-	pthread_cond_signal(&r->freed);
-	pthread_mutex_unlock(&r->lock);
-}
-
-/* Runs one command on a pooled connection, retrying once on a fresh
- * connection when a kept one turns out broken (the server restarted, or
- * closed an idle connection).  Returns the reply or NULL with err set. */
-static redisReply *
-pooled_command(struct redis *r, int argc, const char **argv, struct pa_error *err)
-{
-	redisReply *reply = NULL;
-	int attempt, i, broken;
-	bool fresh;
-
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = pool_take(r, err)) < 0)
-			return NULL;
-		fresh = r->conns[i] == NULL;
-		if (fresh && (r->conns[i] = pa_redis_connect(&r->opts, err)) == NULL) {
-			pool_give(r, i, false);
-			return NULL;	/* a fresh connect failed: no point retrying */
-		}
-		reply = pa_redis_command(r->conns[i], argc, argv, err, &broken);
-		pool_give(r, i, broken != 0);
-		if (reply != NULL || !broken || fresh)
-			return reply;
-	}
-	return NULL;
 }
 
 /* A copy of an HMGET field, or NULL when it is nil. */
@@ -192,7 +116,7 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 		pa_error_set(err, "key too long");
 		return PA_UNAVAILABLE;
 	}
-	if ((reply = pooled_command(r, 6, argv, err)) == NULL)
+	if ((reply = pa_redis_pool_command(r->pool, 6, argv, err)) == NULL)
 		return PA_UNAVAILABLE;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
 		freeReplyObject(reply);
@@ -269,7 +193,7 @@ redis_probe(void *ctx, struct pa_error *err)
 {
 	struct redis *r = ctx;
 	const char *argv[1] = { "PING" };
-	redisReply *reply = pooled_command(r, 1, argv, err);
+	redisReply *reply = pa_redis_pool_command(r->pool, 1, argv, err);
 	int ok;
 
 	if (reply == NULL)
@@ -368,16 +292,12 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 		goto oom;
 	r->env = env;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->freed, NULL);
 	atomic_init(&r->stop, false);
 	r->address = strdup(pa_conf_str(conf, redis_keys, "address"));
 	r->username = strdup(pa_conf_str(conf, redis_keys, "username"));
 	r->prefix = strdup(pa_conf_str(conf, redis_keys, "key_prefix"));
-	r->n = (int)pa_conf_int(conf, redis_keys, "pool_size");
-	r->conns = calloc((size_t)r->n, sizeof(*r->conns));
-	r->busy = calloc((size_t)r->n, sizeof(*r->busy));
-	if (r->address == NULL || r->username == NULL || r->prefix == NULL || r->conns == NULL ||
-	    r->busy == NULL || asprintf(&r->channel, "%sinvalidate", r->prefix) < 0) {
+	if (r->address == NULL || r->username == NULL || r->prefix == NULL ||
+	    asprintf(&r->channel, "%sinvalidate", r->prefix) < 0) {
 		r->channel = NULL;
 		redis_close(r);
 		goto oom;
@@ -394,6 +314,11 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 	r->opts.password = r->password;
 	r->opts.db = pa_conf_int(conf, redis_keys, "db");
 	r->opts.timeout_ms = pa_conf_int(conf, redis_keys, "timeout_ms");
+	if ((r->pool = pa_redis_pool_new(&r->opts, (int)pa_conf_int(conf, redis_keys,
+								      "pool_size"))) == NULL) {
+		redis_close(r);
+		goto oom;
+	}
 	if (!env->check_only && env->invalidate != NULL) {
 		if (pthread_create(&r->sub, NULL, subscriber, r) != 0) {
 			redis_close(r);
@@ -413,23 +338,18 @@ static void
 redis_close(void *ctx)
 {
 	struct redis *r = ctx;
-	int i;
 
 	if (r == NULL)
 		return;
 	atomic_store(&r->stop, true);
 	if (r->sub_started)
 		pthread_join(r->sub, NULL);
-	for (i = 0; r->conns != NULL && i < r->n; i++)
-		redisFree(r->conns[i]);
-	free(r->conns);
-	free(r->busy);
+	pa_redis_pool_free(r->pool);
 	free(r->address);
 	free(r->username);
 	free(r->prefix);
 	free(r->channel);
 	OPENSSL_cleanse(r->password, sizeof(r->password));
-	pthread_cond_destroy(&r->freed);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -107,7 +107,7 @@ const struct pa_conf_key pa_server_keys[] = {
 	{ "max_failures", PA_CONF_INT, 0, 1000000, "10", NULL, NULL },
 	{ "failure_window", PA_CONF_INT, 1, 86400, "60", NULL, NULL },
 	{ "lockout", PA_CONF_INT, 1, 86400, "300", NULL, NULL },
-	{ "lockout_store", PA_CONF_ENUM, 0, 0, "memory", "memory", NULL },
+	{ "lockout_store", PA_CONF_ENUM, 0, 0, "memory", "memory|redis", NULL },
 	{ "log_format", PA_CONF_ENUM, 0, 0, "text", "text|json", NULL },
 	{ "log_level", PA_CONF_ENUM, 0, 0, "info", "error|warn|info|debug", NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },

@@ -138,5 +138,10 @@ pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g,
 		 "proxyauthd_lockouts_total{kind=\"address\"} %llu\n",
 	     (unsigned long long)get(&m->lockouts_user),
 	     (unsigned long long)get(&m->lockouts_address));
+	emit(&o, "# HELP proxyauthd_lockout_store_errors_total Shared lockout store (Redis) "
+		 "calls that failed; counting fell back to memory.\n"
+		 "# TYPE proxyauthd_lockout_store_errors_total counter\n"
+		 "proxyauthd_lockout_store_errors_total %llu\n",
+	     (unsigned long long)get(&m->lockout_store_errors));
 	return o.overflow ? 0 : o.pos;
 }

@@ -30,6 +30,7 @@ struct pa_metrics {
 	struct pa_histogram backend_duration[PA_CHAIN_MAX];
 	atomic_uint_fast64_t cache_hits, cache_misses;
 	atomic_uint_fast64_t lockouts_user, lockouts_address;
+	atomic_uint_fast64_t lockout_store_errors;	/* lockout_store = redis failed */
 };
 
 void pa_metrics_observe(struct pa_histogram *h, uint64_t us);

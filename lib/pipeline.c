@@ -7,6 +7,7 @@
  * credentials header.
  */
 #include "pipeline.h"
+#include "secret.h"
 #include "text.h"
 
 #include <ctype.h>
@@ -74,6 +75,63 @@ observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
 	pa_metrics_observe(&m->backend_duration[link], us);
 }
 
+/* lockout_store = redis: the counters shared through the [redis] section's
+ * server. */
+static int
+open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg, long max_failures,
+		    uint64_t window_ms, uint64_t lockout_ms, struct pa_error *err)
+{
+	const struct pa_backend_ops *ops = pa_backend_find("redis");
+	const struct pa_section *rs = pa_config_section(cfg, "redis");
+	const char *pwfile;
+
+	if (ops == NULL) {
+		pa_error_set(err, "lockout_store = redis needs the redis backend in this build");
+		return -1;
+	}
+	pwfile = pa_conf_str(rs, ops->keys, "password_file");
+	if (pwfile[0] != '\0' &&
+	    pa_secret_read(pwfile, p->shared_password, sizeof(p->shared_password), err) != 0)
+		return -1;
+	p->shared_opts.address = pa_conf_str(rs, ops->keys, "address");
+	p->shared_opts.username = pa_conf_str(rs, ops->keys, "username");
+	p->shared_opts.password = p->shared_password;
+	p->shared_opts.db = pa_conf_int(rs, ops->keys, "db");
+	p->shared_opts.timeout_ms = pa_conf_int(rs, ops->keys, "timeout_ms");
+	p->shared_lock = pa_shared_lockout_new(&p->shared_opts,
+					       pa_conf_str(rs, ops->keys, "key_prefix"),
+					       max_failures, window_ms, lockout_ms);
+	if (p->shared_lock == NULL) {
+		pa_error_set(err, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Notes a failed call to the shared lockout store: counted, and logged
+ * when it starts failing (and when it answers again, in shared_ok). */
+static void
+shared_failed(const struct pa_pipeline *p, const struct pa_error *err)
+{
+	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* atomics only */
+
+	if (p->metrics != NULL)
+		atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
+					  memory_order_relaxed);
+	if (!atomic_exchange(&mp->shared_down, true))
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: the redis store failed (%s); counting "
+			   "in memory only until it answers", err->msg);
+}
+
+static void
+shared_ok(const struct pa_pipeline *p)
+{
+	struct pa_pipeline *mp = (struct pa_pipeline *)p;
+
+	if (atomic_load(&mp->shared_down) && atomic_exchange(&mp->shared_down, false))
+		pa_log_msg(p->log, PA_LOG_INFO, "lockout: the redis store answers again");
+}
+
 int
 pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		 const struct pa_backend_env *env, struct pa_error *err)
@@ -115,6 +173,10 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		pa_error_set(err, "out of memory for the cache and counters");
 		goto fail;
 	}
+	if (strcmp(pa_conf_str(srv, pa_server_keys, "lockout_store"), "redis") == 0 &&
+	    max_failures > 0 && open_shared_lockout(p, cfg, max_failures, window_ms, lockout_ms,
+						    err) != 0)
+		goto fail;
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
 	p->chain.observe = observe_backend;
@@ -300,6 +362,70 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 	return false;
 }
 
+/* The shared (Redis) lockout, asked on worker threads only. */
+static bool
+shared_locked(const struct pa_pipeline *p, struct pa_decision *d)
+{
+	char folded[PA_USER_MAX + 1];
+	struct pa_error err = { { 0 } };
+	bool locked_now = false;
+
+	if (p->shared_lock == NULL)
+		return false;
+	fold_user(d, folded);
+	if (pa_shared_lockout_locked(p->shared_lock, folded,
+				     address_countable(p, d) ? d->client : NULL, &locked_now,
+				     &err) != 0) {
+		shared_failed(p, &err);
+		return false;	/* memory counters still apply */
+	}
+	shared_ok(p);
+	if (locked_now)
+		pa_error_set(&d->why, "locked out (shared)");
+	return locked_now;
+}
+
+/* Counts a backend-decided answer in the shared store. */
+static void
+shared_count(const struct pa_pipeline *p, struct pa_decision *d)
+{
+	char folded[PA_USER_MAX + 1];
+	struct pa_error err = { { 0 } };
+	bool started = false;
+	int rc = 0;
+
+	if (p->shared_lock == NULL)
+		return;
+	fold_user(d, folded);
+	if (d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) {
+		rc = pa_shared_lockout_success(p->shared_lock, folded, &err);
+	} else if (d->outcome == PA_OUT_DENY) {
+		rc = pa_shared_lockout_failure(p->shared_lock, 'u', folded, &started, &err);
+		if (rc == 0 && started) {
+			if (p->metrics != NULL)
+				atomic_fetch_add_explicit(&p->metrics->lockouts_user, 1,
+							  memory_order_relaxed);
+			pa_log_msg(p->log, PA_LOG_WARN, "lockout: user %s locked on every replica",
+				   d->cred.user);
+		}
+		started = false;
+		if (rc == 0 && address_countable(p, d)) {
+			rc = pa_shared_lockout_failure(p->shared_lock, 'a', d->client, &started, &err);
+			if (rc == 0 && started) {
+				if (p->metrics != NULL)
+					atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
+								  memory_order_relaxed);
+				pa_log_msg(p->log, PA_LOG_WARN, "lockout: address %s locked on every "
+					   "replica", d->client);
+			}
+		}
+	}
+	if (rc != 0)
+		shared_failed(p, &err);
+	else
+		shared_ok(p);
+}
+
 /* Runs the chain, or waits for the identical lookup already running. */
 static void
 lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_flight_result *res)
@@ -341,7 +467,7 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	/* Locked while this request waited for a worker?  Without this check
 	 * every request queued behind the lockout's first failure would still
 	 * be tried against the backend. */
-	if (locked(p, d)) {
+	if (locked(p, d) || shared_locked(p, d)) {
 		d->outcome = PA_OUT_LOCKED;
 		return;
 	}
@@ -374,6 +500,7 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		if (res->ans.result == PA_UNAVAILABLE)
 			d->why = res->ans.err;
 		apply(p, d, res->ans.result, &res->who, res->ans.backend);
+		shared_count(p, d);
 	}
 	OPENSSL_cleanse(res, sizeof(*res));
 	free(res);
@@ -592,6 +719,8 @@ pa_pipeline_close(struct pa_pipeline *p)
 	pa_flights_free(p->flights);
 	pa_lockout_free(p->lock_users);
 	pa_lockout_free(p->lock_addrs);
+	pa_shared_lockout_free(p->shared_lock);
+	OPENSSL_cleanse(p->shared_password, sizeof(p->shared_password));
 	free(p->metrics);
 	free(p->cred_headers);
 	free(p->realm);

@@ -26,6 +26,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -33,6 +34,7 @@
 #include "clock.h"
 #include "flight.h"
 #include "lockout.h"
+#include "lockout_redis.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "rules.h"
@@ -66,6 +68,10 @@ struct pa_pipeline {
 	struct pa_cache *cache;		/* NULL: cache_size = 0 */
 	struct pa_flights *flights;
 	struct pa_lockout *lock_users, *lock_addrs;
+	struct pa_shared_lockout *shared_lock;	/* lockout_store = redis, else NULL */
+	struct pa_redis_opts shared_opts;	/* its connection; strings owned here */
+	char shared_password[1024];
+	atomic_bool shared_down;		/* for logging the fallback once */
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probe_state *probes;	/* background readiness probes */

@@ -5,10 +5,14 @@
 #include "redisconn.h"
 #include "text.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 int
 pa_redis_check_address(const char *address, struct pa_error *err)
@@ -106,5 +110,119 @@ pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
 	return c;
 fail:
 	redisFree(c);
+	return NULL;
+}
+
+struct pa_redis_pool {
+	struct pa_redis_opts opts;
+	pthread_mutex_t lock;		/* guards busy[] */
+	pthread_cond_t freed;
+	int n;
+	redisContext **conns;		/* conns[i] belongs to whoever holds busy[i] */
+	bool *busy;
+};
+
+struct pa_redis_pool *
+pa_redis_pool_new(const struct pa_redis_opts *o, int size)
+{
+	struct pa_redis_pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->opts = *o;
+	p->n = size;
+	p->conns = calloc((size_t)size, sizeof(*p->conns));
+	p->busy = calloc((size_t)size, sizeof(*p->busy));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	if (p->conns == NULL || p->busy == NULL) {
+		pa_redis_pool_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+pa_redis_pool_free(struct pa_redis_pool *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; p->conns != NULL && i < p->n; i++)
+		redisFree(p->conns[i]);
+	free(p->conns);
+	free(p->busy);
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* Borrows a slot, waiting up to timeout_ms.  Returns its index or -1. */
+static int
+pool_take(struct pa_redis_pool *p, struct pa_error *err)
+{
+	struct timespec until;
+	int i, rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += p->opts.timeout_ms / 1000;
+	until.tv_nsec += (p->opts.timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (i = 0; i < p->n; i++) {
+			if (!p->busy[i]) {
+				p->busy[i] = true;
+				pthread_mutex_unlock(&p->lock);
+				return i;
+			}
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
+	}
+	pthread_mutex_unlock(&p->lock);
+	pa_error_set(err, "all %d redis connections busy for %ld ms", p->n, p->opts.timeout_ms);
+	return -1;
+}
+
+/* Returns a slot; a broken connection is dropped, to be made anew. */
+static void
+pool_give(struct pa_redis_pool *p, int i, bool broken)
+{
+	if (broken && p->conns[i] != NULL) {
+		redisFree(p->conns[i]);
+		p->conns[i] = NULL;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->busy[i] = false;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+redisReply *
+pa_redis_pool_command(struct pa_redis_pool *p, int argc, const char **argv, struct pa_error *err)
+{
+	redisReply *reply = NULL;
+	int attempt, i, broken;
+	bool fresh;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((i = pool_take(p, err)) < 0)
+			return NULL;
+		fresh = p->conns[i] == NULL;
+		if (fresh && (p->conns[i] = pa_redis_connect(&p->opts, err)) == NULL) {
+			pool_give(p, i, false);
+			return NULL;	/* a fresh connect failed: no point retrying */
+		}
+		reply = pa_redis_command(p->conns[i], argc, argv, err, &broken);
+		pool_give(p, i, broken != 0);
+		if (reply != NULL || !broken || fresh)
+			return reply;
+	}
 	return NULL;
 }

@@ -32,4 +32,22 @@ redisContext *pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *e
 redisReply *pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err,
 			     int *broken);
 
+/*
+ * A pool of connections, each lent to one thread at a time (a hiredis
+ * context is not thread-safe), made on first use.  pa_redis_pool_command()
+ * retries once on a fresh connection when a kept one turns out broken
+ * (the server restarted, or dropped an idle connection).
+ */
+struct pa_redis_pool;
+
+/* A pool of size connections with o (copied; its strings must outlive the
+ * pool).  NULL when out of memory. */
+struct pa_redis_pool *pa_redis_pool_new(const struct pa_redis_opts *o, int size);
+void pa_redis_pool_free(struct pa_redis_pool *p);	/* safe on NULL */
+
+/* Runs one argv-style command, waiting up to timeout_ms for a free
+ * connection.  Returns the reply (freeReplyObject() it) or NULL with err. */
+redisReply *pa_redis_pool_command(struct pa_redis_pool *p, int argc, const char **argv,
+				  struct pa_error *err);
+
 #endif
