@@ -1,0 +1,219 @@
+/*
+ * Redis-backed parts of SPEC section 5, against real processes: the
+ * shared lockout (lockout_store = redis) across two proxyauthd replicas,
+ * its fall-back to memory when Redis is gone, and stale answers
+ * (stale_grace) while the Redis backend is stopped.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "redis_server.h"
+#include "redis_server.c"	/* pa_harness is built from harness.c alone */
+
+struct fx {
+	struct pa_fixture *f;
+	struct pa_redis redis;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	void *f = NULL;
+
+	if (x == NULL || pa_fixture_setup(&f) != 0)
+		return -1;
+	x->f = f;
+	*state = x;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *x = *state;
+	void *f = x->f;
+
+	pa_fixture_teardown(&f);
+	pa_redis_destroy(&x->redis);
+	free(x);
+	return 0;
+}
+
+static int
+status(const struct pa_daemon *d, const char *user, const char *password)
+{
+	struct pa_resp r;
+	int st;
+
+	if (pa_get_basic(d, "/auth", user, password, &r) != 0) {
+		pa_resp_free(&r);
+		return -1;
+	}
+	st = (int)r.status;
+	pa_resp_free(&r);
+	return st;
+}
+
+/* The value of the first /metrics line that starts with series, or -1. */
+static double
+metric(const struct pa_daemon *d, const char *series)
+{
+	struct pa_resp r;
+	double v = -1;
+	const char *p;
+
+	if (pa_get(d, "GET", "/metrics", NULL, &r) == 0 && r.body != NULL) {
+		for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+			if (strncmp(p, series, strlen(series)) == 0 && p[strlen(series)] == ' ') {
+				v = strtod(p + strlen(series) + 1, NULL);
+				break;
+			}
+		}
+	}
+	pa_resp_free(&r);
+	return v;
+}
+
+static char *users;	/* alice and bob, made once in main() */
+
+/* Failures spread over two replicas lock the user on both, although
+ * neither saw enough of them to lock it by itself. */
+static void
+test_shared_lockout_two_replicas(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b;
+	char *conf;
+	int i;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "max_failures = 4\nfailure_window = 60\nlockout = 60\n"
+			  "[htpasswd]\nfile = @HTPASSWD@\n[redis]\naddress = %s\n",
+			  x->redis.addr);
+	a = pa_daemon_start(x->f, conf, users);
+	b = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < 4; i++) {
+		char pw[32];
+
+		snprintf(pw, sizeof(pw), "wrong-%d", i);
+		assert_int_equal(status(i % 2 == 0 ? a : b, "alice", pw), 407);
+	}
+	/* Two failures each: memory alone would not lock.  Redis does, for
+	 * both replicas, and for the right password too. */
+	assert_int_equal(status(a, "alice", "alice-pw"), 407);
+	assert_int_equal(status(b, "Alice", "alice-pw"), 407);
+	assert_true(pa_daemon_wait_log(a, "outcome=locked", 1, 2000));
+	assert_true(pa_daemon_wait_log(b, "outcome=locked", 1, 2000));
+	assert_int_equal(pa_redis_int(&x->redis, "EXISTS", "proxyauth:lock:u:alice", NULL), 1);
+	assert_true(metric(b, "proxyauthd_lockouts_total{kind=\"user\"}") == 1);
+	/* Another user is not affected. */
+	assert_int_equal(status(a, "bob", "bob-pw"), 204);
+	assert_int_equal(status(b, "bob", "bob-pw"), 204);
+	assert_true(metric(a, "proxyauthd_lockout_store_errors_total") == 0);
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
+/* With the lockout store unreachable, counting goes on in memory, and the
+ * log and the metrics say so. */
+static void
+test_shared_lockout_falls_back_to_memory(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *d;
+	char *conf;
+
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "max_failures = 3\nfailure_window = 60\nlockout = 60\n"
+			  "[htpasswd]\nfile = @HTPASSWD@\n[redis]\naddress = 127.0.0.1:%d\n"
+			  "timeout_ms = 200\n", pa_free_port());
+	d = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(d);
+	assert_int_equal(status(d, "bob", "bob-pw"), 204);	/* auth itself works */
+	assert_int_equal(status(d, "alice", "wrong-1"), 407);
+	assert_int_equal(status(d, "alice", "wrong-2"), 407);
+	assert_int_equal(status(d, "alice", "wrong-3"), 407);
+	assert_int_equal(status(d, "alice", "alice-pw"), 407);	/* locked in memory */
+	assert_true(pa_daemon_wait_log(d, "counting in memory only", 1, 2000));
+	assert_true(pa_daemon_wait_log(d, "outcome=locked", 1, 2000));
+	assert_true(metric(d, "proxyauthd_lockout_store_errors_total") > 0);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* stale_grace: while Redis is stopped, a grant a little past its TTL
+ * still answers (logged cache=stale); credentials never seen get 503. */
+static void
+test_stale_answer_while_backend_down(void **state)
+{
+	struct fx *x = *state;
+	const char *args[] = { "-C", "4", NULL };
+	struct pa_daemon *d;
+	char hash[256], *conf, *log;
+	struct pa_resp r;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	assert_int_equal(pa_passwd_run(args, "carol-pw", hash, sizeof(hash), NULL, 0), 0);
+	hash[strcspn(hash, "\n")] = '\0';
+	assert_int_equal(pa_redis_cli(&x->redis, NULL, 0, "HSET", "proxyauth:user:carol", "hash",
+				      hash, "groups", "staff", NULL), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = redis\nmax_failures = 0\n"
+			  "cache_ttl = 1\nstale_grace = 60\n[redis]\naddress = %s\n"
+			  "timeout_ms = 300\n", x->redis.addr);
+	d = pa_daemon_start(x->f, conf, NULL);
+	free(conf);
+	assert_non_null(d);
+	assert_int_equal(status(d, "carol", "carol-pw"), 204);
+	usleep(1300 * 1000);		/* past the 1 s TTL */
+	assert_int_equal(pa_redis_stop(&x->redis), 0);
+	assert_int_equal(pa_get_basic(d, "/auth", "carol", "carol-pw", &r), 0);
+	assert_int_equal(r.status, 204);
+	pa_resp_free(&r);
+	assert_true(pa_daemon_wait_log(d, "cache=stale", 1, 2000));
+	log = pa_daemon_log(d);
+	assert_non_null(strstr(log, "user=carol profile=auth outcome=allow backend=redis "
+				    "cache=stale"));
+	free(log);
+	/* A wrong password is never a stale allow, nor is a stranger. */
+	assert_int_equal(status(d, "carol", "not-carol-pw"), 503);
+	assert_int_equal(status(d, "dave", "dave-pw"), 503);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_shared_lockout_two_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_lockout_falls_back_to_memory, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stale_answer_while_backend_down, setup,
+						teardown),
+	};
+	char *a, *b;
+	int rc;
+
+	pa_harness_init();
+	a = pa_htpasswd_line("alice", "alice-pw", NULL, 4);
+	b = pa_htpasswd_line("bob", "bob-pw", NULL, 4);
+	users = pa_strdupf("%s%s", a, b);
+	free(a);
+	free(b);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(users);
+	return rc;
+}
