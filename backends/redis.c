@@ -133,7 +133,7 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	if (g != NULL && pa_strlcpy_n(groups, sizeof(groups), g, gl) != 0) {
 		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: groups of %s too long", cred->user);
 		groups[0] = '\0';
-		h = NULL;	/* refuse the user rather than drop groups a rule may need */
+		hash[0] = '\0';	/* refuse the user rather than drop groups a rule may need */
 	}
 	if (exp != NULL && pa_strlcpy_n(num, sizeof(num), exp, el) != 0)
 		num[0] = 'x';	/* unparseable below */

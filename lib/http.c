@@ -587,14 +587,14 @@ pa_http_port(const struct pa_http *h)
 	return h->port;
 }
 
-void
+int
 pa_http_stop(struct pa_http *h, int drain_ms)
 {
 	MHD_socket fd = MHD_INVALID_SOCKET;
 	int i, waited = 0;
 
 	if (h == NULL)
-		return;
+		return 0;
 	if (h->mhd != NULL) {
 		/* The listening socket must stay open until MHD_stop_daemon()
 		 * in the threaded modes (microhttpd.h, MHD_quiesce_daemon), but
@@ -611,7 +611,8 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	/* Finish the queued lookups (they resume their connections); a
 	 * lookup asked for after this gets 503 from the refusing queue, which
 	 * stays valid while libmicrohttpd's threads may still call it. */
-	pa_workq_stop(h->workq);
+	if (pa_workq_stop(h->workq, drain_ms - waited > 100 ? drain_ms - waited : 100) != 0)
+		return -1;	/* a lookup hangs past the drain time: leave it all */
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
 	if (fd != MHD_INVALID_SOCKET)
@@ -621,4 +622,5 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);
 	free(h);
+	return 0;
 }

@@ -24,7 +24,9 @@ int pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struc
 uint16_t pa_http_port(const struct pa_http *h);
 
 /* Stops accepting, lets requests in flight finish for up to drain_ms, then
- * stops and frees.  Safe on NULL. */
-void pa_http_stop(struct pa_http *h, int drain_ms);
+ * stops and frees.  Returns 0, or -1 when a backend lookup was still
+ * running at the deadline: nothing is freed then, and the caller should
+ * exit the process.  Safe on NULL. */
+int pa_http_stop(struct pa_http *h, int drain_ms);
 
 #endif

@@ -86,7 +86,10 @@ pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
 		pa_error_set(err, "redis %s: cannot set the timeout", o->address);
 		goto fail;
 	}
-	(void)redisEnableKeepAlive(c);
+	/* TCP keep-alive finds a peer that vanished without a word; on a unix
+	 * socket hiredis would fail it and mark the whole context broken. */
+	if (o->address[0] != '/')
+		(void)redisEnableKeepAlive(c);
 	if (o->password != NULL && o->password[0] != '\0') {
 		const char *argv[3] = { "AUTH", o->username, o->password };
 		int argc = 3;

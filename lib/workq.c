@@ -8,10 +8,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct pa_workq {
 	pthread_mutex_t lock;
 	pthread_cond_t more;
+	pthread_cond_t gone;		/* a worker exited */
+	int alive;			/* workers not yet exited */
 	struct pa_job *head, *tail;
 	size_t queued, max_queued;
 	bool stopping;
@@ -30,6 +33,8 @@ worker(void *arg)
 		while (q->head == NULL && !q->stopping)
 			pthread_cond_wait(&q->more, &q->lock);
 		if (q->head == NULL) {
+			q->alive--;
+			pthread_cond_broadcast(&q->gone);
 			pthread_mutex_unlock(&q->lock);
 			return NULL;
 		}
@@ -54,10 +59,18 @@ pa_workq_start(int nthreads, size_t max_queued)
 		return NULL;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->more, NULL);
+	pthread_cond_init(&q->gone, NULL);
 	q->max_queued = max_queued;
 	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&q->threads[i], NULL, worker, q) != 0)
+		pthread_mutex_lock(&q->lock);
+		q->alive++;
+		pthread_mutex_unlock(&q->lock);
+		if (pthread_create(&q->threads[i], NULL, worker, q) != 0) {
+			pthread_mutex_lock(&q->lock);
+			q->alive--;
+			pthread_mutex_unlock(&q->lock);
 			break;
+		}
 		q->nthreads++;
 	}
 	if (q->nthreads != nthreads) {
@@ -87,20 +100,35 @@ pa_workq_submit(struct pa_workq *q, struct pa_job *job)
 	return 0;
 }
 
-void
-pa_workq_stop(struct pa_workq *q)
+int
+pa_workq_stop(struct pa_workq *q, int timeout_ms)
 {
-	int i;
+	struct timespec until;
+	int i, rc = 0;
 
 	if (q == NULL)
-		return;
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->more);
+	while (q->alive > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&q->gone, &q->lock, &until);
+	if (q->alive > 0) {
+		pthread_mutex_unlock(&q->lock);
+		return -1;
+	}
 	pthread_mutex_unlock(&q->lock);
 	for (i = 0; i < q->nthreads; i++)
 		pthread_join(q->threads[i], NULL);
 	q->nthreads = 0;
+	return 0;
 }
 
 void
@@ -108,7 +136,9 @@ pa_workq_free(struct pa_workq *q)
 {
 	if (q == NULL)
 		return;
-	pa_workq_stop(q);
+	if (pa_workq_stop(q, 3600 * 1000) != 0)
+		return;		/* a job never ended: leave the queue to the process */
+	pthread_cond_destroy(&q->gone);
 	pthread_cond_destroy(&q->more);
 	pthread_mutex_destroy(&q->lock);
 	free(q);

@@ -25,10 +25,12 @@ struct pa_workq *pa_workq_start(int nthreads, size_t max_queued);
 int pa_workq_submit(struct pa_workq *q, struct pa_job *job);
 
 /* Refuses new jobs from now on, lets the queued ones finish and joins the
- * workers.  The queue stays valid (pa_workq_submit() then returns -1)
- * until pa_workq_free(), because other threads may still call submit.
- * Safe on NULL. */
-void pa_workq_stop(struct pa_workq *q);
+ * workers, waiting at most timeout_ms.  Returns 0, or -1 when a job is
+ * still running then (a backend that hangs past its own timeout): the
+ * workers are left running and the queue must not be freed.  The queue
+ * stays valid (pa_workq_submit() then returns -1) until pa_workq_free(),
+ * because other threads may still call submit.  Safe on NULL. */
+int pa_workq_stop(struct pa_workq *q, int timeout_ms);
 
 /* Frees a stopped queue.  Safe on NULL. */
 void pa_workq_free(struct pa_workq *q);
