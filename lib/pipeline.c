@@ -23,7 +23,7 @@ struct pa_probe_state {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	bool stop, started;
+	bool stop, started, first_done;
 	int interval_ms;
 	const struct pa_pipeline *p;
 	bool up[PA_CHAIN_MAX];
@@ -600,6 +600,12 @@ probe_loop(void *arg)
 	while (!ps->stop) {
 		pthread_mutex_unlock(&ps->lock);
 		probe_once(ps);
+		pthread_mutex_lock(&ps->lock);
+		if (!ps->first_done) {
+			ps->first_done = true;
+			pthread_cond_broadcast(&ps->wake);
+		}
+		pthread_mutex_unlock(&ps->lock);
 		if (ps->p->lock_users != NULL) {
 			pa_lockout_sweep(ps->p->lock_users, pa_now_us() / 1000);
 			pa_lockout_sweep(ps->p->lock_addrs, pa_now_us() / 1000);
@@ -630,7 +636,6 @@ pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms)
 	pthread_cond_init(&ps->wake, NULL);
 	ps->p = p;
 	ps->interval_ms = interval_ms;
-	probe_once(ps);		/* so /readyz is right from the first request */
 	if (pthread_create(&ps->thread, NULL, probe_loop, ps) != 0) {
 		pthread_cond_destroy(&ps->wake);
 		pthread_mutex_destroy(&ps->lock);
@@ -639,6 +644,20 @@ pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms)
 	}
 	ps->started = true;
 	p->probes = ps;
+	/* Wait (a little) for the first round, so that /readyz is right from
+	 * the first request, but never let a backend that hangs hold up the
+	 * start: /readyz says "not probed yet" until it answers. */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&ps->lock);
+		while (!ps->first_done)
+			if (pthread_cond_timedwait(&ps->wake, &ps->lock, &until) != 0)
+				break;
+		pthread_mutex_unlock(&ps->lock);
+	}
 	return 0;
 }
 
@@ -661,7 +680,7 @@ pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len)
 		} else {
 			pthread_mutex_lock(&ps->lock);
 			n = snprintf(line, sizeof(line), "%s: %s\n", p->chain.links[i].ops->name,
-				     ps->reason[i]);
+				     ps->probed[i] ? ps->reason[i] : "not probed yet");
 			if (!ps->up[i])
 				ret = -1;
 			pthread_mutex_unlock(&ps->lock);

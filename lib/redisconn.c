@@ -33,16 +33,31 @@ pa_redis_check_address(const char *address, struct pa_error *err)
 redisReply *
 pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err, int *broken)
 {
-	redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+	redisReply *r;
+	int e;
 
+	errno = 0;
+	r = redisCommandArgv(c, argc, argv, NULL);
+	e = errno;
 	*broken = 0;
 	if (r == NULL) {
-		pa_error_set(err, "redis: %s", c->err ? c->errstr : "no reply");
-		*broken = 1;
+		/* A kept connection the server closed (restart, idle timeout)
+		 * is worth one retry; a timeout is not: it would only double the
+		 * wait on a server that does not answer. */
+		if (c->err == REDIS_ERR_EOF || e == ECONNRESET || e == EPIPE) {
+			*broken = 2;
+			pa_error_set(err, "%s", c->err ? c->errstr : "connection closed");
+		} else if (e == EAGAIN || e == EWOULDBLOCK) {
+			*broken = 1;
+			pa_error_set(err, "no answer within the timeout");
+		} else {
+			*broken = 1;
+			pa_error_set(err, "%s", c->err ? c->errstr : "no reply");
+		}
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		pa_error_set(err, "redis: %.*s", (int)(r->len > 200 ? 200 : r->len), r->str);
+		pa_error_set(err, "%.*s", (int)(r->len > 200 ? 200 : r->len), r->str);
 		freeReplyObject(r);
 		return NULL;
 	}
@@ -224,7 +239,7 @@ pa_redis_pool_command(struct pa_redis_pool *p, int argc, const char **argv, stru
 		}
 		reply = pa_redis_command(p->conns[i], argc, argv, err, &broken);
 		pool_give(p, i, broken != 0);
-		if (reply != NULL || !broken || fresh)
+		if (reply != NULL || broken != 2 || fresh)
 			return reply;
 	}
 	return NULL;

@@ -28,7 +28,9 @@ redisContext *pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *e
 
 /* Runs one argv-style command; returns the reply (freeReplyObject() it) or
  * NULL with err set, also for an error reply.  *broken is set when the
- * connection can no longer be used (I/O error, timeout, protocol). */
+ * connection can no longer be used: 1 when it timed out or failed
+ * otherwise, 2 when the server had closed it (the one case worth a retry
+ * on a fresh connection). */
 redisReply *pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err,
 			     int *broken);
 

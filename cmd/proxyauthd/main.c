@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pipeline.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,18 @@ usage(void)
 		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -t       check the configuration and exit\n"
 		"  -v       print the version and exit\n");
+}
+
+static void *
+watchdog(void *arg)
+{
+	const struct pa_log *log = arg;
+
+	usleep((DRAIN_MS + 500) * 1000);
+	pa_log_msg(log, PA_LOG_WARN, "shutdown still waiting on a backend after %d s; exiting",
+		   DRAIN_MS / 1000);
+	_exit(0);
+	return NULL;
 }
 
 int
@@ -144,6 +157,17 @@ main(int argc, char **argv)
 		break;
 	}
 	ret = 0;
+	/* Whatever hangs in the shutdown (a lookup, a probe or a subscriber
+	 * stuck on a backend that accepts and never answers), the process
+	 * ends DRAIN_MS after the signal, with 0. */
+	{
+		pthread_t wd;
+		static struct pa_log wd_log;
+
+		wd_log = log;
+		if (pthread_create(&wd, NULL, watchdog, &wd_log) == 0)
+			pthread_detach(wd);
+	}
 done:
 	if (pa_http_stop(http, DRAIN_MS) != 0) {
 		/* A backend lookup still hangs after the drain time (a server

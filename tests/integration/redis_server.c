@@ -342,7 +342,7 @@ pa_redis_start(struct pa_redis *r)
 		"user default on nopass ~* &* +@all\n"
 		"user " PA_REDIS_PA_USER " on >" PA_REDIS_PA_PASSWORD " resetkeys "
 		"~proxyauth:user:* resetchannels &proxyauth:invalidate -@all "
-		"+hmget +hget +hgetall +ping +subscribe +select +auth +hello +client|setname\n"
+		"+hmget +ping +subscribe +auth +select\n"
 		"user " PA_REDIS_ADMIN_USER " on >" PA_REDIS_ADMIN_PASSWORD " resetkeys "
 		"~proxyauth:* resetchannels &proxyauth:* +@all\n",
 		r->port, r->sock, r->dir);
@@ -362,6 +362,7 @@ pa_redis_stop(struct pa_redis *r)
 	if (r->pid <= 0)
 		return 0;
 	(void)kill(r->pid, SIGTERM);
+	(void)kill(r->pid, SIGCONT);	/* a frozen server must see the SIGTERM */
 	for (waited = 0; waited < 5000; waited += 10) {
 		w = waitpid(r->pid, &status, WNOHANG);
 		if (w == r->pid) {
@@ -380,6 +381,14 @@ pa_redis_stop(struct pa_redis *r)
 	(void)waitpid(r->pid, &status, 0);
 	r->pid = 0;
 	return -1;
+}
+
+int
+pa_redis_freeze(struct pa_redis *r, bool frozen)
+{
+	if (r->pid <= 0)
+		return -1;
+	return kill(r->pid, frozen ? SIGSTOP : SIGCONT);
 }
 
 int

@@ -8,10 +8,10 @@
  *
  *   default  no password, every key, channel and command (for the tests'
  *            own redis-cli calls);
- *   pa       PA_REDIS_PA_PASSWORD; only keys proxyauth:user:*, only the
- *            channel proxyauth:invalidate, and only the few read commands
- *            proxyauthd needs (HMGET HGET HGETALL PING SUBSCRIBE SELECT,
- *            and the handshake commands AUTH HELLO CLIENT SETNAME);
+ *   pa       PA_REDIS_PA_PASSWORD; the least-privilege ACL the README
+ *            gives for proxyauthd: only keys proxyauth:user:*, only the
+ *            channel proxyauth:invalidate, only HMGET PING SUBSCRIBE AUTH
+ *            SELECT;
  *   admin    PA_REDIS_ADMIN_PASSWORD; keys proxyauth:* and channels
  *            proxyauth:*, any command (for proxyauth-passwd --redis-user).
  *
@@ -22,13 +22,14 @@
  * back on the same addresses (empty: nothing is saved).  pa_redis_destroy()
  * stops it and removes its folder; it is safe on a server never started or
  * already destroyed, which is what a cmocka teardown needs after a failed
- * assertion.
+ * assertion.  pa_redis_freeze() makes a running server hang (SIGSTOP)
+ * and answer again (SIGCONT); stopping a frozen server thaws it first.
  *
  * None of this is thread-safe; call it from the test's main thread.
  *
  * tests/CMakeLists.txt builds pa_harness from harness.c alone, so the
- * definitions (redis_server.c) are compiled by #including them into the
- * one test program that uses them.
+ * definitions (redis_server.c) are compiled by #including them into each
+ * test program that uses them.
  */
 #ifndef PA_REDIS_SERVER_H
 #define PA_REDIS_SERVER_H
@@ -66,6 +67,11 @@ int pa_redis_stop(struct pa_redis *r);
 /* Starts a stopped server again with the same config, port and socket.
  * 0 once it answers PONG, -1 otherwise. */
 int pa_redis_restart(struct pa_redis *r);
+
+/* Freezes the running server (SIGSTOP) or thaws it (SIGCONT).  While
+ * frozen, new connections still complete in the kernel's backlog and
+ * nothing is ever answered: a hung server.  0 or -1. */
+int pa_redis_freeze(struct pa_redis *r, bool frozen);
 
 /* Stops the server if it runs and removes its folder.  Safe to call on a
  * zeroed struct and more than once. */
