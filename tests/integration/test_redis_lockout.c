@@ -84,6 +84,25 @@ metric(const struct pa_daemon *d, const char *series)
 	return v;
 }
 
+/* Waits up to 5 s for proxyauthd's subscriber on proxyauth:invalidate:
+ * its first subscription rightly drops every Redis answer cached before
+ * it, so a test that relies on a cached answer starts after it. */
+static bool
+subscribed(const struct pa_redis *r)
+{
+	char out[512], *nl;
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		if (pa_redis_cli(r, out, sizeof(out), "PUBSUB", "NUMSUB", "proxyauth:invalidate",
+				 NULL) == 0 && (nl = strrchr(out, '\n')) != NULL &&
+		    strtol(nl + 1, NULL, 10) >= 1)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
 static char *users;	/* alice and bob, made once in main() */
 
 /* Failures spread over two replicas lock the user on both, although
@@ -177,6 +196,8 @@ test_stale_answer_while_backend_down(void **state)
 	d = pa_daemon_start(x->f, conf, NULL);
 	free(conf);
 	assert_non_null(d);
+	assert_true(subscribed(&x->redis));
+	usleep(100000);		/* the drop that follows the subscription */
 	assert_int_equal(status(d, "carol", "carol-pw"), 204);
 	usleep(1300 * 1000);		/* past the 1 s TTL */
 	assert_int_equal(pa_redis_stop(&x->redis), 0);
