@@ -392,8 +392,8 @@ substitute(const char *config, const struct pa_daemon *d)
  * override (PROXYAUTHD_<SECTION>_<KEY>); one left in the developer's
  * environment would change what a test runs, so the child drops them all
  * before exec. */
-static void
-scrub_environment(void)
+void
+pa_scrub_environment(void)
 {
 	extern char **environ;
 	char name[256];
@@ -471,7 +471,7 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 		if (fd >= 0)
 			dup2(fd, 0);
 		closefrom(3);
-		scrub_environment();
+		pa_scrub_environment();
 		execl(bin, "proxyauthd", "-c", d->conf, (char *)NULL);
 		_exit(127);
 	}

@@ -87,6 +87,11 @@ struct pa_fixture {
 	char dir[200];			/* a scratch folder for the test */
 };
 
+/* Drops every PROXYAUTHD_* variable from this process's environment: the
+ * daemon takes them as configuration overrides, so one left over from a
+ * developer's shell would change what a test runs. */
+void pa_scrub_environment(void);
+
 /* Sets up libcurl once; safe to call from many threads. */
 void pa_harness_init(void);
 

@@ -1555,33 +1555,6 @@ test_passwd(void **state)
 	assert_int_equal(pa_daemon_stop(d2), 0);
 }
 
-/* The daemon and proxyauthd -t take PROXYAUTHD_* variables as config
- * overrides; one left in the environment would change what is tested. */
-static void
-scrub_environment(void)
-{
-	extern char **environ;
-	char name[256];
-	bool again = true;
-	int i;
-
-	while (again) {
-		again = false;
-		for (i = 0; environ != NULL && environ[i] != NULL; i++) {
-			const char *eq = strchr(environ[i], '=');
-			size_t n = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-
-			if (strncmp(environ[i], "PROXYAUTHD_", 11) != 0 || n >= sizeof(name))
-				continue;
-			memcpy(name, environ[i], n);
-			name[n] = '\0';
-			unsetenv(name);
-			again = true;
-			break;
-		}
-	}
-}
-
 int
 main(void)
 {
@@ -1600,6 +1573,6 @@ main(void)
 	};
 
 	pa_harness_init();
-	scrub_environment();
+	pa_scrub_environment();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
