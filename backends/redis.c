@@ -137,7 +137,12 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	}
 	if (exp != NULL && pa_strlcpy_n(num, sizeof(num), exp, el) != 0)
 		num[0] = 'x';	/* unparseable below */
-	bool disabled = dis != NULL && dl == 1 && dis[0] == '1';
+	/* "1" disables; "0" or empty does not; anything else is a record we
+	 * do not understand, and refused rather than guessed at. */
+	bool disabled = dis != NULL && !(dl == 0 || (dl == 1 && dis[0] == '0'));
+	if (disabled && !(dl == 1 && dis[0] == '1'))
+		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: user %s has a disabled field other "
+			   "than 0 or 1; denied", cred->user);
 	bool exists = h != NULL || g != NULL || dis != NULL || exp != NULL;
 	freeReplyObject(reply);
 

@@ -122,6 +122,35 @@ done:
 }
 
 void
+pa_lockout_lock(struct pa_lockout *l, const char *name, size_t len, uint64_t now_ms)
+{
+	unsigned char key[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct counter *c;
+
+	if (l->map == NULL)
+		return;
+	pa_lru_key(l->map, name, len, NULL, 0, key);
+	s = pa_lru_lock(l->map, key);
+	if ((c = (struct counter *)pa_lru_find(s, key)) == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			pa_lru_unlock(s);
+			return;
+		}
+		memcpy(c->node.key, key, PA_LRU_KEY);
+		c->owner = l;
+		atomic_fetch_add(&l->live, 1);
+		pa_lru_insert(s, &c->node);
+	}
+	if (c->locked_until_ms < now_ms + l->lockout_ms) {
+		c->locked_until_ms = now_ms + l->lockout_ms;
+		c->window_start_ms = now_ms;
+		c->failures = 0;
+	}
+	pa_lru_unlock(s);
+}
+
+void
 pa_lockout_success(struct pa_lockout *l, const char *name, size_t len)
 {
 	unsigned char key[PA_LRU_KEY];

@@ -25,6 +25,10 @@ bool pa_lockout_locked(struct pa_lockout *l, const char *name, size_t len, uint6
 /* Counts a failure.  True when this failure starts a lockout. */
 bool pa_lockout_failure(struct pa_lockout *l, const char *name, size_t len, uint64_t now_ms);
 
+/* Locks name until now_ms + the lockout time, whatever its count (a lock
+ * learnt from the shared store, so cached answers honour it too). */
+void pa_lockout_lock(struct pa_lockout *l, const char *name, size_t len, uint64_t now_ms);
+
 /* Forgets name's failures (after a success). */
 void pa_lockout_success(struct pa_lockout *l, const char *name, size_t len);
 

@@ -27,7 +27,7 @@ pa_shared_lockout_new(const struct pa_redis_opts *opts, const char *prefix, long
 	s->max_failures = max_failures;
 	s->window_ms = window_ms;
 	s->lockout_ms = lockout_ms;
-	if ((s->prefix = strdup(prefix)) == NULL || (s->pool = pa_redis_pool_new(opts, 4)) == NULL) {
+	if ((s->prefix = strdup(prefix)) == NULL || (s->pool = pa_redis_pool_new(opts, 8)) == NULL) {
 		pa_shared_lockout_free(s);
 		return NULL;
 	}
@@ -50,24 +50,48 @@ key(char *buf, size_t len, const char *prefix, const char *what, char kind, cons
 	return (size_t)snprintf(buf, len, "%s%s:%c:%s", prefix, what, kind, name) < len ? 0 : -1;
 }
 
+/* The integer reply of a one-key command, or -1 with err. */
+static long long
+int_command(struct pa_shared_lockout *s, int argc, const char **argv, struct pa_error *err)
+{
+	redisReply *r = pa_redis_pool_command(s->pool, argc, argv, err);
+	long long n;
+
+	if (r == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(r);
+		pa_error_set(err, "unexpected reply to %s", argv[0]);
+		return -1;
+	}
+	n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
 int
 pa_shared_lockout_locked(struct pa_shared_lockout *s, const char *user, const char *addr,
-			 bool *locked, struct pa_error *err)
+			 bool *user_locked, bool *addr_locked, struct pa_error *err)
 {
 	char ku[PA_USER_MAX + 256], ka[128 + 256];
-	const char *argv[3] = { "EXISTS", ku, ka };
-	redisReply *r;
+	const char *eu[2] = { "EXISTS", ku };
+	const char *ea[2] = { "EXISTS", ka };
+	long long n;
 
-	*locked = false;
+	*user_locked = *addr_locked = false;
 	if (key(ku, sizeof(ku), s->prefix, "lock", 'u', user) != 0 ||
 	    (addr != NULL && key(ka, sizeof(ka), s->prefix, "lock", 'a', addr) != 0)) {
 		pa_error_set(err, "lockout key too long");
 		return -1;
 	}
-	if ((r = pa_redis_pool_command(s->pool, addr != NULL ? 3 : 2, argv, err)) == NULL)
+	if ((n = int_command(s, 2, eu, err)) < 0)
 		return -1;
-	*locked = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-	freeReplyObject(r);
+	*user_locked = n > 0;
+	if (addr != NULL && !*user_locked) {
+		if ((n = int_command(s, 2, ea, err)) < 0)
+			return -1;
+		*addr_locked = n > 0;
+	}
 	return 0;
 }
 
@@ -91,15 +115,17 @@ pa_shared_lockout_failure(struct pa_shared_lockout *s, char kind, const char *na
 	}
 	snprintf(window, sizeof(window), "%llu", (unsigned long long)s->window_ms);
 	snprintf(lockout, sizeof(lockout), "%llu", (unsigned long long)s->lockout_ms);
-	if ((r = pa_redis_pool_command(s->pool, 2, incr, err)) == NULL)
+	const char *pttl[2] = { "PTTL", kf };
+
+	if ((n = int_command(s, 2, incr, err)) < 0)
 		return -1;
-	n = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-	freeReplyObject(r);
-	/* The first failure opens the window: the counter expires with it. */
-	if (n == 1) {
-		if ((r = pa_redis_pool_command(s->pool, 3, expire, err)) == NULL)
+	/* The first failure opens the window: the counter expires with it.
+	 * A counter left without an expiry (the PEXPIRE after an earlier
+	 * first failure was lost) gets one now, so failures never add up
+	 * past the window. */
+	if (n == 1 || int_command(s, 2, pttl, err) == -1) {
+		if (int_command(s, 3, expire, err) < 0)
 			return -1;
-		freeReplyObject(r);
 	}
 	if (n < s->max_failures)
 		return 0;

@@ -24,10 +24,11 @@ struct pa_shared_lockout *pa_shared_lockout_new(const struct pa_redis_opts *opts
 						uint64_t window_ms, uint64_t lockout_ms);
 void pa_shared_lockout_free(struct pa_shared_lockout *s);	/* safe on NULL */
 
-/* Whether user or addr (NULL: not counted) is locked.  0, or -1 with err
- * when Redis could not answer (the caller then relies on memory). */
+/* Whether user or addr (NULL: not counted) is locked: *user_locked and
+ * *addr_locked.  0, or -1 with err when Redis could not answer (the caller
+ * then relies on memory). */
 int pa_shared_lockout_locked(struct pa_shared_lockout *s, const char *user, const char *addr,
-			     bool *locked, struct pa_error *err);
+			     bool *user_locked, bool *addr_locked, struct pa_error *err);
 
 /* Counts a failure of name ('u' user, 'a' address); *started tells whether
  * it began a lockout.  0 or -1 with err. */

@@ -110,11 +110,20 @@ open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg, long max
 
 /* Notes a failed call to the shared lockout store: counted, and logged
  * when it starts failing (and when it answers again, in shared_ok). */
+/* After a failed call the store is left alone for two seconds: a Redis
+ * that drops packets would otherwise add its timeout to every lookup. */
+static bool
+shared_usable(const struct pa_pipeline *p, uint64_t now_ms)
+{
+	return now_ms >= atomic_load_explicit(&p->shared_retry_ms, memory_order_relaxed);
+}
+
 static void
 shared_failed(const struct pa_pipeline *p, const struct pa_error *err)
 {
 	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* atomics only */
 
+	atomic_store(&mp->shared_retry_ms, pa_now_us() / 1000 + 2000);
 	if (p->metrics != NULL)
 		atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
 					  memory_order_relaxed);
@@ -368,21 +377,29 @@ shared_locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	char folded[PA_USER_MAX + 1];
 	struct pa_error err = { { 0 } };
-	bool locked_now = false;
+	bool user_locked = false, addr_locked = false;
+	uint64_t now = pa_now_us() / 1000;
+	size_t n;
 
-	if (p->shared_lock == NULL)
+	if (p->shared_lock == NULL || !shared_usable(p, now))
 		return false;
-	fold_user(d, folded);
+	n = fold_user(d, folded);
 	if (pa_shared_lockout_locked(p->shared_lock, folded,
-				     address_countable(p, d) ? d->client : NULL, &locked_now,
-				     &err) != 0) {
+				     address_countable(p, d) ? d->client : NULL, &user_locked,
+				     &addr_locked, &err) != 0) {
 		shared_failed(p, &err);
 		return false;	/* memory counters still apply */
 	}
 	shared_ok(p);
-	if (locked_now)
+	/* Learn the lock here too, so that cached answers, which never ask
+	 * Redis, are refused as well while it lasts. */
+	if (user_locked)
+		pa_lockout_lock(p->lock_users, folded, n, now);
+	if (addr_locked)
+		pa_lockout_lock(p->lock_addrs, d->client, strlen(d->client), now);
+	if (user_locked || addr_locked)
 		pa_error_set(&d->why, "locked out (shared)");
-	return locked_now;
+	return user_locked || addr_locked;
 }
 
 /* Counts a backend-decided answer in the shared store. */
@@ -394,14 +411,18 @@ shared_count(const struct pa_pipeline *p, struct pa_decision *d)
 	bool started = false;
 	int rc = 0;
 
-	if (p->shared_lock == NULL)
+	size_t n;
+	uint64_t now = pa_now_us() / 1000;
+
+	if (p->shared_lock == NULL || !shared_usable(p, now))
 		return;
-	fold_user(d, folded);
+	n = fold_user(d, folded);
 	if (d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) {
 		rc = pa_shared_lockout_success(p->shared_lock, folded, &err);
 	} else if (d->outcome == PA_OUT_DENY) {
 		rc = pa_shared_lockout_failure(p->shared_lock, 'u', folded, &started, &err);
 		if (rc == 0 && started) {
+			pa_lockout_lock(p->lock_users, folded, n, now);
 			if (p->metrics != NULL)
 				atomic_fetch_add_explicit(&p->metrics->lockouts_user, 1,
 							  memory_order_relaxed);
@@ -412,6 +433,7 @@ shared_count(const struct pa_pipeline *p, struct pa_decision *d)
 		if (rc == 0 && address_countable(p, d)) {
 			rc = pa_shared_lockout_failure(p->shared_lock, 'a', d->client, &started, &err);
 			if (rc == 0 && started) {
+				pa_lockout_lock(p->lock_addrs, d->client, strlen(d->client), now);
 				if (p->metrics != NULL)
 					atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
 								  memory_order_relaxed);

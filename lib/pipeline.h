@@ -69,9 +69,12 @@ struct pa_pipeline {
 	struct pa_flights *flights;
 	struct pa_lockout *lock_users, *lock_addrs;
 	struct pa_shared_lockout *shared_lock;	/* lockout_store = redis, else NULL */
-	struct pa_redis_opts shared_opts;	/* its connection; strings owned here */
+	struct pa_redis_opts shared_opts;	/* its connection: the address and user
+						 * point into the config, which must
+						 * outlive the pipeline */
 	char shared_password[1024];
 	atomic_bool shared_down;		/* for logging the fallback once */
+	atomic_uint_fast64_t shared_retry_ms;	/* store skipped until then */
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probe_state *probes;	/* background readiness probes */

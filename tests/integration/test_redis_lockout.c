@@ -147,6 +147,42 @@ test_shared_lockout_two_replicas(void **state)
 	assert_int_equal(pa_daemon_stop(b), 0);
 }
 
+/* A replica holding a cached grant must not keep answering from it once
+ * the shared store says the user is locked: the first guess it sees
+ * (a cache miss, so asked of Redis) teaches it the lock, and from then on
+ * even the cached right password is refused. */
+static void
+test_shared_lock_reaches_cached_answers(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b;
+	char *conf;
+	int i;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "max_failures = 3\nfailure_window = 60\nlockout = 60\ncache_ttl = 60\n"
+			  "[htpasswd]\nfile = @HTPASSWD@\n[redis]\naddress = %s\n",
+			  x->redis.addr);
+	a = pa_daemon_start(x->f, conf, users);
+	b = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(status(a, "alice", "alice-pw"), 204);	/* cached on a */
+	for (i = 0; i < 3; i++) {
+		char pw[32];
+
+		snprintf(pw, sizeof(pw), "guess-%d", i);
+		assert_int_equal(status(b, "alice", pw), 407);	/* locked through b */
+	}
+	assert_int_equal(status(a, "alice", "guess-on-a"), 407);
+	assert_int_equal(status(a, "alice", "alice-pw"), 407);	/* no cached 204 */
+	assert_true(pa_daemon_wait_log(a, "outcome=locked", 2, 2000));
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
 /* With the lockout store unreachable, counting goes on in memory, and the
  * log and the metrics say so. */
 static void
@@ -220,6 +256,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_shared_lockout_two_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_lock_reaches_cached_answers, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lockout_falls_back_to_memory, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_answer_while_backend_down, setup,
