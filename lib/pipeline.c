@@ -243,6 +243,18 @@ locked(const struct pa_pipeline *p, struct pa_decision *d)
 	return false;
 }
 
+/* A lockout of a user or an address has started: counted and logged. */
+static void
+lockout_started(const struct pa_pipeline *p, bool address, const char *name, const char *scope)
+{
+	if (p->metrics != NULL)
+		atomic_fetch_add_explicit(address ? &p->metrics->lockouts_address
+						  : &p->metrics->lockouts_user,
+					  1, memory_order_relaxed);
+	pa_log_msg(p->log, PA_LOG_WARN, "lockout: %s %s locked %s", address ? "address" : "user",
+		   name, scope);
+}
+
 /* Counts a failed or a successful authentication for the lockout. */
 static void
 count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
@@ -258,20 +270,11 @@ count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 		pa_lockout_success(p->lock_users, folded, n);
 		return;
 	}
-	if (pa_lockout_failure(p->lock_users, folded, n, now)) {
-		if (p->metrics != NULL)
-			atomic_fetch_add_explicit(&p->metrics->lockouts_user, 1, memory_order_relaxed);
-		pa_log_msg(p->log, PA_LOG_WARN, "lockout: user %s locked after repeated failures",
-			   d->cred.user);
-	}
+	if (pa_lockout_failure(p->lock_users, folded, n, now))
+		lockout_started(p, false, d->cred.user, "after repeated failures");
 	if (address_countable(p, d) &&
-	    pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now)) {
-		if (p->metrics != NULL)
-			atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
-						  memory_order_relaxed);
-		pa_log_msg(p->log, PA_LOG_WARN, "lockout: address %s locked after repeated failures",
-			   d->client);
-	}
+	    pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now))
+		lockout_started(p, true, d->client, "after repeated failures");
 }
 
 /* Turns a backend (or cached) answer into the outcome: authorisation for
@@ -410,7 +413,6 @@ shared_count(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_error err = { { 0 } };
 	bool started = false;
 	int rc = 0;
-
 	size_t n;
 	uint64_t now = pa_now_us() / 1000;
 
@@ -423,22 +425,14 @@ shared_count(const struct pa_pipeline *p, struct pa_decision *d)
 		rc = pa_shared_lockout_failure(p->shared_lock, 'u', folded, &started, &err);
 		if (rc == 0 && started) {
 			pa_lockout_lock(p->lock_users, folded, n, now);
-			if (p->metrics != NULL)
-				atomic_fetch_add_explicit(&p->metrics->lockouts_user, 1,
-							  memory_order_relaxed);
-			pa_log_msg(p->log, PA_LOG_WARN, "lockout: user %s locked on every replica",
-				   d->cred.user);
+			lockout_started(p, false, d->cred.user, "on every replica");
 		}
 		started = false;
 		if (rc == 0 && address_countable(p, d)) {
 			rc = pa_shared_lockout_failure(p->shared_lock, 'a', d->client, &started, &err);
 			if (rc == 0 && started) {
 				pa_lockout_lock(p->lock_addrs, d->client, strlen(d->client), now);
-				if (p->metrics != NULL)
-					atomic_fetch_add_explicit(&p->metrics->lockouts_address, 1,
-								  memory_order_relaxed);
-				pa_log_msg(p->log, PA_LOG_WARN, "lockout: address %s locked on every "
-					   "replica", d->client);
+				lockout_started(p, true, d->client, "on every replica");
 			}
 		}
 	}
@@ -633,13 +627,7 @@ probe_loop(void *arg)
 			pa_lockout_sweep(ps->p->lock_addrs, pa_now_us() / 1000);
 		}
 		pthread_mutex_lock(&ps->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += ps->interval_ms / 1000;
-		until.tv_nsec += (long)(ps->interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = pa_deadline_ms(ps->interval_ms);
 		if (!ps->stop)
 			pthread_cond_timedwait(&ps->wake, &ps->lock, &until);
 	}
@@ -670,10 +658,8 @@ pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms)
 	 * the first request, but never let a backend that hangs hold up the
 	 * start: /readyz says "not probed yet" until it answers. */
 	{
-		struct timespec until;
+		struct timespec until = pa_deadline_ms(1000);
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
 		pthread_mutex_lock(&ps->lock);
 		while (!ps->first_done)
 			if (pthread_cond_timedwait(&ps->wake, &ps->lock, &until) != 0)

@@ -3,6 +3,7 @@
  * it put a local TLS terminator in front or use a unix socket.
  */
 #include "redisconn.h"
+#include "clock.h"
 #include "text.h"
 
 #include <errno.h>
@@ -183,13 +184,7 @@ pool_take(struct pa_redis_pool *p, struct pa_error *err)
 	struct timespec until;
 	int i, rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += p->opts.timeout_ms / 1000;
-	until.tv_nsec += (p->opts.timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = pa_deadline_ms(p->opts.timeout_ms);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		for (i = 0; i < p->n; i++) {

@@ -4,6 +4,7 @@
  * round trip), which is the only reason a job exists.
  */
 #include "workq.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -108,13 +109,7 @@ pa_workq_stop(struct pa_workq *q, int timeout_ms)
 
 	if (q == NULL)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = pa_deadline_ms(timeout_ms);
 	pthread_mutex_lock(&q->lock);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->more);
