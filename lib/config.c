@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <ini.h>
 #include <stdlib.h>
@@ -85,6 +86,22 @@ check_header_names(const char *value, struct pa_error *err)
 	return 0;
 }
 
+/* The account to run as after start (nginx's `user`): it must exist. */
+static int
+check_user(const char *value, struct pa_error *err)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+
+	if (value[0] == '\0')
+		return 0;
+	if (getpwnam_r(value, &pw, buf, sizeof(buf), &found) != 0 || found == NULL) {
+		pa_error_set(err, "no such user '%.64s'", value);
+		return -1;
+	}
+	return 0;
+}
+
 const struct pa_conf_key pa_server_keys[] = {
 	{ "listen", PA_CONF_STRING, 0, 0, "127.0.0.1:9180", NULL, check_listen },
 	{ "threads", PA_CONF_INT, 0, 256, "0", NULL, NULL },
@@ -92,6 +109,9 @@ const struct pa_conf_key pa_server_keys[] = {
 	{ "max_connections", PA_CONF_INT, 16, 1000000, "10000", NULL, NULL },
 	{ "connection_timeout", PA_CONF_INT, 1, 3600, "60", NULL, NULL },
 	{ "max_header_bytes", PA_CONF_INT, 8192, 1048576, "16384", NULL, NULL },
+	{ "header_timeout", PA_CONF_INT, 0, 3600, "10", NULL, NULL },
+	{ "max_connections_per_address", PA_CONF_INT, 0, 1000000, "0", NULL, NULL },
+	{ "user", PA_CONF_STRING, 0, 64, NULL, NULL, check_user },
 	{ "realm", PA_CONF_STRING, 1, 200, "proxyauthd", NULL, check_realm },
 	{ "credentials_header", PA_CONF_LIST, 0, 0, "Proxy-Authorization", NULL,
 	  check_header_names },

@@ -11,6 +11,15 @@
  * counts them under their own lock.  Allow responses carry the identity
  * and are made per request.
  *
+ * Slow clients: libmicrohttpd's connection_timeout is an idle timeout, which
+ * a client sending one byte a second never reaches.  So every connection
+ * is also on a list (struct conn) with the time it became ready for a
+ * request (opened, or its last answer sent); a sweeper thread shuts down
+ * the socket of any that has not delivered a whole request header within
+ * header_timeout of that, and libmicrohttpd then closes it as it would
+ * any broken connection.  A connection whose request is being answered is
+ * never cut.
+ *
  * Invariants: a suspended connection is resumed exactly once, by the
  * worker that ran its lookup (or at once when the queue refused it); the
  * request state is freed only in the completion callback, which
@@ -21,6 +30,7 @@
 #include "workq.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -53,6 +63,23 @@ struct pa_http {
 	int ncred_names;
 	atomic_int in_flight;
 	uint16_t port;
+	/* slow clients (see the top of this file) */
+	uint64_t header_timeout_us;	/* 0: no sweeper */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t sweep_cond;
+	struct conn *conns;		/* every open connection */
+	pthread_t sweeper;
+	bool sweeper_running, sweeper_stop;
+};
+
+/* One connection: its socket context. */
+struct conn {
+	char peer[PA_ADDR_MAX];		/* the peer address in text form */
+	int fd;
+	atomic_bool busy;		/* a request's header is in: never cut */
+	_Atomic uint64_t ready_us;	/* opened, or its last answer sent */
+	bool cut;			/* shut down by the sweeper */
+	struct conn *prev, *next;	/* on pa_http.conns, under conns_lock */
 };
 
 enum req_state { REQ_NEW, REQ_PENDING, REQ_DONE };
@@ -61,6 +88,7 @@ struct req {
 	struct pa_job job;		/* first: the worker gets back to req from it */
 	struct pa_http *h;
 	struct MHD_Connection *conn;
+	struct conn *c;			/* its connection's context, or NULL */
 	enum req_state state;
 	bool ended;			/* pa_decide_end() ran: logged and scrubbed */
 	/* header scan */
@@ -156,9 +184,8 @@ read_request(struct req *r, enum pa_profile profile)
 	d->profile = profile;
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, r);
 	/* The peer's text form is made once per connection (on_connection). */
-	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci != NULL && ci->socket_context != NULL) {
-		snprintf(peer, sizeof(peer), "%s", (const char *)ci->socket_context);
+	if (r->c != NULL) {
+		memcpy(peer, r->c->peer, sizeof(peer));
 	} else {
 		ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci != NULL)
@@ -328,6 +355,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 {
 	struct pa_http *h = cls;
 	struct req *r = *con_cls;
+	const union MHD_ConnectionInfo *ci;
 	enum pa_profile profile;
 
 	(void)version;
@@ -342,6 +370,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->h = h;
 		r->conn = conn;
 		r->d.start_us = pa_now_us();
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (ci != NULL && ci->socket_context != NULL) {
+			r->c = ci->socket_context;
+			atomic_store_explicit(&r->c->busy, true, memory_order_relaxed);
+		}
 		*con_cls = r;
 		atomic_fetch_add(&h->in_flight, 1);
 		return MHD_YES;
@@ -403,30 +436,88 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (!r->ended)
 		pa_credentials_clear(&r->d.cred);
+	if (r->c != NULL) {
+		atomic_store_explicit(&r->c->ready_us, pa_now_us(), memory_order_relaxed);
+		atomic_store_explicit(&r->c->busy, false, memory_order_release);
+	}
 	free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->in_flight, 1);
 }
 
-/* Keeps the peer address of a connection in text form for its requests. */
+/* Keeps the peer address of a connection in text form for its requests,
+ * and the connection on the sweeper's list.  libmicrohttpd calls CLOSED
+ * before it closes the socket, so the sweeper (which shuts sockets down
+ * under conns_lock) never touches a descriptor that was reused. */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	      enum MHD_ConnectionNotificationCode code)
 {
-	const union MHD_ConnectionInfo *ci;
-	char *peer;
+	struct pa_http *h = cls;
+	const union MHD_ConnectionInfo *ci, *fd;
+	struct conn *c = *socket_context;
 
-	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
+		if (c == NULL)
+			return;
+		pthread_mutex_lock(&h->conns_lock);
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else if (h->conns == c)
+			h->conns = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&h->conns_lock);
+		free(c);
 		*socket_context = NULL;
 		return;
 	}
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || (peer = malloc(PA_ADDR_MAX)) == NULL)
+	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || fd == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		return;		/* read_request() falls back to the address itself */
-	pa_sockaddr_text(ci->client_addr, peer);
-	*socket_context = peer;
+	pa_sockaddr_text(ci->client_addr, c->peer);
+	c->fd = fd->connect_fd;
+	atomic_init(&c->busy, false);
+	atomic_init(&c->ready_us, pa_now_us());
+	*socket_context = c;
+	pthread_mutex_lock(&h->conns_lock);
+	c->next = h->conns;
+	if (h->conns != NULL)
+		h->conns->prev = c;
+	h->conns = c;
+	pthread_mutex_unlock(&h->conns_lock);
+}
+
+/* Cuts connections that hold no whole request header header_timeout
+ * after they became ready for one (the slow-loris defence). */
+static void *
+sweeper(void *arg)
+{
+	struct pa_http *h = arg;
+	struct timespec ts;
+	struct conn *c;
+	uint64_t now, ready;
+
+	pthread_mutex_lock(&h->conns_lock);
+	while (!h->sweeper_stop) {
+		now = pa_now_us();
+		for (c = h->conns; c != NULL; c = c->next) {
+			if (c->cut || atomic_load_explicit(&c->busy, memory_order_acquire))
+				continue;
+			ready = atomic_load_explicit(&c->ready_us, memory_order_relaxed);
+			if (ready > now || now - ready < h->header_timeout_us)
+				continue;
+			(void)shutdown(c->fd, SHUT_RDWR);
+			c->cut = true;
+			pa_log_msg(h->p->log, PA_LOG_DEBUG, "closed a connection from %s: no "
+				   "whole request header within header_timeout", c->peer);
+		}
+		ts = pa_deadline_ms(500);
+		(void)pthread_cond_timedwait(&h->sweep_cond, &h->conns_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->conns_lock);
+	return NULL;
 }
 
 static void
@@ -515,6 +606,10 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 	}
 	h->p = p;
 	atomic_init(&h->in_flight, 0);
+	pthread_mutex_init(&h->conns_lock, NULL);
+	pthread_cond_init(&h->sweep_cond, NULL);
+	h->header_timeout_us = (uint64_t)pa_conf_int(srv, pa_server_keys, "header_timeout") *
+			       1000000u;
 	if (pa_list_foreach(p->cred_headers, add_cred_name, h) != 0) {
 		pa_error_set(err, "credentials_header: at most %d names of up to 63 characters",
 			     MAX_CRED_HEADERS);
@@ -566,11 +661,21 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+		/* 0 is libmicrohttpd's "no limit" too */
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)pa_conf_int(srv, pa_server_keys, "max_connections_per_address"),
 		MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		pa_error_set(err, "cannot listen on %s (address in use, or not allowed)",
 			     pa_conf_str(srv, pa_server_keys, "listen"));
 		goto fail;
+	}
+	if (h->header_timeout_us > 0) {
+		if (pthread_create(&h->sweeper, NULL, sweeper, h) != 0) {
+			pa_error_set(err, "cannot start the connection sweeper");
+			goto fail;
+		}
+		h->sweeper_running = true;
 	}
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di != NULL ? di->port : 0;
@@ -613,6 +718,13 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	 * stays valid while libmicrohttpd's threads may still call it. */
 	if (pa_workq_stop(h->workq, drain_ms - waited > 100 ? drain_ms - waited : 100) != 0)
 		return -1;	/* a lookup hangs past the drain time: leave it all */
+	if (h->sweeper_running) {
+		pthread_mutex_lock(&h->conns_lock);
+		h->sweeper_stop = true;
+		pthread_cond_signal(&h->sweep_cond);
+		pthread_mutex_unlock(&h->conns_lock);
+		pthread_join(h->sweeper, NULL);
+	}
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
 	if (fd != MHD_INVALID_SOCKET)
@@ -621,6 +733,8 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	for (i = 0; i < RESP_COUNT; i++)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);
+	pthread_cond_destroy(&h->sweep_cond);
+	pthread_mutex_destroy(&h->conns_lock);
 	free(h);
 	return 0;
 }

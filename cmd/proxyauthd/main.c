@@ -12,6 +12,7 @@
 #include "http.h"
 #include "log.h"
 #include "pipeline.h"
+#include "privdrop.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +58,7 @@ main(int argc, char **argv)
 	struct pa_backend_env env;
 	struct pa_error err = { { 0 } };
 	const struct pa_section *srv;
+	const char *run_as;
 	bool check_only = false, pipe_open = false;
 	sigset_t sigs;
 	int ch, sig, problems, ret = 1;
@@ -119,9 +121,12 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (geteuid() == 0)
-		pa_log_msg(&log, PA_LOG_WARN, "running as root; run proxyauthd as an "
-			   "unprivileged user (see deploy/systemd)");
+	run_as = pa_conf_str(srv, pa_server_keys, "user");
+	if (geteuid() == 0 && run_as[0] == '\0')
+		pa_log_msg(&log, PA_LOG_WARN, "running as root; set user = NAME in [server], "
+			   "or start proxyauthd as an unprivileged user (see deploy/systemd)");
+	else if (geteuid() != 0 && run_as[0] != '\0')
+		pa_log_msg(&log, PA_LOG_WARN, "user = %s ignored: not started as root", run_as);
 	if (env.allow_weak_hashes)
 		pa_log_msg(&log, PA_LOG_WARN, "allow_weak_hashes is on: $apr1$, $1$ and {SHA} "
 			   "hashes are accepted");
@@ -137,6 +142,16 @@ main(int argc, char **argv)
 	if (pa_http_start(&http, &pipe, &cfg, &err) != 0) {
 		pa_log_msg(&log, PA_LOG_ERROR, "%s", err.msg);
 		goto done;
+	}
+	/* Root is given up once the socket is bound and every secret file
+	 * has been read (by the backends' open, above). */
+	if (geteuid() == 0 && run_as[0] != '\0') {
+		if (pa_drop_privileges(run_as, &err) != 0) {
+			pa_log_msg(&log, PA_LOG_ERROR, "%s", err.msg);
+			goto done;
+		}
+		pa_log_msg(&log, PA_LOG_INFO, "running as user %s (uid %u, gid %u)", run_as,
+			   (unsigned)getuid(), (unsigned)getgid());
 	}
 	{
 		const char *listen = pa_conf_str(srv, pa_server_keys, "listen");

@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -417,6 +420,22 @@ pa_scrub_environment(void)
 	}
 }
 
+/* True when something accepts connections on 127.0.0.1:port. */
+static bool
+port_open(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
 struct pa_daemon *
 pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 {
@@ -425,7 +444,7 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 	pid_t parent = getpid();
 	char dir[sizeof(d->dir)];
 	char *text, *log;
-	int waited, status;
+	int waited, status, fixed_port;
 
 	if (f->n == PA_MAX_DAEMONS)
 		return NULL;
@@ -476,6 +495,13 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 		_exit(127);
 	}
 
+	/* A fixed port (for log levels that do not print the listening
+	 * line) is ready when it takes a connection. */
+	{
+		const char *p = strstr(config, "listen = 127.0.0.1:");
+
+		fixed_port = p != NULL ? atoi(p + strlen("listen = 127.0.0.1:")) : 0;
+	}
 	for (waited = 0; waited <= 5000; waited += 10) {
 		const char *p;
 
@@ -489,6 +515,10 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 			break;
 		}
 		free(log);
+		if (fixed_port > 0 && fixed_port < 65536 && port_open(fixed_port)) {
+			d->port = fixed_port;
+			return d;
+		}
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			d->pid = 0;
 			break;

@@ -1,6 +1,6 @@
 /*
  * The decision log (SPEC section 7) as the real daemon writes it: every
- * outcome in text (logfmt) and JSON, at log_level info and debug.
+ * outcome in text (logfmt) and JSON, at every log_level.
  *
  * For each request the test knows what it sent and what line it expects;
  * after the daemons stop it parses every line of the log and checks:
@@ -18,9 +18,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define ALICE_PW "Pw-alice-5e1f0c2b"
 #define CAROL_PW "Pw-carol-77aa3d90"
@@ -61,6 +65,24 @@ struct run {
 };
 
 static char *std_htpasswd;
+
+/* A loopback port that was free a moment ago. */
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	assert_true(port > 0);
+	return port;
+}
 
 static void
 secret(struct run *r, char *s)
@@ -345,18 +367,23 @@ run_format(void **state, const char *format, const char *level)
 	struct pa_resp resp;
 	int i, first_b;
 	char evil_user[] = "ev\"il user=root level=error";
+	bool quiet;
 	char name[64];
 
 	assert_non_null(r);
 	snprintf(name, sizeof(name), "%s/%s", format, level);
 	r->json = strcmp(format, "json") == 0;
-	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\nlog_format = %s\nlog_level = %s\n"
-			  "require_groups = admins\n"
+	/* At warn and error the listening line is not printed: fixed ports
+	 * (the harness then waits for them to take connections). */
+	quiet = strcmp(level, "warn") == 0 || strcmp(level, "error") == 0;
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:%d\nmax_failures = 0\nlog_format = %s\n"
+			  "log_level = %s\nrequire_groups = admins\n"
 			  "credentials_header = Proxy-Authorization, X-Proxy-Credentials\n"
-			  "[htpasswd]\nfile = @HTPASSWD@\n", format, level);
-	conf_down = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\nlog_format = %s\n"
-			       "log_level = %s\n[htpasswd]\nfile = @DIR@/missing\n", format,
-			       level);
+			  "[htpasswd]\nfile = @HTPASSWD@\n", quiet ? free_port() : 0, format,
+			  level);
+	conf_down = pa_strdupf("[server]\nlisten = 127.0.0.1:%d\nmax_failures = 0\nlog_format = %s\n"
+			       "log_level = %s\n[htpasswd]\nfile = @DIR@/missing\n",
+			       quiet ? free_port() : 0, format, level);
 	a = pa_daemon_start(f, conf, std_htpasswd);
 	b = pa_daemon_start(f, conf_down, NULL);
 	free(conf);
@@ -459,7 +486,20 @@ run_format(void **state, const char *format, const char *level)
 
 	check_secrets(r, log_a, len_a, name);
 	check_secrets(r, log_b, len_b, name);
-	{
+	if (quiet) {
+		/* Only "unavailable" decisions are warnings; at error none is
+		 * logged at all. */
+		const char *key = r->json ? "\"outcome\":" : "outcome=";
+		int unavailable = 0;
+
+		for (i = 0; i < r->n; i++)
+			unavailable += strcmp(r->e[i].outcome, "unavailable") == 0;
+		assert_int_equal(pa_count(log_a, key), 0);
+		assert_int_equal(pa_count(log_b, key),
+				 strcmp(level, "warn") == 0 ? unavailable : 0);
+		check_bytes(log_a, len_a);
+		check_bytes(log_b, len_b);
+	} else {
 		/* Split the expectations between the two daemons' logs. */
 		struct run *rb = calloc(1, sizeof(*rb));
 
@@ -473,7 +513,9 @@ run_format(void **state, const char *format, const char *level)
 		free(rb);
 	}
 	/* The escapes are where they must be in the raw text. */
-	if (r->json) {
+	if (quiet) {
+		/* no decision line to look at */
+	} else if (r->json) {
 		if (strstr(log_a, "\"uri\":\"/a\\\"b\\\\xFF\\\\xFE c\\u001B[31m") == NULL)
 			fail_msg("%s: the attack URI is not escaped as expected:\n%s", name, log_a);
 	} else {
@@ -514,6 +556,18 @@ test_json_debug(void **state)
 	run_format(state, "json", "debug");
 }
 
+static void
+test_text_warn(void **state)
+{
+	run_format(state, "text", "warn");
+}
+
+static void
+test_json_error(void **state)
+{
+	run_format(state, "json", "error");
+}
+
 int
 main(void)
 {
@@ -525,6 +579,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_json_info, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_json_debug, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_text_warn, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_json_error, pa_fixture_setup,
 						pa_fixture_teardown),
 	};
 	char *a, *c;
