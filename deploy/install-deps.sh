@@ -3,12 +3,14 @@
 # ones.  Usage: deploy/install-deps.sh build|test
 #   build  compiler, CMake and the libraries the programs link
 #   test   build, plus what the test suite runs: cmocka, libcurl,
-#          apache2-utils (htpasswd), openssl, curl, redis-server
+#          apache2-utils (htpasswd), openssl, curl, redis-server, clang with
+#          libFuzzer
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
-test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools
+           clang libclang-rt-14-dev)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;

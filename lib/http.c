@@ -520,6 +520,9 @@ sweeper(void *arg)
 	return NULL;
 }
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs missing Debian packages, builds twice
 # (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
-# every test on both builds.  Exits non-zero on the first failing build.
-# Build trees go to build/plain and build/asan under the checkout.
+# every test on both builds, then runs every libFuzzer target for a bounded
+# time (PA_FUZZ_SECONDS each, default 30; 0 skips them).  Exits non-zero on
+# the first failure.  Build trees go to build/plain, build/asan and
+# build/fuzz under the checkout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,3 +22,9 @@ for variant in plain asan; do
   echo "=== $variant tests ==="
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
 done
+
+fuzz_secs=${PA_FUZZ_SECONDS:-30}
+if [ "$fuzz_secs" -gt 0 ]; then
+  echo "=== fuzzing, ${fuzz_secs}s per target ==="
+  tests/fuzz/run.sh "$fuzz_secs"
+fi
