@@ -231,10 +231,23 @@ pa_fixture_teardown(void **state)
 	if (f == NULL)
 		return 0;
 	for (i = 0; i < f->n; i++) {
+		char *log;
+
 		if (f->d[i].pid > 0) {
 			/* Reached only when the test did not stop it itself, so
 			 * it already failed; the status matters no more. */
 			(void)pa_daemon_stop(&f->d[i]);
+		}
+		/* A sanitizer report in any daemon's log (AddressSanitizer,
+		 * LeakSanitizer at exit, UndefinedBehaviorSanitizer) fails the
+		 * test, whatever its assertions saw. */
+		if (f->d[i].log[0] != '\0' && (log = pa_daemon_log(&f->d[i])) != NULL) {
+			if (strstr(log, "Sanitizer") != NULL || strstr(log, "runtime error:") != NULL) {
+				fprintf(stderr, "harness: a sanitizer report in %s:\n%s\n", f->d[i].log,
+					log);
+				ret = -1;
+			}
+			free(log);
 		}
 	}
 	pa_rmtree(f->dir);
