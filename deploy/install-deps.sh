@@ -9,6 +9,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+# proxies end to end (tests/integration/test_{nginx,caddy,squid}.py) and the deploy kit check
+test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
