@@ -10,6 +10,7 @@ an error, never the page.
 import os
 import pwd
 import re
+import shutil
 import subprocess
 import sys
 
@@ -20,12 +21,25 @@ from echo_upstream import EchoUpstream
 SQUID_CHALLENGE = 'Basic realm="proxyauthd"'
 
 
+def helper_path(s):
+    """The helper as Squid's cache_effective_user can run it: started as
+    root, Squid runs helpers as proxy, which may not reach the build tree
+    (a checkout under /root), so a copy in the test folder is used."""
+    if os.geteuid() != 0:
+        return e2e.SQUID_HELPER
+    dst = os.path.join(s.dir, "proxyauth-squid")
+    if not os.path.exists(dst):
+        shutil.copy2(e2e.SQUID_HELPER, dst)
+        os.chmod(dst, 0o755)
+    return dst
+
+
 def squid_config(s, name, proxy_port, helper_conf):
     shipped = open(os.path.join(e2e.DEPLOY, "squid", "squid.conf")).read()
     d = os.path.join(s.dir, name)
     os.makedirs(d, exist_ok=True)
     text = (shipped.replace("http_port 127.0.0.1:3128", "http_port 127.0.0.1:%d" % proxy_port)
-            .replace("/usr/local/bin/proxyauth-squid", e2e.SQUID_HELPER)
+            .replace("/usr/local/bin/proxyauth-squid", helper_path(s))
             .replace("/etc/proxyauthd/proxyauthd.conf", helper_conf)
             .replace("/run/squid.pid", d + "/squid.pid")
             .replace("/var/log/squid/", d + "/")
