@@ -23,8 +23,9 @@
 #include "credentials.h"
 #include "netaddr.h"
 
-/* The longest request line read whole (newline excluded).  Squid's own
- * helper buffer is 8 KiB; a longer line is refused as too long. */
+/* The longest request line read whole (newline excluded); a longer one is
+ * refused as too long.  Squid's bundled helpers read 8 KiB lines too
+ * (HELPER_INPUT_BUFFER); a real request is far shorter. */
 #define PA_SQUID_LINE_MAX	8192
 #define PA_SQUID_ID_MAX		20	/* digits of a channel ID */
 #define PA_SQUID_ANSWER_MAX	(64 + 2 * PA_USER_MAX + 2 * 256)

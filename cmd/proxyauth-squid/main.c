@@ -28,9 +28,10 @@
 #include "squid_line.h"
 #include "workq.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ struct helper {
 	struct pa_log log;
 	pthread_mutex_t out_lock;
 	bool with_id;
-	bool out_broken;	/* stdout failed: Squid is gone */
+	atomic_bool out_broken;	/* stdout failed: Squid is gone */
 };
 
 /* One request, owned by whoever answers it. */
@@ -71,8 +72,9 @@ static void
 write_answer(struct helper *h, const char *line, size_t len)
 {
 	pthread_mutex_lock(&h->out_lock);
-	if (!h->out_broken && (fwrite(line, 1, len, stdout) != len || fflush(stdout) != 0))
-		h->out_broken = true;
+	if (!atomic_load(&h->out_broken) &&
+	    (fwrite(line, 1, len, stdout) != len || fflush(stdout) != 0))
+		atomic_store(&h->out_broken, true);
 	pthread_mutex_unlock(&h->out_lock);
 }
 
@@ -124,11 +126,13 @@ run_lookup(struct pa_job *job)
 }
 
 /*
- * Takes one request line (or the kept start of an over-long one) through
- * the pipeline: decided at once, or queued for a worker.
+ * Takes one request line through the pipeline: decided at once, or queued
+ * for a worker.  refuse, when not NULL, is why the line cannot be read (too
+ * long, a NUL byte): only its channel ID is taken from it, and it is
+ * answered as malformed.
  */
 static void
-handle_line(struct helper *h, const char *line, size_t len, bool too_long)
+handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 {
 	struct pa_squid_request req;
 	struct request *r;
@@ -142,16 +146,17 @@ handle_line(struct helper *h, const char *line, size_t len, bool too_long)
 	r->h = h;
 	r->d.start_us = pa_now_us();
 	r->d.profile = PA_PROFILE_SQUID;
-	if (too_long) {
+	if (refuse != NULL) {
 		memset(&req, 0, offsetof(struct pa_squid_request, cred));
+		req.client[0] = '\0';
 		rc = h->with_id ? pa_squid_channel_id(line, len, req.id) : 0;
 		req.status = PA_CRED_MALFORMED;
-		req.why = "request line too long";
+		req.why = refuse;
 	} else {
 		rc = pa_squid_parse(line, len, h->with_id, &req);
 	}
 	memcpy(r->id, req.id, sizeof(r->id));
-	if (req.client[0] != '\0' && !too_long) {
+	if (req.client[0] != '\0') {
 		memcpy(r->d.client, req.client, sizeof(r->d.client));
 	} else {
 		snprintf(r->d.client, sizeof(r->d.client), "squid");
@@ -161,7 +166,7 @@ handle_line(struct helper *h, const char *line, size_t len, bool too_long)
 	r->d.cred_why = req.why;
 	if (r->d.cred_status == PA_CRED_OK || r->d.cred_status == PA_CRED_EMPTY_PASSWORD)
 		r->d.cred = req.cred;
-	if (!too_long)
+	if (refuse == NULL)
 		pa_credentials_clear(&req.cred);
 
 	if (pa_decide_begin(&h->pipe, &r->d)) {
@@ -176,31 +181,35 @@ handle_line(struct helper *h, const char *line, size_t len, bool too_long)
 	}
 }
 
-/* Reads lines until the end of input; over-long lines are cut at
- * PA_SQUID_LINE_MAX, the rest skipped up to the newline. */
+/* Reads lines until the end of input.  A line is kept up to
+ * PA_SQUID_LINE_MAX bytes; the rest of a longer one is read and dropped.
+ * A last line without a newline still counts. */
 static void
 read_loop(struct helper *h)
 {
-	static char buf[PA_SQUID_LINE_MAX + 2];
+	static char buf[PA_SQUID_LINE_MAX];
 	size_t len;
+	bool too_long, nul;
 	int c;
 
-	while (fgets(buf, sizeof(buf), stdin) != NULL) {
-		len = strlen(buf);	/* a NUL inside a line ends it early: malformed anyway */
-		if (len > 0 && buf[len - 1] == '\n') {
-			len--;
-			if (len > 0 && buf[len - 1] == '\r')
-				len--;
-			handle_line(h, buf, len, false);
-		} else if (len <= PA_SQUID_LINE_MAX) {
-			handle_line(h, buf, len, false);	/* last line, no newline */
-		} else {
-			while ((c = getchar()) != EOF && c != '\n')
-				;
-			handle_line(h, buf, PA_SQUID_ID_MAX + 1, true);
+	for (;;) {
+		len = 0;
+		too_long = nul = false;
+		while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
+			if (len < sizeof(buf))
+				buf[len++] = (char)c;
+			else
+				too_long = true;
+			nul |= c == '\0';
 		}
+		if (c == EOF && len == 0)
+			break;
+		if (!too_long && len > 0 && buf[len - 1] == '\r')
+			len--;
+		handle_line(h, buf, len,
+			    too_long ? "request line too long" : nul ? "NUL in request line" : NULL);
 		explicit_bzero(buf, len);
-		if (h->out_broken)
+		if (c == EOF || atomic_load(&h->out_broken))
 			break;
 	}
 }

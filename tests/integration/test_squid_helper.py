@@ -103,6 +103,10 @@ file = %s
     s.check("line without channel ID: ERR without ID",
             h.ask("alice alice-pw") == 'ERR message="authentication failed"')
 
+    s.check("NUL byte in a line: ERR, not a cut password",
+            h.ask("8 alice alice-pw\0junk") == '8 ERR message="authentication failed"')
+    s.check("CRLF line end accepted", h.ask("9 alice alice-pw\r") == '9 OK user="alice"')
+
     # Out of order: warm the cache for alice, then a slow bcrypt (cost 13)
     # lookup followed by alice's cached one on the same pipe.
     h.ask("7 alice alice-pw")
@@ -165,7 +169,11 @@ file = %s
     s.check("-n: numeric user name is a user",
             h2.ask("42 x") == 'ERR message="authentication failed"')
     s.check("-n: ERR without ID", h2.ask("alice nope") == 'ERR message="authentication failed"')
-    s.check("-n: EOF exits 0", h2.close() == 0)
+    h2.send("alice alice-pw")
+    h2.p.stdin.close()
+    last = h2.line()
+    s.check("-n: a last line without newline is answered, then exit 0",
+            last == 'OK user="alice"' and h2.p.wait(30) == 0, last)
 
     # Backend unavailable: Redis on a closed port gives BH, never OK.
     dead = e2e.free_port()
