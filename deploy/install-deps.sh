@@ -9,8 +9,11 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
-test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools
-           clang libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+# fuzzing (tests/fuzz): clang with libFuzzer
+test_pkgs+=(clang libclang-rt-14-dev)
+# proxies end to end (tests/integration/test_{nginx,caddy,squid}.py) and the deploy kit check
+test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;

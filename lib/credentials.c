@@ -80,6 +80,58 @@ b64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsiz
 }
 
 enum pa_cred_status
+pa_credentials_from_pair(const char *user, size_t ulen, const char *password, size_t plen,
+			 struct pa_credentials *out, const char **why)
+{
+	const char *reason = NULL;
+	enum pa_cred_status st = PA_CRED_MALFORMED;
+
+	out->user[0] = out->password[0] = '\0';
+	out->user_len = out->password_len = 0;
+	/* The same order as for a header: encoding first, then the shape. */
+	if (!pa_utf8_valid(user, ulen) || !pa_utf8_valid(password, plen)) {
+		reason = "not UTF-8";
+		goto done;
+	}
+	if (pa_has_control(user, ulen) || pa_has_control(password, plen)) {
+		reason = "control character";
+		goto done;
+	}
+	if (ulen == 0) {
+		reason = "empty user";
+		goto done;
+	}
+	if (memchr(user, ':', ulen) != NULL) {
+		reason = "colon in user";	/* Basic could never carry it */
+		goto done;
+	}
+	if (ulen > PA_USER_MAX) {
+		reason = "user too long";
+		goto done;
+	}
+	if (plen > PA_PASSWORD_MAX) {
+		reason = "password too long";
+		goto done;
+	}
+	memcpy(out->user, user, ulen);
+	out->user[ulen] = '\0';
+	out->user_len = ulen;
+	if (plen == 0) {
+		reason = "empty password";
+		st = PA_CRED_EMPTY_PASSWORD;
+		goto done;
+	}
+	memcpy(out->password, password, plen);
+	out->password[plen] = '\0';
+	out->password_len = plen;
+	st = PA_CRED_OK;
+done:
+	if (why != NULL)
+		*why = reason;
+	return st;
+}
+
+enum pa_cred_status
 pa_credentials_parse(const char *value, size_t len, struct pa_credentials *out,
 		     const char **why)
 {
@@ -134,45 +186,21 @@ pa_credentials_parse(const char *value, size_t len, struct pa_credentials *out,
 		reason = "bad base64";
 		goto done;
 	}
-	if (!pa_utf8_valid((const char *)decoded, (size_t)n)) {
-		reason = "not UTF-8";
-		goto done;
-	}
-	if (pa_has_control((const char *)decoded, (size_t)n)) {
-		reason = "control character";
-		goto done;
-	}
 	colon = memchr(decoded, ':', (size_t)n);
 	if (colon == NULL) {
-		reason = "no colon";
+		/* Reported by its worst problem, as a split text would be. */
+		if (!pa_utf8_valid((const char *)decoded, (size_t)n))
+			reason = "not UTF-8";
+		else if (pa_has_control((const char *)decoded, (size_t)n))
+			reason = "control character";
+		else
+			reason = "no colon";
 		goto done;
 	}
 	ulen = (size_t)(colon - decoded);
 	plen = (size_t)n - ulen - 1;
-	if (ulen == 0) {
-		reason = "empty user";
-		goto done;
-	}
-	if (ulen > PA_USER_MAX) {
-		reason = "user too long";
-		goto done;
-	}
-	if (plen > PA_PASSWORD_MAX) {
-		reason = "password too long";
-		goto done;
-	}
-	memcpy(out->user, decoded, ulen);
-	out->user[ulen] = '\0';
-	out->user_len = ulen;
-	if (plen == 0) {
-		reason = "empty password";
-		st = PA_CRED_EMPTY_PASSWORD;
-		goto done;
-	}
-	memcpy(out->password, colon + 1, plen);
-	out->password[plen] = '\0';
-	out->password_len = plen;
-	st = PA_CRED_OK;
+	st = pa_credentials_from_pair((const char *)decoded, ulen, (const char *)colon + 1, plen,
+				      out, &reason);
 done:
 	OPENSSL_cleanse(decoded, used);
 	if (why != NULL)

@@ -37,6 +37,17 @@ struct pa_credentials {
 enum pa_cred_status pa_credentials_parse(const char *value, size_t len,
 					 struct pa_credentials *out, const char **why);
 
+/*
+ * The same checks for a user and password that arrive already decoded (the
+ * Squid helper's line): valid UTF-8, no control characters, a non-empty
+ * user without ':', the length limits, and PA_CRED_EMPTY_PASSWORD for an
+ * empty password (only the user set).  Never PA_CRED_MISSING.  out and
+ * *why as for pa_credentials_parse(); the inputs are not scrubbed.
+ */
+enum pa_cred_status pa_credentials_from_pair(const char *user, size_t ulen,
+					     const char *password, size_t plen,
+					     struct pa_credentials *out, const char **why);
+
 /* Scrubs the password and user.  Safe on NULL. */
 void pa_credentials_clear(struct pa_credentials *c);
 

@@ -218,7 +218,8 @@ fold_user(const struct pa_decision *d, char *out)
 static bool
 address_countable(const struct pa_pipeline *p, const struct pa_decision *d)
 {
-	return !pa_cidr_list_match_text(&p->trusted, d->client, strlen(d->client));
+	return !d->no_address &&
+	       !pa_cidr_list_match_text(&p->trusted, d->client, strlen(d->client));
 }
 
 static bool

@@ -87,6 +87,9 @@ struct pa_decision {
 	/* inputs */
 	enum pa_profile profile;
 	char client[PA_ADDR_MAX];
+	bool no_address;		/* client is a label, not an address (the Squid
+					 * helper without key_extras): never counted
+					 * or locked per address */
 	const char *host, *uri, *method;	/* forwarded context; may be NULL */
 	size_t host_len, uri_len, method_len;
 	enum pa_cred_status cred_status;

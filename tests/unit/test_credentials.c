@@ -469,6 +469,67 @@ test_clear_zeroes(void **state)
 	pa_credentials_clear(NULL);	/* safe on NULL */
 }
 
+/* pa_credentials_from_pair(): the checks for already decoded text (the
+ * Squid helper), with the same limits and reasons as for a header. */
+static void
+pair(const char *u, size_t ul, const char *pw, size_t pl, enum pa_cred_status want,
+     const char *want_why)
+{
+	struct pa_credentials c;
+	const char *why = "(not set)";
+	enum pa_cred_status st;
+
+	memset(&c, 'X', sizeof(c));
+	st = pa_credentials_from_pair(u, ul, pw, pl, &c, &why);
+	if (st != want)
+		fail_msg("pair %.*s: got %s, want %s (why: %s)", (int)(ul > 40 ? 40 : ul), u,
+			 status_name(st), status_name(want), why != NULL ? why : "NULL");
+	if (want_why == NULL)
+		assert_null(why);
+	else
+		assert_string_equal(why, want_why);
+	if (st == PA_CRED_OK) {
+		assert_int_equal(c.user_len, ul);
+		assert_memory_equal(c.user, u, ul);
+		assert_int_equal(c.user[ul], '\0');
+		assert_int_equal(c.password_len, pl);
+		assert_memory_equal(c.password, pw, pl);
+		assert_int_equal(c.password[pl], '\0');
+	} else if (st == PA_CRED_EMPTY_PASSWORD) {
+		assert_int_equal(c.user_len, ul);
+		assert_string_equal(c.password, "");
+	} else {
+		assert_string_equal(c.user, "");
+		assert_string_equal(c.password, "");
+		assert_int_equal(c.user_len, 0);
+		assert_int_equal(c.password_len, 0);
+	}
+}
+
+static void
+test_from_pair(void **state)
+{
+	char big[PA_PASSWORD_MAX + 2];
+
+	(void)state;
+	pair(T("alice"), T("s3cret"), OK, NULL);
+	pair(T("J\xc3\xbcrgen"), T("p w%:x"), OK, NULL);
+	pair(T("alice"), T("a:b:c"), OK, NULL);
+	pair(T("alice"), T(""), EMPTYPW, "empty password");
+	pair(T(""), T("x"), BAD, "empty user");
+	pair(T("a:b"), T("x"), BAD, "colon in user");
+	pair(T("al\0ce"), T("x"), BAD, "control character");
+	pair(T("alice"), T("x\ny"), BAD, "control character");
+	pair(T("alice"), T("x\x7f"), BAD, "control character");
+	pair(T("\xc3"), T("x"), BAD, "not UTF-8");
+	pair(T("alice"), T("\xff"), BAD, "not UTF-8");
+	memset(big, 'u', sizeof(big));
+	pair(big, PA_USER_MAX, T("x"), OK, NULL);
+	pair(big, PA_USER_MAX + 1, T("x"), BAD, "user too long");
+	pair(T("alice"), big, PA_PASSWORD_MAX, OK, NULL);
+	pair(T("alice"), big, PA_PASSWORD_MAX + 1, BAD, "password too long");
+}
+
 int
 main(void)
 {
@@ -482,6 +543,7 @@ main(void)
 		cmocka_unit_test(test_null_value_is_missing),
 		cmocka_unit_test(test_reason_is_static),
 		cmocka_unit_test(test_clear_zeroes),
+		cmocka_unit_test(test_from_pair),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

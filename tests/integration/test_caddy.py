@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""End to end through real Caddy 2.6 (SPEC sections 2, 3 and 9): curl -x ->
+Caddy, configured from the shipped deploy/caddy/Caddyfile with only ports
+substituted -> forward_auth to proxyauthd's /auth -> an echo upstream that
+records every request it gets.
+
+Caddy drops Proxy-Authorization and Proxy-Authenticate as hop-by-hop
+headers; the shipped Caddyfile copies the credentials into
+X-Proxy-Authorization (proxyauthd's credentials_header) and answers the
+407 again with proxyauthd's challenge.  This test proves both, and that
+without that copy proxyauthd would see no credentials at all.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import e2e
+from e2e import CHALLENGE, curl, upstream_saw
+from echo_upstream import EchoUpstream
+
+
+def caddy_env(s):
+    return {"HOME": s.dir, "XDG_DATA_HOME": os.path.join(s.dir, "data"),
+            "XDG_CONFIG_HOME": os.path.join(s.dir, "config")}
+
+
+def body(s):
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    hp = os.path.join(s.dir, "htpasswd")
+    s.add_user(hp, "alice", "alice-pw", "staff,admins")
+    s.add_user(hp, "bob", "bob-pw", "staff")
+    daemon, pa_port = s.start_daemon("""[server]
+listen = 127.0.0.1:0
+backends = htpasswd
+credentials_header = X-Proxy-Authorization
+max_failures = 0
+
+[htpasswd]
+file = @DIR@/htpasswd
+
+[rule admin]
+path_prefix = /admin
+require_groups = admins
+""")
+    proxy_port = e2e.free_port()
+    shipped = open(os.path.join(e2e.DEPLOY, "caddy", "Caddyfile")).read()
+    conf = s.write("Caddyfile", shipped.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
+                   .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
+                   .replace("http://:3129", "http://:%d" % proxy_port))
+    v = subprocess.run(["caddy", "validate", "--config", conf, "--adapter", "caddyfile"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       env=e2e.child_env(caddy_env(s)), timeout=60)
+    s.check("caddy validate accepts the shipped Caddyfile", v.returncode == 0,
+            v.stdout.decode()[-2000:])
+    caddy = s.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], "caddy.log",
+                    env=caddy_env(s))
+    if not s.check("caddy comes up", e2e.wait_for(lambda: e2e.port_open(proxy_port) or
+                                                  caddy.poll() is not None, 30)
+                   and caddy.poll() is None, s.read("caddy.log")[-3000:]):
+        return
+    url = "http://127.0.0.1:%d/hello?x=1" % up.port
+
+    st, h, b = curl(proxy_port, url)
+    s.check("no credentials: 407 with the exact challenge",
+            st == 407 and h.get("proxy-authenticate") == [CHALLENGE], st, h)
+    st, h, b = curl(proxy_port, url, "alice", "wrong")
+    s.check("wrong password: 407 with the challenge",
+            st == 407 and h.get("proxy-authenticate") == [CHALLENGE], st, h)
+    s.check("no refused request reached the upstream", up.count == 0, up.requests)
+
+    st, h, b = curl(proxy_port, url, "alice", "alice-pw",
+                    headers=["X-Auth-User: mallory", "X-Forwarded-Host: evil.example",
+                             "X-Forwarded-Uri: /admin/forged"])
+    s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
+    if up.count:
+        seen = up.requests[-1]
+        s.check("upstream got the request path", seen["path"] == "/hello?x=1", seen)
+        s.check("upstream saw X-Auth-User from proxyauthd (client's replaced)",
+                upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
+        s.check("upstream saw X-Auth-Groups",
+                upstream_saw(seen, "X-Auth-Groups") == ["staff,admins"], seen)
+        s.check("upstream did not see Proxy-Authorization",
+                upstream_saw(seen, "Proxy-Authorization") == [], seen)
+    log = s.read("proxyauthd.log")
+    s.check("proxyauthd logged the real URI and host (client's forwarded headers replaced)",
+            re.search(r'user=alice profile=auth outcome=allow.*host=127\.0\.0\.1:%d '
+                      r'uri="?/hello\?x=1' % up.port, log) is not None
+            and "/admin/forged" not in log and "evil.example" not in log, log[-2000:])
+
+    n = up.count
+    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/x" % up.port, "bob", "bob-pw")
+    s.check("user without the required group: 403, no challenge",
+            st == 403 and "proxy-authenticate" not in h, st, h)
+    s.check("the 403 never reached the upstream", up.count == n, up.requests[n:])
+
+    # A client that sends X-Proxy-Authorization itself, without
+    # Proxy-Authorization: Caddy's copy replaces it (empty), so no entry.
+    import base64
+    tok = base64.b64encode(b"alice:alice-pw").decode()
+    n = up.count
+    st, h, b = curl(proxy_port, url, headers=["X-Proxy-Authorization: Basic " + tok])
+    s.check("X-Proxy-Authorization from the client is replaced by Caddy's copy: 407",
+            st == 407 and up.count == n, st, h)
+
+    # Why the workarounds are needed: the same Caddyfile without the copy
+    # and without the 407 handler.  Caddy drops both headers.
+    plain_port = e2e.free_port()
+    plain = re.sub(r"\t\theader_up X-Proxy-Authorization[^\n]*\n", "", shipped)
+    plain = re.sub(r"\n\t\t@challenge.*?\n\t\t\}\n", "\n", plain, flags=re.S)
+    s.check("variant without the workarounds differs from the shipped file",
+            "X-Proxy-Authorization" not in plain.split("# Proxy-Authorization never")[1] and
+            "handle_response" not in plain, plain)
+    pconf = s.write("Caddyfile.plain", plain.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
+                    .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
+                    .replace("http://:3129", "http://:%d" % plain_port))
+    caddy2 = s.spawn(["caddy", "run", "--config", pconf, "--adapter", "caddyfile"],
+                     "caddy-plain.log", env=caddy_env(s))
+    if s.check("plain caddy comes up", e2e.wait_for(lambda: e2e.port_open(plain_port) or
+                                                    caddy2.poll() is not None, 30)
+               and caddy2.poll() is None, s.read("caddy-plain.log")[-3000:]):
+        n = up.count
+        st, h, b = curl(plain_port, url, "alice", "alice-pw")
+        s.check("without the copy: proxyauthd sees no credentials (407 for right ones)",
+                st == 407 and up.count == n, st, h)
+        s.check("without the 407 handler: Caddy drops Proxy-Authenticate",
+                "proxy-authenticate" not in h, h)
+        s.stop(caddy2, timeout=10)
+
+    # proxyauthd stopped: an error from Caddy, never the page.
+    s.stop(daemon)
+    n = up.count
+    st, h, b = curl(proxy_port, url, "alice", "alice-pw")
+    s.check("proxyauthd stopped: a 5xx, not the page", 500 <= st <= 599, st, h, b)
+    s.check("proxyauthd stopped: nothing reached the upstream", up.count == n, up.requests[n:])
+    s.stop(caddy, timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(e2e.Suite("caddy").run(body))

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""End to end through real nginx (SPEC sections 2 and 9): curl -x and
+Python's urllib (ProxyHandler + ProxyBasicAuthHandler, which only sends
+credentials after a 407 with the challenge) -> nginx, configured from the
+shipped deploy/nginx/proxyauthd.conf with only ports and paths
+substituted -> proxyauthd /auth-request -> an echo upstream that records
+every request it gets.  An unauthenticated or refused request must never
+reach the upstream; proxyauthd stopped must give an error, never the page.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import e2e
+from e2e import CHALLENGE, curl, upstream_saw
+from echo_upstream import EchoUpstream
+
+
+def nginx_config(s, pa_port, app_port, proxy_port):
+    shipped = open(os.path.join(e2e.DEPLOY, "nginx", "proxyauthd.conf")).read()
+    site = (shipped.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
+            .replace("127.0.0.1:8080", "127.0.0.1:%d" % app_port)
+            .replace("127.0.0.1:3128", "127.0.0.1:%d" % proxy_port))
+    s.write("site.conf", site)
+    d = s.dir
+    main = """
+worker_processes 1;
+error_log %(d)s/error.log info;
+pid %(d)s/nginx.pid;
+events { worker_connections 256; }
+http {
+    access_log %(d)s/access.log;
+    client_body_temp_path %(d)s/body;
+    proxy_temp_path %(d)s/proxy;
+    fastcgi_temp_path %(d)s/fastcgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    scgi_temp_path %(d)s/scgi;
+    include %(d)s/site.conf;
+}
+""" % {"d": d}
+    return s.write("nginx.conf", main)
+
+
+def protected_locations_without_return(text):
+    """Every location holding auth_request must not hold a `return`
+    (the rewrite-phase trap).  Returns the offending location names."""
+    bad = []
+    for m in re.finditer(r"location\s+([^{]+)\{([^{}]*)\}", text):
+        body = re.sub(r"#[^\n]*", "", m.group(2))
+        if re.search(r"\bauth_request\s+/", body) and re.search(r"\b(return|rewrite)\b", body):
+            bad.append(m.group(1).strip())
+    return bad
+
+
+def body(s):
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    hp = os.path.join(s.dir, "htpasswd")
+    s.add_user(hp, "alice", "alice-pw", "staff,admins")
+    s.add_user(hp, "bob", "bob-pw", "staff")
+    s.add_user(hp, "J\u00fcrgen", "p w:%x")
+    daemon, pa_port = s.start_daemon("""[server]
+listen = 127.0.0.1:0
+backends = htpasswd
+max_failures = 0
+
+[htpasswd]
+file = @DIR@/htpasswd
+
+[rule admin]
+path_prefix = /admin
+require_groups = admins
+""")
+    proxy_port = e2e.free_port()
+    conf = nginx_config(s, pa_port, up.port, proxy_port)
+    shipped = open(os.path.join(e2e.DEPLOY, "nginx", "proxyauthd.conf")).read()
+    s.check("shipped config: no return/rewrite in a location protected by auth_request",
+            not protected_locations_without_return(shipped),
+            protected_locations_without_return(shipped))
+    t = subprocess.run(["nginx", "-t", "-p", s.dir, "-c", conf], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=e2e.child_env())
+    s.check("nginx -t accepts the shipped config", t.returncode == 0, t.stdout.decode())
+    ngx = s.spawn(["nginx", "-p", s.dir, "-c", conf, "-g", "daemon off;"], "nginx.out")
+    if not s.check("nginx comes up", e2e.wait_for(lambda: e2e.port_open(proxy_port) or
+                                                  ngx.poll() is not None, 20)
+                   and ngx.poll() is None, s.read("nginx.out"), s.read("error.log")):
+        return
+    url = "http://127.0.0.1:%d/hello?x=1" % up.port
+
+    st, h, b = curl(proxy_port, url)
+    s.check("no credentials: 407 with the exact challenge",
+            st == 407 and h.get("proxy-authenticate") == [CHALLENGE], st, h)
+    st, h, b = curl(proxy_port, url, "alice", "wrong")
+    s.check("wrong password: 407 with the challenge",
+            st == 407 and h.get("proxy-authenticate") == [CHALLENGE], st, h)
+    st, h, b = curl(proxy_port, url, "nobody", "x")
+    s.check("unknown user: 407", st == 407, st, h)
+    st, h, b = curl(proxy_port, url, headers=["Proxy-Authorization: Bearer abc"])
+    s.check("other scheme: 407", st == 407, st)
+    s.check("no refused request reached the upstream", up.count == 0, up.requests)
+
+    st, h, b = curl(proxy_port, url, "alice", "alice-pw",
+                    headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
+                             "X-Original-URI: /admin/forged"])
+    ok = st == 200 and up.count == 1
+    s.check("right credentials: the upstream's page", ok, st, h, b)
+    if up.count:
+        seen = up.requests[-1]
+        s.check("upstream got the request path", seen["path"] == "/hello?x=1", seen)
+        s.check("upstream saw X-Auth-User from proxyauthd (client's replaced)",
+                upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
+        s.check("upstream saw X-Auth-Groups",
+                upstream_saw(seen, "X-Auth-Groups") == ["staff,admins"], seen)
+        s.check("upstream did not see Proxy-Authorization",
+                upstream_saw(seen, "Proxy-Authorization") == [], seen)
+    log = s.read("proxyauthd.log")
+    s.check("proxyauthd logged the real URI and host (client's X-Original-URI replaced)",
+            re.search(r'user=alice profile=auth-request outcome=allow.*uri="?/hello\?x=1',
+                      log) is not None and "/admin/forged" not in log
+            and re.search(r"user=alice .*host=127\.0\.0\.1 ", log) is not None, log[-2000:])
+
+    n = up.count
+    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/panel" % up.port, "bob", "bob-pw")
+    s.check("user without the required group: 403, no challenge",
+            st == 403 and "proxy-authenticate" not in h, st, h)
+    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/panel" % up.port, "alice",
+                    "alice-pw")
+    s.check("user with the group: the admin page", st == 200, st)
+    s.check("the 403 never reached the upstream", up.count == n + 1, up.requests[n:])
+
+    st, h, b = curl(proxy_port, url, "J\u00fcrgen", "p w:%x")
+    s.check("UTF-8 user, password with space, colon and %: allowed", st == 200, st, h)
+    if st == 200:
+        s.check("upstream saw the UTF-8 user",
+                upstream_saw(up.requests[-1], "X-Auth-User") == ["J\u00c3\u00bcrgen"] or
+                upstream_saw(up.requests[-1], "X-Auth-User") == ["J\u00fcrgen"],
+                up.requests[-1])
+
+    # Python's urllib: a real client that waits for the 407 challenge.
+    mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    mgr.add_password(None, "127.0.0.1:%d" % proxy_port, "bob", "bob-pw")
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": "http://127.0.0.1:%d" % proxy_port}),
+        urllib.request.ProxyBasicAuthHandler(mgr))
+    n = up.count
+    try:
+        with opener.open(url, timeout=20) as r:
+            got = (r.status, json.loads(r.read()))
+    except Exception as e:
+        got = (getattr(e, "code", 0), repr(e))
+    s.check("urllib with ProxyBasicAuthHandler: challenge answered, page served",
+            got[0] == 200 and up.count == n + 1 and
+            upstream_saw(got[1], "X-Auth-User") == ["bob"], got)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": "http://127.0.0.1:%d" % proxy_port}))
+    try:
+        with opener.open(url, timeout=20) as r:
+            got = r.status
+    except urllib.error.HTTPError as e:
+        got = (e.code, e.headers.get("Proxy-Authenticate"))
+    s.check("urllib without credentials: 407 with the challenge", got == (407, CHALLENGE), got)
+
+    # proxyauthd stopped: an error from nginx, never the page.
+    s.stop(daemon)
+    n = up.count
+    st, h, b = curl(proxy_port, url, "alice", "alice-pw")
+    s.check("proxyauthd stopped: a 5xx, not the page", 500 <= st <= 599, st, h, b)
+    s.check("proxyauthd stopped: nothing reached the upstream", up.count == n, up.requests[n:])
+    s.stop(ngx, timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(e2e.Suite("nginx").run(body))

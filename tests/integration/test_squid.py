@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""End to end through real Squid (SPEC sections 6 and 9): curl -x -> Squid,
+configured from the shipped deploy/squid/squid.conf with only ports and
+paths substituted -> proxyauth-squid (the proxyauthd pipeline as Squid's
+basic-auth helper, concurrency on) -> an echo upstream that records every
+request it gets.  Squid answers 407 itself without credentials and serves
+the page with them; a backend that is down (Redis on a closed port) gives
+an error, never the page.
+"""
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+
+import e2e
+from e2e import curl, upstream_saw
+from echo_upstream import EchoUpstream
+
+SQUID_CHALLENGE = 'Basic realm="proxyauthd"'
+
+
+def helper_path(s):
+    """The helper as Squid's cache_effective_user can run it: started as
+    root, Squid runs helpers as proxy, which may not reach the build tree
+    (a checkout under /root), so a copy in the test folder is used."""
+    if os.geteuid() != 0:
+        return e2e.SQUID_HELPER
+    dst = os.path.join(s.dir, "proxyauth-squid")
+    if not os.path.exists(dst):
+        shutil.copy2(e2e.SQUID_HELPER, dst)
+        os.chmod(dst, 0o755)
+    return dst
+
+
+def squid_config(s, name, proxy_port, helper_conf):
+    shipped = open(os.path.join(e2e.DEPLOY, "squid", "squid.conf")).read()
+    d = os.path.join(s.dir, name)
+    os.makedirs(d, exist_ok=True)
+    text = (shipped.replace("http_port 127.0.0.1:3128", "http_port 127.0.0.1:%d" % proxy_port)
+            .replace("/usr/local/bin/proxyauth-squid", helper_path(s))
+            .replace("/etc/proxyauthd/proxyauthd.conf", helper_conf)
+            .replace("/run/squid.pid", d + "/squid.pid")
+            .replace("/var/log/squid/", d + "/")
+            .replace("/var/spool/squid", d))
+    # Paths Squid would otherwise take from its build defaults.
+    text += "netdb_filename none\npinger_enable off\n"
+    conf = s.write(name + ".conf", text)
+    return conf, d
+
+
+def own(s, paths):
+    """Squid started as root runs itself and its helpers as proxy."""
+    if os.geteuid() != 0:
+        return
+    u = pwd.getpwnam("proxy")
+    for p in paths:
+        os.chown(p, u.pw_uid, u.pw_gid)
+
+
+def start_squid(s, name, proxy_port, helper_conf):
+    conf, d = squid_config(s, name, proxy_port, helper_conf)
+    own(s, [d, helper_conf])
+    r = subprocess.run(["squid", "-k", "parse", "-f", conf], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=e2e.child_env(), timeout=60)
+    s.check("%s: squid -k parse accepts the config" % name, r.returncode == 0,
+            r.stdout.decode()[-2000:])
+    p = s.spawn(["squid", "-N", "-f", conf], name + ".out")
+    up = e2e.wait_for(lambda: e2e.port_open(proxy_port) or p.poll() is not None, 60)
+    ok = s.check("%s: squid comes up" % name, up and p.poll() is None,
+                 s.read(name + ".out"), s.read(name + "/cache.log")[-3000:])
+    return p if ok else None
+
+
+def body(s):
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    hp = os.path.join(s.dir, "htpasswd")
+    s.add_user(hp, "alice", "alice-pw", "staff")
+    s.add_user(hp, "J\u00fcrgen", "p w:%x", "staff")
+    s.add_user(hp, "outsider", "out-pw")
+    helper_conf = s.write("proxyauthd.conf", """[server]
+backends = htpasswd
+require_groups = staff
+max_failures = 0
+
+[htpasswd]
+file = %s
+""" % hp, 0o600)
+    own(s, [hp])
+    proxy_port = e2e.free_port()
+    squid = start_squid(s, "squid", proxy_port, helper_conf)
+    if squid is None:
+        return
+    url = "http://127.0.0.1:%d/hello?x=1" % up.port
+
+    st, h, b = curl(proxy_port, url)
+    s.check("no credentials: Squid's 407 with the challenge",
+            st == 407 and h.get("proxy-authenticate") == [SQUID_CHALLENGE], st, h)
+    st, h, b = curl(proxy_port, url, "alice", "wrong")
+    s.check("wrong password: 407", st == 407 and SQUID_CHALLENGE in h.get(
+        "proxy-authenticate", []), st, h)
+    st, h, b = curl(proxy_port, url, "outsider", "out-pw")
+    s.check("user lacking require_groups: 407 (ERR from the helper)", st == 407, st, h)
+    s.check("no refused request reached the upstream", up.count == 0, up.requests)
+
+    st, h, b = curl(proxy_port, url, "alice", "alice-pw",
+                    headers=["X-Auth-User: mallory"])
+    s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
+    if up.count:
+        seen = up.requests[-1]
+        s.check("upstream saw X-Auth-User from Squid (client's replaced)",
+                upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
+        s.check("upstream did not see Proxy-Authorization",
+                upstream_saw(seen, "Proxy-Authorization") == [], seen)
+    st, h, b = curl(proxy_port, url, "J\u00fcrgen", "p w:%x")
+    s.check("UTF-8 user, password with space, colon and %: allowed", st == 200, st, h)
+
+    log = s.read("squid/cache.log")
+    s.check("the helper's decisions are in cache.log with the client address",
+            re.search(r"client=127\.0\.0\.1 user=alice profile=squid outcome=allow", log)
+            is not None, log[-2000:])
+    s.check("no password in cache.log", "alice-pw" not in log and "p w:%x" not in log)
+    s.stop(squid, timeout=20)
+
+    # The backend down: Redis on a closed port.  BH from the helper; Squid
+    # must not serve the page.
+    dead_conf = s.write("dead.conf", """[server]
+backends = redis
+
+[redis]
+address = 127.0.0.1:%d
+timeout_ms = 500
+""" % e2e.free_port(), 0o600)
+    port2 = e2e.free_port()
+    squid2 = start_squid(s, "squid-dead", port2, dead_conf)
+    if squid2 is None:
+        return
+    n = up.count
+    st, h, b = curl(proxy_port=port2, url=url, user="alice", password="alice-pw")
+    s.check("backend unavailable: an error status, not the page",
+            st != 200 and st != 0 and up.count == n, st, h, b[:300])
+    s.check("backend unavailable: the helper answered BH",
+            e2e.wait_for(lambda: "result=BH" in s.read("squid-dead/cache.log"), 10),
+            s.read("squid-dead/cache.log")[-2000:])
+    s.stop(squid2, timeout=20)
+
+
+if __name__ == "__main__":
+    sys.exit(e2e.Suite("squid").run(body))
