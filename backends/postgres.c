@@ -122,7 +122,7 @@ set_pq_error(struct pa_error *err, const char *what, const char *msg)
 {
 	size_t n = msg != NULL ? strcspn(msg, "\n") : 0;
 
-	pa_error_set(err, "postgres: %s: %.*s", what, (int)n, n > 0 ? msg : "no reason given");
+	pa_error_set(err, "%s: %.*s", what, (int)n, n > 0 ? msg : "no reason given");
 }
 
 static int
@@ -217,7 +217,7 @@ done:
 	return res;
 timeout:
 	PQclear(res);
-	pa_error_set(err, "postgres: no answer within the timeout");
+	pa_error_set(err, "no answer within the timeout");
 	*broken = 1;
 	return NULL;
 lost:
@@ -250,7 +250,7 @@ pg_connect(struct pg *g, struct pa_error *err)
 	if (g->password[0] == '\0')
 		keys[4] = vals[4] = NULL;
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL) {
-		pa_error_set(err, "postgres: out of memory");
+		pa_error_set(err, "out of memory");
 		return NULL;
 	}
 	while (st != PGRES_POLLING_OK) {
@@ -262,11 +262,11 @@ pg_connect(struct pg *g, struct pa_error *err)
 		}
 		w = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
 		if (w == 0) {
-			pa_error_set(err, "postgres: cannot connect within %ld ms", g->timeout_ms);
+			pa_error_set(err, "cannot connect within %ld ms", g->timeout_ms);
 			goto fail;
 		}
 		if (w < 0) {
-			pa_error_set(err, "postgres: cannot connect: poll: %s", strerror(errno));
+			pa_error_set(err, "cannot connect: poll: %s", strerror(errno));
 			goto fail;
 		}
 		st = PQconnectPoll(c);
@@ -307,7 +307,7 @@ pool_take(struct pg *g, struct pa_error *err)
 		rc = pthread_cond_timedwait(&g->freed, &g->lock, &until);
 	}
 	pthread_mutex_unlock(&g->lock);
-	pa_error_set(err, "postgres: all %d connections busy for %ld ms", g->n, g->timeout_ms);
+	pa_error_set(err, "all %d connections busy for %ld ms", g->n, g->timeout_ms);
 	return -1;
 }
 
@@ -398,7 +398,7 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		return PA_UNAVAILABLE;
 	if (PQnfields(r) != 6) {
 		PQclear(r);
-		pa_error_set(err, "postgres: unexpected columns from proxyauth.credentials");
+		pa_error_set(err, "unexpected columns from proxyauth.credentials");
 		return PA_UNAVAILABLE;
 	}
 	rows = PQntuples(r);
@@ -530,9 +530,8 @@ listener(void *arg)
 		/* Notices sent while we were away are lost: forget everything
 		 * PostgreSQL told us before. */
 		g->env->invalidate(g->env->invalidate_arg, "postgres", NULL);
-		if (logged_down)
-			pa_log_msg(g->env->log, PA_LOG_INFO, "postgres: listening on " PG_CHANNEL
-				   " again");
+		pa_log_msg(g->env->log, PA_LOG_INFO, "postgres: listening on " PG_CHANNEL "%s",
+			   logged_down ? " again" : "");
 		logged_down = false;
 		backoff = 250;
 		while (!atomic_load(&g->stop)) {
@@ -552,7 +551,7 @@ listener(void *arg)
 		}
 		if (!atomic_load(&g->stop)) {
 			set_pq_error(&err, "listening connection lost", PQerrorMessage(c));
-			pa_log_msg(g->env->log, PA_LOG_WARN, "%s", err.msg);
+			pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: %s", err.msg);
 			logged_down = true;
 		}
 		PQfinish(c);
