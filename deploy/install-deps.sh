@@ -3,12 +3,16 @@
 # ones.  Usage: deploy/install-deps.sh build|test
 #   build  compiler, CMake and the libraries the programs link
 #   test   build, plus what the test suite runs: cmocka, libcurl,
-#          apache2-utils (htpasswd), openssl, curl, redis-server
+#          apache2-utils (htpasswd), openssl, curl, redis-server,
+#          postgresql-15 (server, pgcrypto, psql, pg_dump)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
+build_pkgs+=(libpq-dev)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+# PostgreSQL 15 server (pgcrypto ships in it) and psql/pg_dump for the tests.
+test_pkgs+=(postgresql-15 postgresql-client-15)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
