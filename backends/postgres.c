@@ -235,11 +235,14 @@ static PGconn *
 pg_connect(struct pg *g, struct pa_error *err)
 {
 	/* Earlier keywords are defaults that conninfo may override; later
-	 * ones override conninfo. */
-	const char *keys[] = { "application_name", "connect_timeout", "dbname",
+	 * ones override conninfo.  The keepalives let the listener notice a
+	 * peer that vanished without a word within about a minute (libpq
+	 * ignores them on a unix socket). */
+	const char *keys[] = { "application_name", "connect_timeout", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "dbname",
 			       "client_encoding", "password", NULL };
-	const char *vals[] = { "proxyauthd", g->connect_timeout, g->conninfo, "UTF8",
-			       g->password, NULL };
+	const char *vals[] = { "proxyauthd", g->connect_timeout, "30", "10", "3", g->conninfo,
+			       "UTF8", g->password, NULL };
 	const char *param[1] = { g->timeout_text };
 	uint64_t deadline = pa_now_us() + (uint64_t)g->timeout_ms * 1000u;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -248,7 +251,7 @@ pg_connect(struct pg *g, struct pa_error *err)
 	int broken;
 
 	if (g->password[0] == '\0')
-		keys[4] = vals[4] = NULL;
+		keys[7] = vals[7] = NULL;
 	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL) {
 		pa_error_set(err, "out of memory");
 		return NULL;

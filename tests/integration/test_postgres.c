@@ -722,17 +722,21 @@ test_timeouts(void **state)
 	if ((locker = fork()) == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		(void)pa_pg_psql(&pg, "postgres", "BEGIN; LOCK TABLE proxyauth.users IN ACCESS "
-				 "EXCLUSIVE MODE; SELECT pg_sleep(2.5); COMMIT", NULL, 0, NULL, 0);
+				 "EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT", NULL, 0, NULL, 0);
 		_exit(0);
 	}
 	assert_true(locker > 0);
 	/* Until the lock is held. */
-	for (t0 = now_ms(); now_ms() - t0 < 3000;) {
+	for (t0 = now_ms();; sleep_ms(20)) {
 		if (strcmp(sql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
 			       "c.oid = l.relation WHERE c.relname = 'users' AND l.mode = "
 			       "'AccessExclusiveLock' AND l.granted"), "1") == 0)
 			break;
-		sleep_ms(20);
+		if (now_ms() - t0 > 5000) {
+			kill(locker, SIGKILL);
+			waitpid(locker, NULL, 0);
+			fail_msg("the locking session did not get its lock within 5 s");
+		}
 	}
 	t0 = now_ms();
 	expect_unavailable(d, "lock2", "lock2-pw", "a lookup waiting on a lock");
@@ -741,7 +745,7 @@ test_timeouts(void **state)
 		fail_msg("a lookup waiting on a lock took %ld ms with timeout_ms = 400", took);
 	print_message("503 for a lookup behind a lock after %ld ms (timeout_ms = 400)\n", took);
 	waitpid(locker, NULL, 0);
-	if (wait_status(d, "lock1", "wrong-pw", 407, 3000, NULL) < 0)
+	if (wait_status(d, "lock1", "wrong-pw", 407, 5000, NULL) < 0)
 		fail_msg("no answer after the lock went");
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
