@@ -3,17 +3,21 @@
 # ones.  Usage: deploy/install-deps.sh build|test
 #   build  compiler, CMake and the libraries the programs link
 #   test   build, plus what the test suite runs: cmocka, libcurl,
-#          apache2-utils (htpasswd), openssl, curl, redis-server, clang with
-#          libFuzzer
+#          apache2-utils (htpasswd), openssl, curl, redis-server,
+#          postgresql-15 (server, pgcrypto, psql, pg_dump), clang with
+#          libFuzzer, nginx, caddy, squid, python3
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
+build_pkgs+=(libpq-dev)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
 # fuzzing (tests/fuzz): clang with libFuzzer
 test_pkgs+=(clang libclang-rt-14-dev)
 # proxies end to end (tests/integration/test_{nginx,caddy,squid}.py) and the deploy kit check
 test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
+# PostgreSQL 15 server (pgcrypto ships in it) and psql/pg_dump for the tests.
+test_pkgs+=(postgresql-15 postgresql-client-15)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Latency of one uncached PostgreSQL-backed answer (a benchmark, not a
+# pass/fail test).
+#
+# Starts a private PostgreSQL 15 (initdb in a temporary folder, as nobody
+# when run as root, since PostgreSQL refuses root), applies
+# deploy/sql/schema.sql, adds N users with proxyauth.add_user (bcrypt cost
+# 12 made by pgcrypto, what operators get) and N users whose hash is then
+# replaced by a cost-4 one with a direct UPDATE (to show what the backend
+# itself costs next to bcrypt), starts proxyauthd with cache_ttl = 60 and
+# asks for each user once, one request at a time, so every answer is
+# uncached.  Reports the median and p90 of curl's total time and of the
+# daemon's own latency_us, for both kinds of hash, plus a cached answer.
+#
+# Usage: tests/bench/pg_latency.sh [N (20)] [PROXYAUTHD (build/plain/proxyauthd)]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-20}
+pa=${2:-$root/build/plain/proxyauthd}
+bindir=${PA_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+[ -x "$pa" ] || { echo "no $pa: build first (cmake -S . -B build/plain && cmake --build build/plain)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/pa-pgbench.XXXXXX)
+chmod 755 "$tmp"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+  chown nobody:nogroup "$tmp"
+  as_pg=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+fi
+pg_pid=; pa_pid=
+cleanup() {
+  [ -n "$pa_pid" ] && kill "$pa_pid" 2>/dev/null || true
+  [ -n "$pg_pid" ] && kill -INT "$pg_pid" 2>/dev/null || true
+  [ -n "$pg_pid" ] && wait "$pg_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+"${as_pg[@]}" "$bindir/initdb" -D "$tmp/data" -U postgres --locale=C -E UTF8 \
+  --auth-local=trust --auth-host=scram-sha-256 -N >/dev/null
+"${as_pg[@]}" "$bindir/postgres" -D "$tmp/data" -p "$port" -k "$tmp" \
+  -c listen_addresses=127.0.0.1 -c fsync=off >"$tmp/pg.log" 2>&1 &
+pg_pid=$!
+psql_su() { "$bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" -U postgres "$@"; }
+for _ in $(seq 200); do psql_su -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.05; done
+psql_su -d postgres -c 'CREATE DATABASE proxyauth'
+psql_su -d proxyauth -f "$root/deploy/sql/schema.sql"
+psql_su -d proxyauth -c "CREATE ROLE bench_reader LOGIN PASSWORD 'bench-reader-pw' IN ROLE proxyauth_reader"
+echo "adding $n cost-12 users with add_user and $n cost-4 users ..."
+for i in $(seq "$n"); do
+  psql_su -d proxyauth -c "SELECT proxyauth.add_user('c12u$i', 'bench-pw-$i'); SELECT proxyauth.grant_group('c12u$i', 'bench')" >/dev/null
+  psql_su -d proxyauth -c "SELECT proxyauth.add_user('c4u$i', 'bench-pw-$i')" >/dev/null
+  psql_su -d proxyauth -c "UPDATE proxyauth.users SET password_hash = proxyauth_crypto.crypt('bench-pw-$i', proxyauth_crypto.gen_salt('bf', 4)) WHERE username = 'c4u$i'" >/dev/null
+done
+
+printf 'bench-reader-pw\n' > "$tmp/pw"; chmod 600 "$tmp/pw"
+pa_port=$(free_port)
+cat > "$tmp/pa.conf" <<EOF
+[server]
+listen = 127.0.0.1:$pa_port
+backends = postgres
+cache_ttl = 60
+max_failures = 0
+[postgres]
+conninfo = host=127.0.0.1 port=$port dbname=proxyauth user=bench_reader
+password_file = $tmp/pw
+pool_size = 4
+EOF
+"$pa" -c "$tmp/pa.conf" 2>"$tmp/pa.log" &
+pa_pid=$!
+for _ in $(seq 100); do grep -q 'listening on proxyauth_changed' "$tmp/pa.log" 2>/dev/null && break; sleep 0.05; done
+
+ask() {  # ask USER PASSWORD -> prints "status seconds"
+  curl -s -o /dev/null -w '%{http_code} %{time_total}\n' \
+    -H "Proxy-Authorization: Basic $(printf '%s:%s' "$1" "$2" | base64 -w0)" \
+    "http://127.0.0.1:$pa_port/auth"
+}
+stats() {  # reads numbers (ms), prints "median X ms, p90 Y ms (n=Z)"
+  sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; p = v[int(NR * 0.9 + 0.5)];
+    printf "median %.2f ms, p90 %.2f ms (n=%d)", m, p, NR }'
+}
+# The first lookup opens a pool connection: not part of the figures.
+ask c12u1 bench-pw-1 >/dev/null
+for kind in c12u c4u; do
+  : > "$tmp/$kind.curl"
+  for i in $(seq 2 "$n"); do
+    read -r code secs < <(ask "$kind$i" "bench-pw-$i")
+    [ "$code" = 204 ] || { echo "unexpected $code for $kind$i" >&2; exit 1; }
+    awk -v s="$secs" 'BEGIN { printf "%.3f\n", s * 1000 }' >> "$tmp/$kind.curl"
+  done
+done
+: > "$tmp/cached.curl"
+for i in $(seq 2 "$n"); do
+  read -r code secs < <(ask "c4u$i" "bench-pw-$i")
+  awk -v s="$secs" 'BEGIN { printf "%.3f\n", s * 1000 }' >> "$tmp/cached.curl"
+done
+daemon_ms() {  # the daemon's latency_us of uncached allows for users matching $1
+  grep 'outcome=allow' "$tmp/pa.log" | grep 'cache=miss' | grep "user=$1" | grep -v 'user=c12u1 ' |
+    sed -n 's/.*latency_us=\([0-9]*\).*/\1/p' | awk '{ printf "%.3f\n", $1 / 1000 }'
+}
+echo "uncached, bcrypt cost 12 (pgcrypto, add_user): curl $(stats < "$tmp/c12u.curl"); daemon $(daemon_ms c12u | stats)"
+echo "uncached, bcrypt cost 4 (direct UPDATE):       curl $(stats < "$tmp/c4u.curl"); daemon $(daemon_ms c4u | stats)"
+echo "cached:                                        curl $(stats < "$tmp/cached.curl")"

@@ -1,0 +1,916 @@
+/*
+ * The PostgreSQL backend (SPEC sections 4 and 5) against the real daemon
+ * and a real, private PostgreSQL 15 (pg_server.h) holding the schema of
+ * deploy/sql/schema.sql: users managed with the admin functions through
+ * psql as a member of proxyauth_admin, read by proxyauthd as a member of
+ * proxyauth_reader over TCP with SCRAM and a password_file.
+ *
+ * Covered: correct, wrong, disabled, expired, deleted and unknown users
+ * and their groups; pgcrypto's $2a$ cost-12 hashes; a change made by SQL
+ * seen within one second although cache_ttl is 60 s, also after the
+ * listening connection was terminated (and the drop of every PostgreSQL
+ * answer when it comes back, shown with a change whose notice was
+ * suppressed); pooled connections terminated by the server; PostgreSQL
+ * stopped mid-run (503, never an allow; /readyz down) and started again
+ * (recovery without restarting proxyauthd); a server that never answers
+ * and a query that waits on a lock (timeout_ms); 32 concurrent requests
+ * for different users; and configuration errors under -t.
+ *
+ * One server serves the whole program (group setup); each test has its
+ * own daemons and user names, and leaves the server running.
+ */
+#include "harness.h"
+#include "pg_server.h"
+#include "redis_server.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* pa_harness is built from harness.c alone (tests/CMakeLists.txt), so the
+ * server helpers are compiled into this program here. */
+#include "redis_server.c"
+#include "pg_server.c"
+
+#define CHALLENGE "Basic realm=\"proxyauthd\", charset=\"UTF-8\""
+
+#define EXPECT(cond, resp, ...)							\
+	do {									\
+		if (!(cond)) {							\
+			char m_[512];						\
+			snprintf(m_, sizeof(m_), __VA_ARGS__);			\
+			fail_msg("%s: expected %s\n%s", m_, #cond,		\
+				 pa_resp_describe(resp));			\
+		}								\
+	} while (0)
+
+#define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
+
+static struct pa_pg pg;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	pa_scrub_environment();
+	if (pa_pg_start(&pg) != 0) {
+		pa_pg_destroy(&pg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	pa_pg_destroy(&pg);
+	return 0;
+}
+
+/* A test's daemons die before the server may be touched by the next. */
+static int
+setup(void **state)
+{
+	return pa_fixture_setup(state);
+}
+
+static int
+teardown(void **state)
+{
+	int rc = pa_fixture_teardown(state);
+
+	/* A test that failed with the server stopped leaves it for the
+	 * next one running again. */
+	if (pg.pid == 0 && pg.dir[0] != '\0')
+		(void)pa_pg_restart(&pg);
+	return rc;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ---- SQL ----------------------------------------------------------------- */
+
+static char sql_out[16384], sql_err[8192];
+
+static const char *
+sql(const char *role, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Runs a statement as role; fails the test unless it succeeds. */
+static const char *
+sql(const char *role, const char *fmt, ...)
+{
+	char text[4096];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	rc = pa_pg_psql(&pg, role, text, sql_out, sizeof(sql_out), sql_err, sizeof(sql_err));
+	if (rc != 0)
+		fail_msg("as %s: %s\nexit %d: %s", role, text, rc, sql_err);
+	return sql_out;
+}
+
+/* A user with a cheap hash (bcrypt cost 4, made by pgcrypto), written
+ * directly as the superuser, with groups (comma list, may be ""). */
+static void
+add_cheap_user(const char *name, const char *password, const char *groups)
+{
+	sql("postgres", "INSERT INTO proxyauth.users (username, password_hash) VALUES ('%s', "
+	    "proxyauth_crypto.crypt('%s', proxyauth_crypto.gen_salt('bf', 4)))", name, password);
+	if (groups[0] != '\0')
+		sql("postgres", "INSERT INTO proxyauth.groups (name) SELECT unnest(string_to_array("
+		    "'%s', ',')) ON CONFLICT DO NOTHING; INSERT INTO proxyauth.memberships "
+		    "(user_id, group_id) SELECT u.id, g.id FROM proxyauth.users u, proxyauth.groups "
+		    "g WHERE u.username = '%s' AND g.name = ANY (string_to_array('%s', ','))",
+		    groups, name, groups);
+}
+
+/* The backend pid of proxyauthd's listening connection, or 0. */
+static long
+listener_pid(void)
+{
+	const char *o = sql("postgres", "SELECT pid FROM pg_stat_activity WHERE application_name "
+			    "= 'proxyauthd' AND query = 'LISTEN proxyauth_changed'");
+
+	return strtol(o, NULL, 10);
+}
+
+/* Waits up to limit_ms for a listener other than not_pid; its pid or 0. */
+static long
+wait_listener(long not_pid, long limit_ms)
+{
+	long t0 = now_ms(), pid;
+
+	while ((pid = listener_pid()) == 0 || pid == not_pid) {
+		if (now_ms() - t0 > limit_ms)
+			return 0;
+		sleep_ms(25);
+	}
+	return pid;
+}
+
+/* Waits up to limit_ms for d to have logged that it listens, count times
+ * in all: by then it has also dropped its cached answers (it does so
+ * before logging), so what the test caches next stays. */
+static void
+wait_listening(const struct pa_daemon *d, int count, long limit_ms)
+{
+	if (!pa_daemon_wait_log(d, "postgres: listening on proxyauth_changed", count,
+				(int)limit_ms))
+		fail_msg("proxyauthd did not log LISTEN number %d within %ld ms", count, limit_ms);
+}
+
+/* ---- the daemon ---------------------------------------------------------- */
+
+/* A daemon with `backends = postgres` reading the test server as
+ * pa_reader_login with a 0600 password_file; extra lines for [server] and
+ * [postgres]. */
+static struct pa_daemon *
+start_daemon(struct pa_fixture *f, const char *server_extra, const char *pg_extra)
+{
+	char *pw = pa_strdupf("%s/pg.pw", f->dir);
+	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
+				"cache_ttl = 60\nbackends = postgres\n%s"
+				"[postgres]\nconninfo = %s\npassword_file = %s\n%s",
+				server_extra, pg.conninfo, pw, pg_extra);
+	struct pa_daemon *d;
+
+	assert_int_equal(pa_write_file(pw, PA_PG_READER_PASSWORD "\n"), 0);
+	d = pa_daemon_start(f, conf, NULL);
+	free(conf);
+	free(pw);
+	if (d == NULL)
+		fail_msg("proxyauthd did not start (its log is above)");
+	return d;
+}
+
+static int
+ask(const struct pa_daemon *d, const char *user, const char *password, struct pa_resp *r)
+{
+	return pa_get_basic(d, "/auth", user, password, r);
+}
+
+static long
+status_of(const struct pa_daemon *d, const char *user, const char *password)
+{
+	struct pa_resp r;
+	long s = ask(d, user, password, &r) == 0 ? r.status : 0;
+
+	pa_resp_free(&r);
+	return s;
+}
+
+/* Polls until the status is want; ms taken, or -1 after limit_ms. */
+static long
+wait_status(const struct pa_daemon *d, const char *user, const char *password, long want,
+	    long limit_ms, long *last)
+{
+	long t0 = now_ms();
+
+	for (;;) {
+		long s = status_of(d, user, password);
+
+		if (last != NULL)
+			*last = s;
+		if (s == want)
+			return now_ms() - t0;
+		if (now_ms() - t0 > limit_ms)
+			return -1;
+		sleep_ms(20);
+	}
+}
+
+static void
+check_allow(const struct pa_resp *r, const char *user, const char *groups, const char *ctx)
+{
+	EXPECT(r->status == 204, r, "%s", ctx);
+	EXPECT(HDR_IS(r, H_X_AUTH_USER, user), r, "%s: X-Auth-User '%s'", ctx, user);
+	EXPECT(HDR_IS(r, H_X_AUTH_GROUPS, groups), r, "%s: X-Auth-Groups '%s'", ctx, groups);
+	EXPECT(HDR_IS(r, H_X_AUTH_BACKEND, "postgres"), r, "%s: X-Auth-Backend", ctx);
+	EXPECT(HDR_IS(r, H_CACHE_CONTROL, "no-store"), r, "%s", ctx);
+	EXPECT(!r->hdr[H_PROXY_AUTHENTICATE].present, r, "%s: no challenge", ctx);
+}
+
+static void
+expect_allow(const struct pa_daemon *d, const char *user, const char *password,
+	     const char *groups, const char *ctx)
+{
+	struct pa_resp r;
+
+	assert_int_equal(ask(d, user, password, &r), 0);
+	check_allow(&r, user, groups, ctx);
+	pa_resp_free(&r);
+}
+
+static void
+expect_deny(const struct pa_daemon *d, const char *user, const char *password, const char *ctx)
+{
+	struct pa_resp r;
+
+	assert_int_equal(ask(d, user, password, &r), 0);
+	EXPECT(r.status == 407, &r, "%s", ctx);
+	EXPECT(HDR_IS(&r, H_PROXY_AUTHENTICATE, CHALLENGE), &r, "%s: the challenge", ctx);
+	EXPECT(!r.hdr[H_RETRY_AFTER].present, &r, "%s", ctx);
+	EXPECT(!r.hdr[H_X_AUTH_USER].present && !r.hdr[H_X_AUTH_BACKEND].present, &r,
+	       "%s: no identity", ctx);
+	pa_resp_free(&r);
+}
+
+static void
+expect_unavailable(const struct pa_daemon *d, const char *user, const char *password,
+		   const char *ctx)
+{
+	struct pa_resp r;
+
+	assert_int_equal(ask(d, user, password, &r), 0);
+	EXPECT(r.status == 503, &r, "%s", ctx);
+	EXPECT(HDR_IS(&r, H_RETRY_AFTER, "1"), &r, "%s: Retry-After", ctx);
+	EXPECT(!r.hdr[H_PROXY_AUTHENTICATE].present, &r, "%s: no challenge", ctx);
+	EXPECT(!r.hdr[H_X_AUTH_USER].present && !r.hdr[H_X_AUTH_BACKEND].present, &r,
+	       "%s: no identity", ctx);
+	pa_resp_free(&r);
+}
+
+static long
+readyz(const struct pa_daemon *d, char *body, size_t len)
+{
+	struct pa_resp r;
+	long s;
+
+	assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
+	s = r.status;
+	snprintf(body, len, "%s", r.body);
+	pa_resp_free(&r);
+	return s;
+}
+
+static long
+wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, size_t len)
+{
+	long t0 = now_ms();
+
+	for (;;) {
+		if (readyz(d, body, len) == want)
+			return now_ms() - t0;
+		if (now_ms() - t0 > limit_ms)
+			return -1;
+		sleep_ms(50);
+	}
+}
+
+/* The value of key in the last decision line of d's log. */
+static void
+decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len)
+{
+	static struct pa_log_kv kv[PA_LOG_FIELDS_MAX];
+	char *log = pa_daemon_log(d), *p, *nl, *found = NULL, line[8192];
+	const char *v;
+	int n;
+
+	for (p = log; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		*nl = '\0';
+		if (strstr(p, " outcome=") != NULL)
+			found = p;
+	}
+	if (found == NULL) {
+		free(log);
+		fail_msg("no decision line in the log");
+	}
+	snprintf(line, sizeof(line), "%s", found);
+	free(log);
+	if ((n = pa_log_parse_text(line, kv, PA_LOG_FIELDS_MAX)) < 0)
+		fail_msg("malformed decision line: %s", line);
+	v = pa_log_get(kv, n, key, NULL);
+	snprintf(out, len, "%s", v != NULL ? v : "");
+}
+
+static void
+expect_decision(const struct pa_daemon *d, const char *key, const char *want)
+{
+	char v[512];
+
+	decision_field(d, key, v, sizeof(v));
+	if (strcmp(v, want) != 0)
+		fail_msg("last decision has %s='%s', want '%s'", key, v, want);
+}
+
+/* proxyauthd_backend_requests_total{backend="postgres",result=...}. */
+static double
+pg_results(const struct pa_daemon *d, const char *result)
+{
+	struct pa_resp r;
+	char want[128], *p;
+	double v = -1;
+
+	snprintf(want, sizeof(want), "proxyauthd_backend_requests_total{backend=\"postgres\","
+		 "result=\"%s\"} ", result);
+	assert_int_equal(pa_get(d, "GET", "/metrics", NULL, &r), 0);
+	if ((p = strstr(r.body, want)) != NULL)
+		v = strtod(p + strlen(want), NULL);
+	pa_resp_free(&r);
+	return v;
+}
+
+/* ---- 1. users, results, groups ------------------------------------------ */
+
+static void
+test_users(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+
+	/* Made the way an operator makes them: admin functions, cost 12. */
+	sql("alice_admin", "SELECT proxyauth.add_user('alice', 'alice-S3cret!'); "
+	    "SELECT proxyauth.grant_group('alice', 'ops'); "
+	    "SELECT proxyauth.grant_group('alice', 'dev')");
+	sql("alice_admin", "SELECT proxyauth.add_user('dora', 'dora-pw'); "
+	    "SELECT proxyauth.disable_user('dora')");
+	sql("alice_admin", "SELECT proxyauth.add_user('eve', 'eve-pw'); "
+	    "SELECT proxyauth.set_expiry('eve', now() - interval '1 second')");
+	sql("alice_admin", "SELECT proxyauth.add_user('finn', 'finn-pw'); "
+	    "SELECT proxyauth.set_expiry('finn', now() + interval '1 day')");
+	sql("alice_admin", "SELECT proxyauth.add_user('gus', 'gus-pw')");
+	sql("alice_admin", "SELECT proxyauth.add_user('j\xc3\xb6rg', 'p\xc3\xa4ss w\xc3\xb6rd')");
+	d = start_daemon(f, "", "");
+	wait_listening(d, 1, 5000);
+
+	expect_allow(d, "alice", "alice-S3cret!", "dev,ops", "alice, right password ($2a$12$)");
+	expect_decision(d, "cache", "miss");
+	expect_allow(d, "alice", "alice-S3cret!", "dev,ops", "alice again");
+	expect_decision(d, "cache", "hit");
+	expect_deny(d, "alice", "wrong-pw", "alice, wrong password");
+	expect_deny(d, "Alice", "alice-S3cret!", "Alice: names are exact");
+	expect_deny(d, "dora", "dora-pw", "dora, disabled, right password");
+	expect_deny(d, "dora", "wrong", "dora, disabled, wrong password");
+	expect_deny(d, "eve", "eve-pw", "eve, expired, right password");
+	expect_allow(d, "finn", "finn-pw", "", "finn, expires tomorrow");
+	expect_deny(d, "nobody", "x-pw", "unknown user");
+	expect_deny(d, "x' OR '1'='1", "x-pw", "a quote in the name is only a parameter");
+	expect_allow(d, "j\xc3\xb6rg", "p\xc3\xa4ss w\xc3\xb6rd", "", "UTF-8 name and password");
+
+	/* Deleted while cached: gone at once. */
+	expect_allow(d, "gus", "gus-pw", "", "gus");
+	sql("alice_admin", "SELECT proxyauth.delete_user('gus')");
+	if (wait_status(d, "gus", "gus-pw", 407, 1000, NULL) < 0)
+		fail_msg("gus still allowed 1 s after delete_user");
+	expect_deny(d, "gus", "gus-pw", "gus, deleted");
+
+	/* Enabled again, and no longer expired. */
+	sql("alice_admin", "SELECT proxyauth.enable_user('dora')");
+	sql("alice_admin", "SELECT proxyauth.set_expiry('eve', NULL)");
+	if (wait_status(d, "dora", "dora-pw", 204, 1000, NULL) < 0 ||
+	    wait_status(d, "eve", "eve-pw", 204, 1000, NULL) < 0)
+		fail_msg("dora or eve not allowed 1 s after enable_user / set_expiry NULL");
+
+	assert_true(pg_results(d, "granted") >= 4);
+	assert_true(pg_results(d, "denied") >= 4);
+	assert_true(pg_results(d, "not_found") >= 2);
+	assert_true(pg_results(d, "unavailable") == 0);
+	assert_int_equal(pa_daemon_stop(d), 0);
+	{
+		char *log = pa_daemon_log(d);
+
+		if (strstr(log, "alice-S3cret") != NULL || strstr(log, PA_PG_READER_PASSWORD))
+			fail_msg("a password is in the log");
+		free(log);
+	}
+}
+
+/* Records the daemon refuses to grant: groups that cannot be a comma
+ * list, two rows for one name (a view the operator wrote). */
+static void
+test_odd_records(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+
+	add_cheap_user("olga", "olga-pw", "");
+	add_cheap_user("oscar", "oscar-pw", "");
+	/* A group name the schema refuses, slipped past its check. */
+	sql("postgres", "ALTER TABLE proxyauth.groups DROP CONSTRAINT groups_name_valid; "
+	    "INSERT INTO proxyauth.groups (name) VALUES ('a,b'); "
+	    "INSERT INTO proxyauth.memberships (user_id, group_id) SELECT u.id, g.id FROM "
+	    "proxyauth.users u, proxyauth.groups g WHERE u.username = 'olga' AND g.name = 'a,b'");
+	d = start_daemon(f, "", "");
+	wait_listening(d, 1, 5000);
+	expect_deny(d, "olga", "olga-pw", "a group name with a comma");
+	assert_true(pa_daemon_wait_log(d, "olga has a group name", 1, 2000));
+	expect_allow(d, "oscar", "oscar-pw", "", "oscar");
+	sql("postgres", "DELETE FROM proxyauth.groups WHERE name = 'a,b'; ALTER TABLE "
+	    "proxyauth.groups ADD CONSTRAINT groups_name_valid CHECK (name <> '' AND "
+	    "pg_catalog.octet_length(name) <= 256 AND pg_catalog.strpos(name, ',') = 0 AND "
+	    "name !~ '[[:cntrl:]]' AND name = pg_catalog.btrim(name))");
+	if (wait_status(d, "olga", "olga-pw", 204, 1000, NULL) < 0)
+		fail_msg("olga not allowed after the bad group went");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 2. changes by SQL within one second --------------------------------- */
+
+static void
+test_invalidation(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	long took, last, pid, pid2;
+
+	sql("alice_admin", "SELECT proxyauth.add_user('hana', 'hana-pw-1'); "
+	    "SELECT proxyauth.grant_group('hana', 'dev')");
+	add_cheap_user("ivan", "ivan-pw", "staff");
+	d = start_daemon(f, "", "");
+	if ((pid = wait_listener(0, 5000)) == 0)
+		fail_msg("proxyauthd did not LISTEN within 5 s");
+	wait_listening(d, 1, 5000);
+
+	expect_allow(d, "hana", "hana-pw-1", "dev", "hana, first");
+	expect_allow(d, "hana", "hana-pw-1", "dev", "hana, second");
+	expect_decision(d, "cache", "hit");
+	expect_allow(d, "ivan", "ivan-pw", "staff", "ivan");
+
+	sql("alice_admin", "SELECT proxyauth.set_password('hana', 'hana-pw-2')");
+	took = wait_status(d, "hana", "hana-pw-1", 407, 1000, &last);
+	if (took < 0)
+		fail_msg("the old password still gets %ld 1 s after set_password (cache_ttl 60)",
+			 last);
+	print_message("set_password took effect after %ld ms\n", took);
+	expect_allow(d, "hana", "hana-pw-2", "dev", "the new password");
+	/* Only hana's answers went. */
+	expect_allow(d, "ivan", "ivan-pw", "staff", "ivan after hana's change");
+	expect_decision(d, "cache", "hit");
+
+	/* Groups and disabling, also cached before. */
+	expect_allow(d, "hana", "hana-pw-2", "dev", "hana cached");
+	sql("alice_admin", "SELECT proxyauth.grant_group('hana', 'ops')");
+	took = -1;
+	for (long t0 = now_ms(); now_ms() - t0 < 1000;) {
+		struct pa_resp r;
+
+		assert_int_equal(ask(d, "hana", "hana-pw-2", &r), 0);
+		if (HDR_IS(&r, H_X_AUTH_GROUPS, "dev,ops"))
+			took = now_ms() - t0;
+		pa_resp_free(&r);
+		if (took >= 0)
+			break;
+		sleep_ms(20);
+	}
+	if (took < 0)
+		fail_msg("grant_group not seen in X-Auth-Groups within 1 s");
+	sql("alice_admin", "SELECT proxyauth.disable_user('hana')");
+	if (wait_status(d, "hana", "hana-pw-2", 407, 1000, &last) < 0)
+		fail_msg("hana still gets %ld 1 s after disable_user", last);
+	sql("alice_admin", "SELECT proxyauth.enable_user('hana')");
+	if (wait_status(d, "hana", "hana-pw-2", 204, 1000, &last) < 0)
+		fail_msg("hana still gets %ld 1 s after enable_user", last);
+	expect_allow(d, "hana", "hana-pw-2", "dev,ops", "hana enabled again");
+
+	/* A direct edit by a superuser is announced too. */
+	expect_allow(d, "ivan", "ivan-pw", "staff", "ivan cached");
+	sql("postgres", "UPDATE proxyauth.users SET password_hash = proxyauth_crypto.crypt("
+	    "'ivan-pw-2', proxyauth_crypto.gen_salt('bf', 4)) WHERE username = 'ivan'");
+	if (wait_status(d, "ivan", "ivan-pw", 407, 1000, &last) < 0)
+		fail_msg("ivan's old password still gets %ld 1 s after a direct UPDATE", last);
+	expect_allow(d, "ivan", "ivan-pw-2", "staff", "ivan's new password");
+
+	/* The listening connection is cut; it comes back and changes are
+	 * seen as before. */
+	expect_allow(d, "hana", "hana-pw-2", "dev,ops", "hana cached before the cut");
+	expect_decision(d, "cache", "hit");
+	sql("postgres", "SELECT pg_terminate_backend(%ld)", pid);
+	if ((pid2 = wait_listener(pid, 5000)) == 0)
+		fail_msg("proxyauthd did not LISTEN again within 5 s of pg_terminate_backend");
+	wait_listening(d, 2, 5000);
+	sql("alice_admin", "SELECT proxyauth.set_password('hana', 'hana-pw-3')");
+	took = wait_status(d, "hana", "hana-pw-2", 407, 1000, &last);
+	if (took < 0)
+		fail_msg("after the cut, the old password still gets %ld 1 s after set_password",
+			 last);
+	print_message("after the listener was cut: set_password took effect after %ld ms\n",
+		      took);
+	expect_allow(d, "hana", "hana-pw-3", "dev,ops", "hana-pw-3");
+
+	/* A change whose notice is lost (the trigger switched off) while the
+	 * listener is away: only the drop of every PostgreSQL answer on
+	 * reconnecting can make the cached password fail. */
+	expect_allow(d, "hana", "hana-pw-3", "dev,ops", "hana-pw-3 cached");
+	expect_decision(d, "cache", "hit");
+	sql("postgres", "ALTER TABLE proxyauth.users DISABLE TRIGGER users_notify; "
+	    "UPDATE proxyauth.users SET password_hash = proxyauth_crypto.crypt('hana-pw-4', "
+	    "proxyauth_crypto.gen_salt('bf', 4)) WHERE username = 'hana'; "
+	    "ALTER TABLE proxyauth.users ENABLE TRIGGER users_notify");
+	expect_allow(d, "hana", "hana-pw-3", "dev,ops", "unannounced: still cached");
+	expect_decision(d, "cache", "hit");
+	sql("postgres", "SELECT pg_terminate_backend(%ld)", pid2);
+	took = wait_status(d, "hana", "hana-pw-3", 407, 3000, &last);
+	if (took < 0)
+		fail_msg("hana-pw-3 still gets %ld 3 s after the listener was cut: no drop of "
+			 "the cache on reconnect", last);
+	print_message("reconnect dropped the cache after %ld ms\n", took);
+	expect_allow(d, "hana", "hana-pw-4", "dev,ops", "hana-pw-4");
+	if (!pa_daemon_wait_log(d, "listening connection lost", 2, 2000))
+		fail_msg("the lost listener is not logged");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 3. PostgreSQL stopped and started again ------------------------------ */
+
+static void
+test_server_down(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	char body[512], name[32], pw[32];
+	long t0, t_allow = -1, t_ready = -1, s;
+	int i;
+
+	add_cheap_user("kurt", "kurt-pw", "k");
+	add_cheap_user("lena", "lena-pw", "l");
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "down%d", i);
+		snprintf(pw, sizeof(pw), "down%d-pw", i);
+		add_cheap_user(name, pw, "d");
+	}
+	d = start_daemon(f, "", "timeout_ms = 500\npool_size = 4\n");
+	wait_listening(d, 1, 5000);
+	expect_allow(d, "kurt", "kurt-pw", "k", "kurt while PostgreSQL is up");
+	if (wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
+		fail_msg("/readyz while PostgreSQL is up: '%s'", body);
+
+	assert_int_equal(pa_pg_stop(&pg), 0);
+	t0 = now_ms();
+	for (i = 0; i < 10; i++) {
+		expect_unavailable(d, "lena", "lena-pw", "lena, right password, PostgreSQL down");
+		expect_unavailable(d, "lena", "wrong-pw", "lena, wrong password, PostgreSQL down");
+		expect_unavailable(d, "nobody", "x-pw", "unknown user, PostgreSQL down");
+		sleep_ms(20);
+	}
+	expect_decision(d, "outcome", "unavailable");
+	if (wait_readyz(d, 503, 4000, body, sizeof(body)) < 0)
+		fail_msg("/readyz still 200 4 s after PostgreSQL stopped: '%s'", body);
+	if (strstr(body, "postgres") == NULL)
+		fail_msg("/readyz does not name postgres: '%s'", body);
+	print_message("/readyz went 503 %ld ms after the stop: %s", now_ms() - t0, body);
+	assert_true(pa_daemon_alive(d));
+
+	assert_int_equal(pa_pg_restart(&pg), 0);
+	t0 = now_ms();
+	while (now_ms() - t0 < 10000 && (t_allow < 0 || t_ready < 0)) {
+		if (t_allow < 0) {
+			s = status_of(d, "lena", "lena-pw");
+			if (s != 204 && s != 503)
+				fail_msg("lena got %ld while PostgreSQL came back", s);
+			if (s == 204)
+				t_allow = now_ms() - t0;
+		}
+		if (t_ready < 0 && readyz(d, body, sizeof(body)) == 200)
+			t_ready = now_ms() - t0;
+		sleep_ms(50);
+	}
+	if (t_allow < 0 || t_ready < 0)
+		fail_msg("not recovered within 10 s of PostgreSQL coming back (allow %ld ms, "
+			 "ready %ld ms)", t_allow, t_ready);
+	print_message("recovered: allow after %ld ms, /readyz 200 after %ld ms\n", t_allow,
+		      t_ready);
+	expect_allow(d, "lena", "lena-pw", "l", "lena after recovery");
+	expect_deny(d, "lena", "wrong-pw", "lena, wrong password, after recovery");
+	expect_deny(d, "nobody", "x-pw", "unknown user after recovery");
+	/* Listening again, and changes are seen. */
+	if (wait_listener(0, 5000) == 0)
+		fail_msg("proxyauthd did not LISTEN again after the restart");
+	wait_listening(d, 2, 5000);
+	expect_allow(d, "kurt", "kurt-pw", "k", "kurt cached");
+	sql("postgres", "UPDATE proxyauth.users SET disabled = true WHERE username = 'kurt'");
+	if (wait_status(d, "kurt", "kurt-pw", 407, 1000, NULL) < 0)
+		fail_msg("kurt still allowed 1 s after being disabled, after the restart");
+
+	/* Every pooled connection terminated by the server while idle: the
+	 * next lookups retry on a fresh one and answer. */
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "down%d", i);
+		snprintf(pw, sizeof(pw), "down%d-pw", i);
+		expect_allow(d, name, pw, "d", "warming the pool");
+	}
+	sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+	    "application_name = 'proxyauthd' AND query <> 'LISTEN proxyauth_changed'");
+	for (i = 4; i < 8; i++) {
+		snprintf(name, sizeof(name), "down%d", i);
+		snprintf(pw, sizeof(pw), "down%d-pw", i);
+		expect_allow(d, name, pw, "d", "the first lookups after the server terminated "
+			     "every pooled connection");
+	}
+	assert_true(pg_results(d, "granted") >= 7);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 4. a server that never answers, a query that waits on a lock -------- */
+
+static void
+test_timeouts(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d, *h;
+	char body[512], *conf, hole_conninfo[128];
+	long t0, took, worst = 0;
+	int port, hole, i;
+	pid_t locker;
+
+	/* A port that accepts and never answers. */
+	hole = pa_blackhole_listen(&port);
+	assert_true(hole >= 0);
+	snprintf(hole_conninfo, sizeof(hole_conninfo), "host=127.0.0.1 port=%d dbname=x user=y",
+		 port);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = postgres\n"
+			  "[postgres]\nconninfo = %s\ntimeout_ms = 300\n", hole_conninfo);
+	h = pa_daemon_start(f, conf, NULL);
+	free(conf);
+	if (h == NULL) {
+		close(hole);
+		fail_msg("proxyauthd did not start");
+	}
+	for (i = 0; i < 3; i++) {
+		t0 = now_ms();
+		expect_unavailable(h, "someone", "some-pw", "a server that never answers");
+		took = now_ms() - t0;
+		if (took > worst)
+			worst = took;
+	}
+	if (worst >= 2500)
+		fail_msg("an answer took %ld ms with timeout_ms = 300", worst);
+	print_message("503 from a hung server within %ld ms (timeout_ms = 300)\n", worst);
+	if (wait_readyz(h, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
+		fail_msg("/readyz with a hung server: '%s'", body);
+	t0 = now_ms();
+	assert_int_equal(pa_daemon_stop(h), 0);
+	close(hole);
+	if (now_ms() - t0 > 5000)
+		fail_msg("proxyauthd took %ld ms to stop with a hung server", now_ms() - t0);
+
+	/* A live server where the lookup waits on a lock: statement_timeout
+	 * and the poll() deadline end it, and the next lookup works. */
+	add_cheap_user("lock1", "lock1-pw", "");
+	d = start_daemon(f, "", "timeout_ms = 400\n");
+	expect_allow(d, "lock1", "lock1-pw", "", "before the lock");
+	if ((locker = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		(void)pa_pg_psql(&pg, "postgres", "BEGIN; LOCK TABLE proxyauth.users IN ACCESS "
+				 "EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT", NULL, 0, NULL, 0);
+		_exit(0);
+	}
+	assert_true(locker > 0);
+	/* Until the lock is held. */
+	for (t0 = now_ms();; sleep_ms(20)) {
+		if (strcmp(sql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
+			       "c.oid = l.relation WHERE c.relname = 'users' AND l.mode = "
+			       "'AccessExclusiveLock' AND l.granted"), "1") == 0)
+			break;
+		if (now_ms() - t0 > 5000) {
+			kill(locker, SIGKILL);
+			waitpid(locker, NULL, 0);
+			fail_msg("the locking session did not get its lock within 5 s");
+		}
+	}
+	t0 = now_ms();
+	expect_unavailable(d, "lock2", "lock2-pw", "a lookup waiting on a lock");
+	took = now_ms() - t0;
+	if (took > 2000)
+		fail_msg("a lookup waiting on a lock took %ld ms with timeout_ms = 400", took);
+	print_message("503 for a lookup behind a lock after %ld ms (timeout_ms = 400)\n", took);
+	waitpid(locker, NULL, 0);
+	if (wait_status(d, "lock1", "wrong-pw", 407, 5000, NULL) < 0)
+		fail_msg("no answer after the lock went");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 5. many users at once ----------------------------------------------- */
+
+#define NCONC 32
+
+struct job {
+	const struct pa_daemon *d;
+	pthread_barrier_t *go;
+	char user[32], pw[32], groups[64];
+	long status;
+	int user_count, groups_count;
+	char got_user[1024], got_groups[1024], got_backend[1024];
+};
+
+static void *
+job_run(void *arg)
+{
+	struct job *j = arg;
+	struct pa_resp r;
+
+	pthread_barrier_wait(j->go);
+	j->status = ask(j->d, j->user, j->pw, &r) == 0 ? r.status : 0;
+	j->user_count = r.hdr[H_X_AUTH_USER].count;
+	j->groups_count = r.hdr[H_X_AUTH_GROUPS].count;
+	snprintf(j->got_user, sizeof(j->got_user), "%s", r.hdr[H_X_AUTH_USER].value);
+	snprintf(j->got_groups, sizeof(j->got_groups), "%s", r.hdr[H_X_AUTH_GROUPS].value);
+	snprintf(j->got_backend, sizeof(j->got_backend), "%s", r.hdr[H_X_AUTH_BACKEND].value);
+	pa_resp_free(&r);
+	return NULL;
+}
+
+static void
+test_concurrent(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	static struct job jobs[NCONC];
+	pthread_t th[NCONC];
+	pthread_barrier_t go;
+	int i, round;
+
+	for (i = 0; i < NCONC; i++) {
+		struct job *j = &jobs[i];
+
+		memset(j, 0, sizeof(*j));
+		snprintf(j->user, sizeof(j->user), "conc%02d", i);
+		snprintf(j->pw, sizeof(j->pw), "pw-%02d-%d", i, i * 7919);
+		snprintf(j->groups, sizeof(j->groups), "g%02d,team", i);
+		add_cheap_user(j->user, j->pw, j->groups);
+	}
+	d = start_daemon(f, "", "pool_size = 4\ntimeout_ms = 5000\n");
+	wait_listening(d, 1, 5000);
+	/* The first round asks PostgreSQL for all of them; the second comes
+	 * from the cache. */
+	for (round = 0; round < 2; round++) {
+		assert_int_equal(pthread_barrier_init(&go, NULL, NCONC), 0);
+		for (i = 0; i < NCONC; i++) {
+			jobs[i].d = d;
+			jobs[i].go = &go;
+			assert_int_equal(pthread_create(&th[i], NULL, job_run, &jobs[i]), 0);
+		}
+		for (i = 0; i < NCONC; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&go);
+		for (i = 0; i < NCONC; i++) {
+			const struct job *j = &jobs[i];
+
+			if (j->status != 204 || j->user_count != 1 || j->groups_count != 1 ||
+			    strcmp(j->got_user, j->user) != 0 ||
+			    strcmp(j->got_groups, j->groups) != 0 ||
+			    strcmp(j->got_backend, "postgres") != 0)
+				fail_msg("round %d, %s: status %ld, X-Auth-User '%s' (x%d), "
+					 "X-Auth-Groups '%s' (x%d), X-Auth-Backend '%s'; want "
+					 "204, %s, %s, postgres", round, j->user, j->status,
+					 j->got_user, j->user_count, j->got_groups,
+					 j->groups_count, j->got_backend, j->user, j->groups);
+		}
+	}
+	if (pg_results(d, "granted") != NCONC)
+		fail_msg("%g PostgreSQL lookups granted, want %d (one per user)",
+			 pg_results(d, "granted"), NCONC);
+	/* No more connections than pool_size, plus the listener. */
+	{
+		long n = strtol(sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE "
+				    "application_name = 'proxyauthd'"), NULL, 10);
+
+		if (n > 5)
+			fail_msg("%ld connections from proxyauthd with pool_size = 4", n);
+	}
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 6. configuration ---------------------------------------------------- */
+
+static int
+daemon_check(const char *conf, char *out, size_t len)
+{
+	const char *argv[] = { getenv("PA_DAEMON_BIN"), "-t", "-c", conf, NULL };
+	char o[2048], e[4096];
+	int rc;
+
+	assert_non_null(argv[0]);
+	rc = pa_run(argv, o, sizeof(o), e, sizeof(e));
+	snprintf(out, len, "%.2000s%.2000s", o, e);
+	return rc;
+}
+
+static void
+test_config(void **state)
+{
+	struct pa_fixture *f = *state;
+	char *conf = pa_strdupf("%s/bad.conf", f->dir), *pw = pa_strdupf("%s/open.pw", f->dir);
+	char *text, out[4096];
+
+	assert_int_equal(pa_write_file(pw, "x\n"), 0);
+	assert_int_equal(chmod(pw, 0644), 0);
+	text = pa_strdupf("[server]\nbackends = postgres\n"
+			  "[postgres]\n"
+			  "conninfo = host=127.0.0.1 password=inline dbname=x\n"	/* line 4 */
+			  "pool_size = 0\n"						/* line 5 */
+			  "timeout_ms = 99999999\n"					/* line 6 */
+			  "colour = blue\n"						/* line 7 */
+			  "password_file = %s\n", pw);					/* line 8 */
+	assert_int_equal(pa_write_file(conf, text), 0);
+	free(text);
+	assert_int_not_equal(daemon_check(conf, out, sizeof(out)), 0);
+	if (strstr(out, "bad.conf:4:") == NULL || strstr(out, "password_file") == NULL ||
+	    strstr(out, "bad.conf:5:") == NULL || strstr(out, "bad.conf:6:") == NULL ||
+	    strstr(out, "bad.conf:7:") == NULL)
+		fail_msg("-t did not list every problem as file:line: %s", out);
+	if (strstr(out, "inline") != NULL)
+		fail_msg("-t printed the inline password: %s", out);
+
+	text = pa_strdupf("[server]\nbackends = postgres\n[postgres]\nconninfo = %s\n"
+			  "password_file = %s\n", "postgresql://u@127.0.0.1/x?application_name=y",
+			  pw);
+	assert_int_equal(pa_write_file(conf, text), 0);
+	free(text);
+	assert_int_not_equal(daemon_check(conf, out, sizeof(out)), 0);
+	if (strstr(out, "bad.conf:5:") == NULL || strstr(out, "readable") == NULL)
+		fail_msg("a group-readable password_file was not refused as file:line: %s", out);
+
+	assert_int_equal(chmod(pw, 0600), 0);
+	assert_int_equal(daemon_check(conf, out, sizeof(out)), 0);
+	if (strstr(out, "configuration OK") == NULL)
+		fail_msg("a URI conninfo and a 0600 password_file: %s", out);
+	free(conf);
+	free(pw);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalidation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
