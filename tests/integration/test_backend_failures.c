@@ -15,6 +15,7 @@
  * recover) are printed for the README and the issue note.
  */
 #include "harness.h"
+#include "pg_server.h"
 #include "redis_server.h"
 
 #include <setjmp.h>
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_server.c"
 #include "redis_server.c"
 
 #define USERS 8
@@ -165,9 +167,77 @@ redis_section(void *s)
 
 static struct pa_redis redis_state;
 
+/* --- postgres --- */
+
+static int
+pg_add_users(void *st)
+{
+	struct pa_pg *pg = st;
+	char *line, *sql, err[512];
+	int i, rc = 0;
+
+	line = pa_htpasswd_line("x", RIGHT_PW, NULL, 4);
+	if (line == NULL)
+		return -1;
+	line[strcspn(line, "\n")] = '\0';
+	for (i = 0; i < USERS && rc == 0; i++) {
+		/* the hash holds only [./$0-9A-Za-z]: safe inside quotes */
+		sql = pa_strdupf("INSERT INTO proxyauth.users (username, password_hash) "
+				 "VALUES ('user%d', '%s')", i, line + 2);
+		rc = pa_pg_psql(pg, "postgres", sql, NULL, 0, err, sizeof(err));
+		if (rc != 0)
+			fprintf(stderr, "psql: %s\n", err);
+		free(sql);
+	}
+	free(line);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+pg_start(void *st)
+{
+	return pa_pg_start(st);
+}
+
+static int
+pg_stop(void *st)
+{
+	return pa_pg_stop(st);
+}
+
+static int
+pg_restart(void *st)
+{
+	return pa_pg_restart(st);	/* the cluster keeps its users */
+}
+
+static void
+pg_destroy(void *st)
+{
+	pa_pg_destroy(st);
+}
+
+static char *
+pg_section(void *st)
+{
+	struct pa_pg *pg = st;
+	char *pw = pa_strdupf("%s/reader.password", pg->dir), *text;
+
+	if (pa_write_file(pw, PA_PG_READER_PASSWORD "\n") != 0)
+		fail_msg("cannot write %s", pw);
+	text = pa_strdupf("[postgres]\nconninfo = %s\npassword_file = %s\ntimeout_ms = 500\n",
+			  pg->conninfo, pw);
+	free(pw);
+	return text;
+}
+
+static struct pa_pg pg_state;
+
 static const struct server servers[] = {
 	{ "redis", redis_start, redis_stop, redis_restart, redis_destroy, redis_section,
 	  redis_add_users, &redis_state },
+	{ "postgres", pg_start, pg_stop, pg_restart, pg_destroy, pg_section, pg_add_users,
+	  &pg_state },
 };
 
 static void
@@ -269,6 +339,12 @@ test_redis(void **state)
 	run_failure(state, &servers[0]);
 }
 
+static void
+test_postgres(void **state)
+{
+	run_failure(state, &servers[1]);
+}
+
 static int
 teardown(void **state)
 {
@@ -284,6 +360,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_redis, pa_fixture_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_postgres, pa_fixture_setup, teardown),
 	};
 
 	pa_scrub_environment();
