@@ -17,36 +17,21 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-20}
 pa=${2:-$root/build/plain/proxyauthd}
-bindir=${PA_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 [ -x "$pa" ] || { echo "no $pa: build first (cmake -S . -B build/plain && cmake --build build/plain)" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/pa-pgbench.XXXXXX)
-chmod 755 "$tmp"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-  chown nobody:nogroup "$tmp"
-  as_pg=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-fi
-pg_pid=; pa_pid=
+. "$root/tests/bench/pg_lib.sh"
+pa_pid=
 cleanup() {
   [ -n "$pa_pid" ] && kill "$pa_pid" 2>/dev/null || true
-  [ -n "$pg_pid" ] && kill -INT "$pg_pid" 2>/dev/null || true
-  [ -n "$pg_pid" ] && wait "$pg_pid" 2>/dev/null || true
+  pg_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-"${as_pg[@]}" "$bindir/initdb" -D "$tmp/data" -U postgres --locale=C -E UTF8 \
-  --auth-local=trust --auth-host=scram-sha-256 -N >/dev/null
-"${as_pg[@]}" "$bindir/postgres" -D "$tmp/data" -p "$port" -k "$tmp" \
-  -c listen_addresses=127.0.0.1 -c fsync=off >"$tmp/pg.log" 2>&1 &
-pg_pid=$!
-psql_su() { "$bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$tmp" -p "$port" -U postgres "$@"; }
-for _ in $(seq 200); do psql_su -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.05; done
-psql_su -d postgres -c 'CREATE DATABASE proxyauth'
-psql_su -d proxyauth -f "$root/deploy/sql/schema.sql"
+pg_start "$root" "$tmp/pg"
+port=$pg_port
 psql_su -d proxyauth -c "CREATE ROLE bench_reader LOGIN PASSWORD 'bench-reader-pw' IN ROLE proxyauth_reader"
 echo "adding $n cost-12 users with add_user and $n cost-4 users ..."
 for i in $(seq "$n"); do

@@ -7,7 +7,8 @@
 # A ratio near 1 means the answer's timing does not reveal existence.
 #
 # Usage: tests/bench/timing.sh [PAIRS (200)] [BACKEND...]
-#   backends: htpasswd redis (default: every one whose server is installed)
+#   backends: htpasswd redis postgres (default: every one whose server is
+#   installed)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 pairs=${1:-200}
@@ -26,7 +27,11 @@ pw_wrong=timing-wrong-password
 
 tmp=$(mktemp -d /tmp/pa-timing.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$tmp"; }
+. "$root/tests/bench/pg_lib.sh"
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pg_stop; sleep 0.3; rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 # One bcrypt hash at the default cost (12) serves every user: the hash
@@ -73,10 +78,21 @@ setup_redis() {
   measure redis "[redis]\naddress = 127.0.0.1:$port"
 }
 
+setup_postgres() {
+  pg_start "$root" "$tmp/pg" >/dev/null
+  psql_su -d proxyauth -c "CREATE ROLE timing_reader LOGIN PASSWORD 'timing-reader-pw' IN ROLE proxyauth_reader"
+  for i in $(seq 0 $((users - 1))); do
+    printf "INSERT INTO proxyauth.users (username, password_hash) VALUES ('u%s', '%s');\n" "$i" "$hash"
+  done | psql_su -d proxyauth >/dev/null
+  printf 'timing-reader-pw\n' > "$tmp/pg.pw"; chmod 600 "$tmp/pg.pw"
+  measure postgres "[postgres]\nconninfo = host=127.0.0.1 port=$pg_port dbname=proxyauth user=timing_reader\npassword_file = $tmp/pg.pw"
+}
+
 want=("$@")
 if [ ${#want[@]} -eq 0 ]; then
   want=(htpasswd)
   command -v redis-server >/dev/null && want+=(redis)
+  [ -x "$pg_bindir/postgres" ] && want+=(postgres)
 fi
 echo "median latency, wrong password for existing users (u*) vs unknown users (x*);"
 echo "ratio = unknown / existing; $pairs pairs, bcrypt cost 12"
