@@ -40,6 +40,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ldap.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -117,7 +119,7 @@ diag(LDAP *ld, int rc, const char *what, struct pa_error *err)
 
 	if (ld != NULL)
 		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
-	pa_error_set(err, "ldap: %s: %s%s%s", what, rc == LDAP_TIMEOUT ?
+	pa_error_set(err, "%s: %s%s%s", what, rc == LDAP_TIMEOUT ?
 		     "no answer within timeout_ms" : ldap_err2string(rc),
 		     msg != NULL && msg[0] != '\0' ? ": " : "", msg != NULL ? msg : "");
 	ldap_memfree(msg);
@@ -200,11 +202,55 @@ static int
 set_opt(LDAP *ld, int opt, const void *value, const char *name, struct pa_error *err)
 {
 	if (ldap_set_option(ld, opt, value) != LDAP_OPT_SUCCESS) {
-		pa_error_set(err, "ldap: cannot set %s", name);
+		pa_error_set(err, "cannot set %s", name);
 		return -1;
 	}
 	return 0;
 }
+
+/*
+ * libldap bounds a TLS handshake by LDAP_OPT_NETWORK_TIMEOUT only in its
+ * "asynchronous connect" mode; otherwise it turns the socket non-blocking
+ * and retries the handshake in a busy loop, forever when the server never
+ * answers.  So the handshake runs in that mode: for ldaps:// this
+ * callback switches it on right after the TCP connect (still synchronous,
+ * so failover to the next URI keeps working), for StartTLS start_tls()
+ * does, and open_conn() switches it off again once the handshake is done.
+ */
+static void
+handshake_mode(LDAP *ld, ber_socket_t fd, bool on)
+{
+	int fl;
+
+	if (on && fd >= 0 && (fl = fcntl(fd, F_GETFL)) >= 0)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	(void)ldap_set_option(ld, LDAP_OPT_CONNECT_ASYNC, on ? LDAP_OPT_ON : LDAP_OPT_OFF);
+}
+
+static int
+conn_added(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+	   struct ldap_conncb *ctx)
+{
+	ber_socket_t fd = -1;
+
+	(void)addr;
+	(void)ctx;
+	if (srv != NULL && srv->lud_scheme != NULL && strcasecmp(srv->lud_scheme, "ldaps") == 0) {
+		(void)ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd);
+		handshake_mode(ld, fd, true);
+	}
+	return 0;
+}
+
+static void
+conn_deleted(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
+{
+	(void)ld;
+	(void)sb;
+	(void)ctx;
+}
+
+static struct ldap_conncb conn_callbacks = { conn_added, conn_deleted, NULL };
 
 /* A handle on uri with every option set, not yet connected. */
 static LDAP *
@@ -216,7 +262,7 @@ new_handle(const struct ldapb *b, struct timeval tv, struct pa_error *err)
 	int rc;
 
 	if ((rc = ldap_initialize(&ld, b->uri)) != LDAP_SUCCESS) {
-		pa_error_set(err, "ldap: uri: %s", ldap_err2string(rc));
+		pa_error_set(err, "uri: %s", ldap_err2string(rc));
 		return NULL;
 	}
 	if (set_opt(ld, LDAP_OPT_PROTOCOL_VERSION, &v3, "protocol version", err) != 0 ||
@@ -228,7 +274,8 @@ new_handle(const struct ldapb *b, struct timeval tv, struct pa_error *err)
 	    set_opt(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12, "TLS minimum", err) != 0 ||
 	    set_opt(ld, LDAP_OPT_X_TLS_CACERTFILE, b->ca_file[0] != '\0' ? b->ca_file :
 		    DEFAULT_CA_BUNDLE, "ca_file", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_X_TLS_NEWCTX, &client, "TLS context", err) != 0) {
+	    set_opt(ld, LDAP_OPT_X_TLS_NEWCTX, &client, "TLS context", err) != 0 ||
+	    set_opt(ld, LDAP_OPT_CONNECT_CB, &conn_callbacks, "connect callback", err) != 0) {
 		ldap_unbind_ext(ld, NULL, NULL);
 		return NULL;
 	}
@@ -248,12 +295,14 @@ open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_erro
 	int rc;
 
 	if (!left(deadline, &tv)) {
-		pa_error_set(err, "ldap: no answer within timeout_ms");
+		pa_error_set(err, "no answer within timeout_ms");
 		return NULL;
 	}
 	if ((ld = new_handle(b, tv, err)) == NULL)
 		return NULL;
-	if ((rc = ldap_connect(ld)) != LDAP_SUCCESS) {
+	rc = ldap_connect(ld);
+	handshake_mode(ld, -1, false);
+	if (rc != LDAP_SUCCESS) {
 		diag(ld, rc, "cannot connect", err);
 		goto fail;
 	}
@@ -263,7 +312,13 @@ open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_erro
 			goto fail;
 		}
 		(void)ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
-		if ((rc = ldap_start_tls_s(ld, NULL, NULL)) != LDAP_SUCCESS) {
+		(void)ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+		ber_socket_t fd = -1;
+		(void)ldap_get_option(ld, LDAP_OPT_DESC, &fd);
+		handshake_mode(ld, fd, true);
+		rc = ldap_start_tls_s(ld, NULL, NULL);
+		handshake_mode(ld, -1, false);
+		if (rc != LDAP_SUCCESS) {
 			diag(ld, rc, "StartTLS", err);
 			goto fail;
 		}
@@ -330,7 +385,7 @@ pool_take(struct pool *p, uint64_t deadline, struct pa_error *err)
 		rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
 	}
 	pthread_mutex_unlock(&p->lock);
-	pa_error_set(err, "ldap: all %d connections busy until the timeout", p->n);
+	pa_error_set(err, "all %d connections busy until the timeout", p->n);
 	return -1;
 }
 
@@ -459,7 +514,7 @@ groups_search(struct ldapb *b, LDAP *ld, const char *dn, uint64_t deadline, stru
 
 	if (pa_ldap_escape_filter(dn, strlen(dn), esc, sizeof(esc)) < 0 ||
 	    pa_ldap_expand(b->group_filter, 'd', esc, filter, sizeof(filter)) < 0) {
-		pa_error_set(err, "ldap: group filter too long");
+		pa_error_set(err, "group filter too long");
 		return LDAP_FILTER_ERROR;
 	}
 	rc = search(ld, b->group_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, deadline, &chain);
@@ -500,7 +555,7 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	memset(&l->g, 0, sizeof(l->g));
 	if (pa_ldap_escape_filter(l->cred->user, strlen(l->cred->user), esc, sizeof(esc)) < 0 ||
 	    pa_ldap_expand(b->user_filter, 'u', esc, filter, sizeof(filter)) < 0) {
-		pa_error_set(err, "ldap: user filter too long");
+		pa_error_set(err, "user filter too long");
 		return LDAP_FILTER_ERROR;
 	}
 	rc = search(ld, b->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 2, deadline, &chain);
@@ -593,7 +648,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		rc = pool_run(b, &b->svc, true, deadline, step_find, l, err);
 		if (rc != LDAP_SUCCESS) {
 			if (rc == LDAP_NO_SUCH_OBJECT)
-				pa_error_set(err, "ldap: base_dn %s does not exist", b->base_dn);
+				pa_error_set(err, "base_dn %s does not exist", b->base_dn);
 			goto done;
 		}
 		if (l->entries == 0) {
@@ -614,7 +669,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		}
 	} else if (pa_ldap_escape_dn(cred->user, strlen(cred->user), esc, sizeof(esc)) < 0 ||
 		   pa_ldap_expand(b->user_dn_template, 'u', esc, l->dn, sizeof(l->dn)) < 0) {
-		pa_error_set(err, "ldap: user DN too long");
+		pa_error_set(err, "user DN too long");
 		goto done;
 	}
 
@@ -635,7 +690,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 	}
 	if (rc != LDAP_SUCCESS) {
 		if (!LDAP_API_ERROR(rc))
-			pa_error_set(err, "ldap: user bind: %s", ldap_err2string(rc));
+			pa_error_set(err, "user bind: %s", ldap_err2string(rc));
 		goto done;
 	}
 	if (b->search_mode && b->group_base_dn[0] != '\0' &&
