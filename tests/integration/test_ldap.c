@@ -570,20 +570,23 @@ test_silent_server(void **state)
 	/* No slapd here: the service password file is the test's own. */
 	snprintf(t->s.svc_secret, sizeof(t->s.svc_secret), "%s/svc.secret", t->f->dir);
 	assert_int_equal(pa_write_file(t->s.svc_secret, PA_LDAP_SVC_PASSWORD "\n"), 0);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		const char *scheme = i == 2 ? "ldaps" : "ldap";
+		const char *extra = i == 3 ? "timeout_ms = 500\nstarttls = true\n" :
+			"timeout_ms = 500\n";
 
 		uri = pa_strdupf("%s://127.0.0.1:%d", scheme, port);
 		/* The service bind (search mode), the user bind (direct), the
-		 * TLS handshake (ldaps) each meet a server that never answers. */
-		d = start_daemon(t, NULL, "", i == 0 ? search_conf(t, uri, "timeout_ms = 500\n") :
-				 direct_conf(uri, "timeout_ms = 500\n"), NULL);
+		 * TLS handshake (ldaps) and StartTLS each meet a server that
+		 * never answers. */
+		d = start_daemon(t, NULL, "", i == 0 ? search_conf(t, uri, extra) :
+				 direct_conf(uri, extra), NULL);
 		free(uri);
 		t0 = now_ms();
 		expect_unavailable(d, "alice", "alice-pw", "a silent server");
 		took = now_ms() - t0;
-		print_message("%s, %s mode: 503 after %ld ms (timeout_ms = 500)\n", scheme,
-			      i == 0 ? "search" : "direct", took);
+		print_message("%s%s, %s mode: 503 after %ld ms (timeout_ms = 500)\n", scheme,
+			      i == 3 ? " + StartTLS" : "", i == 0 ? "search" : "direct", took);
 		if (took < 400 || took > 3000)
 			fail_msg("503 after %ld ms with timeout_ms = 500", took);
 		if (wait_readyz(d, 503, 5000, body, sizeof(body)) < 0)
