@@ -90,6 +90,7 @@ struct ldapb {
 	char *group_attribute, *group_base_dn, *group_filter, *group_name_attribute;
 	char bind_pw[1024];
 	bool starttls, search_mode;
+	bool tls;			/* starttls or an ldaps:// URI */
 	long timeout_ms;
 	struct pool svc;		/* bound as the service account, nothing else */
 	struct pool usr;		/* user binds only */
@@ -270,16 +271,21 @@ new_handle(const struct ldapb *b, struct timeval tv, struct pa_error *err)
 	    set_opt(ld, LDAP_OPT_RESTART, LDAP_OPT_ON, "restart", err) != 0 ||
 	    set_opt(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv, "network timeout", err) != 0 ||
 	    set_opt(ld, LDAP_OPT_TIMEOUT, &tv, "timeout", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS require cert", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12, "TLS minimum", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_X_TLS_CACERTFILE, b->ca_file[0] != '\0' ? b->ca_file :
-		    DEFAULT_CA_BUNDLE, "ca_file", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_X_TLS_NEWCTX, &client, "TLS context", err) != 0 ||
-	    set_opt(ld, LDAP_OPT_CONNECT_CB, &conn_callbacks, "connect callback", err) != 0) {
-		ldap_unbind_ext(ld, NULL, NULL);
-		return NULL;
-	}
+	    set_opt(ld, LDAP_OPT_CONNECT_CB, &conn_callbacks, "connect callback", err) != 0)
+		goto fail;
+	/* TLS settings of this handle only (a context of its own), and only
+	 * when TLS is used: a host without a CA bundle can still use ldap://. */
+	if (b->tls &&
+	    (set_opt(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS require cert", err) != 0 ||
+	     set_opt(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls12, "TLS minimum", err) != 0 ||
+	     set_opt(ld, LDAP_OPT_X_TLS_CACERTFILE, b->ca_file[0] != '\0' ? b->ca_file :
+		     DEFAULT_CA_BUNDLE, "ca_file", err) != 0 ||
+	     set_opt(ld, LDAP_OPT_X_TLS_NEWCTX, &client, "TLS context (ca_file)", err) != 0))
+		goto fail;
 	return ld;
+fail:
+	ldap_unbind_ext(ld, NULL, NULL);
+	return NULL;
 }
 
 /*
@@ -818,6 +824,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 		return -1;
 	}
 	b->search_mode = b->user_dn_template[0] == '\0';
+	b->tls = b->starttls || strcasestr(b->uri, "ldaps://") != NULL;
 
 	if (b->uri[0] == '\0')
 		problem(&p, "uri", "[ldap] needs uri (for example ldaps://ldap.example.org)");
@@ -825,7 +832,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 		problem(&p, "uri", "uri is not a list of ldap://, ldaps:// or ldapi:// URIs");
 	if (ld != NULL)
 		ldap_unbind_ext(ld, NULL, NULL);
-	if (b->starttls && strstr(b->uri, "ldaps://") != NULL)
+	if (b->starttls && strcasestr(b->uri, "ldaps://") != NULL)
 		problem(&p, "starttls", "starttls with an ldaps:// uri: use one or the other");
 	if (b->ca_file[0] != '\0' && access(b->ca_file, R_OK) != 0)
 		problem(&p, "ca_file", "cannot read %s: %s", b->ca_file, strerror(errno));

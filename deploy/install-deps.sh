@@ -7,8 +7,10 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
-            libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
-test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+            libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates
+            libldap-dev)
+test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools
+           slapd ldap-utils)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
