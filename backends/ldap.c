@@ -615,19 +615,24 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	if (b->search_mode)
 		return rc;
 	memset(&l->g, 0, sizeof(l->g));
-	if (b->group_base_dn[0] != '\0')
-		return groups_search(b, ld, l->dn, deadline, &l->g, err);
-	if (b->group_attribute[0] == '\0')
-		return rc;
-	rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline, &chain);
-	if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL)
-		groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
-	else if (rc == LDAP_NO_SUCH_OBJECT)
-		rc = LDAP_SUCCESS;	/* bound but cannot read its own entry: no groups */
-	else if (rc != LDAP_SUCCESS)
-		diag(ld, rc, "reading the user's groups", err);
-	ldap_msgfree(chain);
-	return rc;
+	if (b->group_base_dn[0] != '\0') {
+		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
+	} else if (b->group_attribute[0] != '\0') {
+		rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline,
+			    &chain);
+		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL)
+			groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
+		else if (rc == LDAP_NO_SUCH_OBJECT)
+			rc = LDAP_SUCCESS;	/* bound, but may not read its own entry */
+		else if (rc != LDAP_SUCCESS)
+			diag(ld, rc, "reading the user's groups", err);
+		ldap_msgfree(chain);
+	}
+	/* A failed group lookup after a good bind is no statement about the
+	 * user (not "no such user", not "wrong password"): the caller must
+	 * see it as an error, while API errors keep their meaning for the
+	 * pool (retry on a closed connection, drop a timed-out one). */
+	return rc == LDAP_SUCCESS || LDAP_API_ERROR(rc) ? rc : LDAP_OTHER;
 }
 
 /* ---- verify -------------------------------------------------------------- */
@@ -695,7 +700,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		goto done;
 	}
 	if (rc != LDAP_SUCCESS) {
-		if (!LDAP_API_ERROR(rc))
+		if (!LDAP_API_ERROR(rc) && rc != LDAP_OTHER)	/* else err says it */
 			pa_error_set(err, "user bind: %s", ldap_err2string(rc));
 		goto done;
 	}

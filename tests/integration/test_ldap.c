@@ -405,6 +405,12 @@ test_direct_bind(void **state)
 	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=groups,"
 						   PA_LDAP_BASE "\n"), NULL);
 	basics(d2, false);
+	/* A group base that does not exist after a good bind: no answer
+	 * (503), neither "no such user" nor a grant without groups. */
+	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=nowhere,"
+						   PA_LDAP_BASE "\n"), NULL);
+	expect_unavailable(d2, "alice", "alice-pw", "direct, group_base_dn missing");
+	expect_deny(d2, "alice", "wrong", "direct, group_base_dn missing, wrong password");
 }
 
 /* ---- names that would inject -------------------------------------------- */
