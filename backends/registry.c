@@ -9,11 +9,13 @@
 extern const struct pa_backend_ops pa_htpasswd_ops;
 extern const struct pa_backend_ops pa_redis_ops;
 extern const struct pa_backend_ops pa_postgres_ops;
+extern const struct pa_backend_ops pa_ldap_ops;
 
 static const struct pa_backend_ops *const backends[] = {
 	&pa_htpasswd_ops,
 	&pa_redis_ops,
 	&pa_postgres_ops,
+	&pa_ldap_ops,
 };
 
 const struct pa_backend_ops *
@@ -30,5 +32,5 @@ pa_backend_find(const char *name)
 const char *
 pa_backend_names(void)
 {
-	return "htpasswd, redis, postgres";
+	return "htpasswd, redis, postgres, ldap";
 }

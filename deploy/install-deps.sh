@@ -10,7 +10,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
-build_pkgs+=(libpq-dev)
+build_pkgs+=(libpq-dev libldap-dev)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
 # fuzzing (tests/fuzz): clang with libFuzzer
 test_pkgs+=(clang libclang-rt-14-dev)
@@ -18,6 +18,8 @@ test_pkgs+=(clang libclang-rt-14-dev)
 test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 # PostgreSQL 15 server (pgcrypto ships in it) and psql/pg_dump for the tests.
 test_pkgs+=(postgresql-15 postgresql-client-15)
+# LDAP: a private slapd and ldapadd for the tests
+test_pkgs+=(slapd ldap-utils)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
