@@ -1,7 +1,8 @@
 /*
- * Backends failing under load (hardening): for each real backend server,
- * a bounded load of mixed right and wrong credentials runs against the
- * real daemon while the server is stopped and started again.  Every
+ * Backends failing under load (hardening): for each real backend server
+ * (redis-server, PostgreSQL, slapd), a bounded load of mixed right and
+ * wrong credentials runs against the real daemon while the server is
+ * stopped and started again.  Every
  * answer is counted and checked:
  *
  *   - never an allow for wrong credentials, at any time;
@@ -15,6 +16,7 @@
  * recover) are printed for the README and the issue note.
  */
 #include "harness.h"
+#include "ldap_server.h"
 #include "pg_server.h"
 #include "redis_server.h"
 
@@ -32,6 +34,7 @@
 
 #include "pg_server.c"
 #include "redis_server.c"
+#include "ldap_server.c"
 
 #define USERS 8
 #define LOAD_THREADS 4
@@ -233,11 +236,86 @@ pg_section(void *st)
 
 static struct pa_pg pg_state;
 
+/* --- ldap (search-then-bind; slapd keeps its users over a restart) --- */
+
+static int
+ldap_add_users(void *st)
+{
+	struct pa_slapd *sl = st;
+	char *ldif = NULL, *path, out[1024];
+	int i, rc;
+
+	for (i = 0; i < USERS; i++) {
+		char *prev = ldif;
+
+		ldif = pa_strdupf("%sdn: uid=user%d,ou=people," PA_LDAP_BASE "\n"
+				  "objectClass: inetOrgPerson\nuid: user%d\ncn: user%d\nsn: u\n"
+				  "userPassword: " RIGHT_PW "\n\n",
+				  prev != NULL ? prev : "", i, i, i);
+		free(prev);
+	}
+	path = pa_strdupf("%s/users.ldif", sl->dir);
+	if (pa_write_file(path, ldif) != 0) {
+		free(path);
+		free(ldif);
+		return -1;
+	}
+	{
+		const char *argv[] = { "ldapadd", "-x", "-H", sl->uri, "-D", PA_LDAP_ROOT_DN, "-w",
+				       PA_LDAP_ROOT_PASSWORD, "-f", path, NULL };
+
+		rc = pa_ldap_tool(argv, out, sizeof(out));
+	}
+	if (rc != 0)
+		fprintf(stderr, "ldapadd: %s\n", out);
+	free(path);
+	free(ldif);
+	return rc == 0 ? 0 : -1;
+}
+
+static int
+ldap_start(void *st)
+{
+	return pa_slapd_start(st);
+}
+
+static int
+ldap_stop(void *st)
+{
+	return pa_slapd_stop(st);
+}
+
+static int
+ldap_restart(void *st)
+{
+	return pa_slapd_restart(st);
+}
+
+static void
+ldap_destroy(void *st)
+{
+	pa_slapd_destroy(st);
+}
+
+static char *
+ldap_section(void *st)
+{
+	struct pa_slapd *sl = st;
+
+	return pa_strdupf("[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
+			  "bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\ntimeout_ms = 500\n",
+			  sl->uri, sl->svc_secret);
+}
+
+static struct pa_slapd ldap_state;
+
 static const struct server servers[] = {
 	{ "redis", redis_start, redis_stop, redis_restart, redis_destroy, redis_section,
 	  redis_add_users, &redis_state },
 	{ "postgres", pg_start, pg_stop, pg_restart, pg_destroy, pg_section, pg_add_users,
 	  &pg_state },
+	{ "ldap", ldap_start, ldap_stop, ldap_restart, ldap_destroy, ldap_section,
+	  ldap_add_users, &ldap_state },
 };
 
 static void
@@ -345,6 +423,12 @@ test_postgres(void **state)
 	run_failure(state, &servers[1]);
 }
 
+static void
+test_ldap(void **state)
+{
+	run_failure(state, &servers[2]);
+}
+
 static int
 teardown(void **state)
 {
@@ -361,6 +445,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_redis, pa_fixture_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_postgres, pa_fixture_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ldap, pa_fixture_setup, teardown),
 	};
 
 	pa_scrub_environment();
