@@ -43,6 +43,7 @@
 #include <fcntl.h>
 #include <ldap.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -635,6 +636,30 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	return rc == LDAP_SUCCESS || LDAP_API_ERROR(rc) ? rc : LDAP_OTHER;
 }
 
+/* Search-then-bind for a name that matched nothing: one failed bind on a
+ * user connection, as a known user's wrong password costs, so that the
+ * time of the answer does not tell which names exist (the counterpart of
+ * the dummy hash verify of the other backends).  The DN names no entry
+ * (a random RDN value under base_dn) and the password is a fixed dummy:
+ * the client's password is never sent for any DN but the user's own. */
+static int
+step_dummy_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
+{
+	static const char dummy_pw[] = "proxyauthd-dummy-password";
+	char dn[DN_MAX];
+	unsigned char rnd[8];
+	int rc;
+
+	(void)arg;
+	(void)err;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(dn, sizeof(dn), "cn=proxyauthd-no-such-entry-%02x%02x%02x%02x%02x%02x%02x%02x,%s",
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], b->base_dn);
+	rc = simple_bind(ld, dn, dummy_pw, sizeof(dummy_pw) - 1, deadline);
+	return LDAP_API_ERROR(rc) ? rc : LDAP_SUCCESS;
+}
+
 /* ---- verify -------------------------------------------------------------- */
 
 static enum pa_result
@@ -663,6 +688,12 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 			goto done;
 		}
 		if (l->entries == 0) {
+			struct pa_error ignored = { { 0 } };
+
+			/* The search answered: whatever the dummy bind meets,
+			 * the answer is "not found". */
+			(void)pool_run(b, &b->usr, false, deadline, step_dummy_bind, NULL,
+				       &ignored);
 			res = PA_NOT_FOUND;
 			goto done;
 		}

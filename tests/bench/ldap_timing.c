@@ -170,6 +170,49 @@ main(int argc, char **argv)
 		}
 		report(mode == 0 ? "proxyauthd /auth, search-then-bind, uncached" :
 		       "proxyauthd /auth, direct bind, uncached", t, rounds);
+		/* Does the time tell whether a user exists?  Wrong passwords for
+		 * existing users against unknown users, alternating. */
+		{
+			double *tu = calloc((size_t)rounds, sizeof(double));
+
+			if (tu == NULL)
+				goto done;
+			for (i = -20; i < rounds; i++) {
+				int k = (i + 40) % 32 + 1, which;
+
+				for (which = 0; which < 2; which++) {
+					char hdr[256], basic[200];
+					struct pa_req req = { 0 };
+					struct pa_resp r;
+					double t0;
+
+					snprintf(user, sizeof(user), which == 0 ? "u%02d" : "nobody%02d", k);
+					pa_basic(user, "wrong-password", basic, sizeof(basic));
+					snprintf(hdr, sizeof(hdr), "Proxy-Authorization: %s", basic);
+					req.path = "/auth";
+					req.headers[0] = hdr;
+					req.reuse = c;
+					t0 = now_us();
+					if (pa_request(d, &req, &r) != 0 || r.status != 407) {
+						fprintf(stderr, "unexpected answer: %s\n",
+							pa_resp_describe(&r));
+						pa_resp_free(&r);
+						free(tu);
+						goto done;
+					}
+					pa_resp_free(&r);
+					if (i >= 0)
+						(which == 0 ? t : tu)[i] = now_us() - t0;
+				}
+			}
+			qsort(t, (size_t)rounds, sizeof(double), cmp);
+			qsort(tu, (size_t)rounds, sizeof(double), cmp);
+			printf("%-46s existing %7.0f us   unknown %7.0f us   ratio %.2f\n",
+			       mode == 0 ? "wrong password, search-then-bind" :
+					   "wrong password, direct bind",
+			       t[rounds / 2], tu[rounds / 2], tu[rounds / 2] / t[rounds / 2]);
+			free(tu);
+		}
 		curl_easy_cleanup(c);
 		c = NULL;
 		pa_daemon_stop(d);
