@@ -100,7 +100,7 @@ struct pg {
 	char timeout_text[24];		/* statement_timeout, in ms */
 	char connect_timeout[24];	/* libpq's, in whole seconds */
 	const struct pa_backend_env *env;
-	pthread_mutex_t lock;		/* guards busy[], reference */
+	pthread_mutex_t lock;		/* guards busy[] */
 	pthread_cond_t freed;
 	int n;
 	PGconn **conns;			/* conns[i] belongs to whoever holds busy[i] */
@@ -110,7 +110,7 @@ struct pg {
 	atomic_bool stop;
 	/* The last stored hash seen, for the dummy verification of unknown,
 	 * disabled and expired users: it costs what the users here cost. */
-	char reference[600];
+	struct pa_hash_reference reference;
 };
 
 /* ---- connections --------------------------------------------------------- */
@@ -361,22 +361,7 @@ pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
 static void
 dummy_verify(struct pg *g, const struct pa_credentials *cred)
 {
-	char ref[sizeof(g->reference)];
-
-	pthread_mutex_lock(&g->lock);
-	memcpy(ref, g->reference, sizeof(ref));
-	pthread_mutex_unlock(&g->lock);
-	pa_hash_dummy_verify(cred->password, cred->password_len, ref[0] != '\0' ? ref : NULL);
-}
-
-static void
-remember_reference(struct pg *g, const char *hash)
-{
-	if (pa_hash_check(hash, true, NULL) != 0)
-		return;
-	pthread_mutex_lock(&g->lock);
-	snprintf(g->reference, sizeof(g->reference), "%s", hash);
-	pthread_mutex_unlock(&g->lock);
+	pa_reference_dummy_verify(&g->reference, cred);
 }
 
 static bool
@@ -440,27 +425,8 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		OPENSSL_cleanse(hash, sizeof(hash));
 		return PA_DENIED;
 	}
-	remember_reference(g, hash);
-	switch (pa_hash_verify(cred->password, cred->password_len, hash,
-			       g->env->allow_weak_hashes)) {
-	case PA_HASH_MATCH:
-		pa_list_normalize(groups);
-		if (!pa_utf8_valid(groups, strlen(groups)) || pa_has_control(groups, strlen(groups)) ||
-		    pa_strlcpy(who->user, name, sizeof(who->user)) != 0 ||
-		    pa_strlcpy(who->groups, groups, sizeof(who->groups)) != 0) {
-			pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: groups of %s are not "
-				   "printable UTF-8; denied", cred->user);
-			break;
-		}
-		res = PA_GRANTED;
-		break;
-	case PA_HASH_MISMATCH:
-		break;
-	default:
-		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: the hash of %s is in a format "
-			   "proxyauthd does not accept; denied", cred->user);
-		break;
-	}
+	res = pa_backend_check_stored(g->env, "postgres", &g->reference, cred, hash, name, groups,
+				      who);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }
@@ -580,6 +546,7 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 		goto oom;
 	g->env = env;
 	pthread_mutex_init(&g->lock, NULL);
+	pa_reference_init(&g->reference);
 	pthread_cond_init(&g->freed, NULL);
 	atomic_init(&g->stop, false);
 	g->timeout_ms = pa_conf_int(conf, pg_keys, "timeout_ms");
@@ -639,6 +606,7 @@ pg_close(void *ctx)
 	OPENSSL_cleanse(g->password, sizeof(g->password));
 	pthread_cond_destroy(&g->freed);
 	pthread_mutex_destroy(&g->lock);
+	pa_reference_destroy(&g->reference);
 	free(g);
 }
 

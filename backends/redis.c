@@ -52,35 +52,19 @@ struct redis {
 	char *address, *username, *prefix, *channel;
 	char password[1024];
 	const struct pa_backend_env *env;
-	pthread_mutex_t lock;		/* guards reference */
 	struct pa_redis_pool *pool;
 	pthread_t sub;
 	bool sub_started;
 	atomic_bool stop;
 	/* The last stored hash seen, for the dummy verification of unknown
 	 * or disabled users: it costs what the users here cost. */
-	char reference[600];		/* guarded by lock */
+	struct pa_hash_reference reference;
 };
 
 static void
 dummy_verify(struct redis *r, const struct pa_credentials *cred)
 {
-	char ref[sizeof(r->reference)];
-
-	pthread_mutex_lock(&r->lock);
-	memcpy(ref, r->reference, sizeof(ref));
-	pthread_mutex_unlock(&r->lock);
-	pa_hash_dummy_verify(cred->password, cred->password_len, ref[0] != '\0' ? ref : NULL);
-}
-
-static void
-remember_reference(struct redis *r, const char *hash)
-{
-	if (pa_hash_check(hash, true, NULL) != 0)
-		return;
-	pthread_mutex_lock(&r->lock);
-	snprintf(r->reference, sizeof(r->reference), "%s", hash);
-	pthread_mutex_unlock(&r->lock);
+	pa_reference_dummy_verify(&r->reference, cred);
 }
 
 /* A copy of an HMGET field, or NULL when it is nil. */
@@ -168,27 +152,8 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 			return PA_DENIED;
 		}
 	}
-	remember_reference(r, hash);
-	switch (pa_hash_verify(cred->password, cred->password_len, hash,
-			       r->env->allow_weak_hashes)) {
-	case PA_HASH_MATCH:
-		pa_list_normalize(groups);
-		if (!pa_utf8_valid(groups, strlen(groups)) || pa_has_control(groups, strlen(groups)) ||
-		    pa_strlcpy(who->user, cred->user, sizeof(who->user)) != 0 ||
-		    pa_strlcpy(who->groups, groups, sizeof(who->groups)) != 0) {
-			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: groups of %s are not "
-				   "printable UTF-8; denied", cred->user);
-			break;
-		}
-		res = PA_GRANTED;
-		break;
-	case PA_HASH_MISMATCH:
-		break;
-	default:
-		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: the hash of %s is in a format "
-			   "proxyauthd does not accept; denied", cred->user);
-		break;
-	}
+	res = pa_backend_check_stored(r->env, "redis", &r->reference, cred, hash, cred->user,
+				      groups, who);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }
@@ -296,7 +261,7 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		goto oom;
 	r->env = env;
-	pthread_mutex_init(&r->lock, NULL);
+	pa_reference_init(&r->reference);
 	atomic_init(&r->stop, false);
 	r->address = strdup(pa_conf_str(conf, redis_keys, "address"));
 	r->username = strdup(pa_conf_str(conf, redis_keys, "username"));
@@ -355,7 +320,7 @@ redis_close(void *ctx)
 	free(r->prefix);
 	free(r->channel);
 	OPENSSL_cleanse(r->password, sizeof(r->password));
-	pthread_mutex_destroy(&r->lock);
+	pa_reference_destroy(&r->reference);
 	free(r);
 }
 

@@ -11,6 +11,7 @@
 #ifndef PA_BACKEND_H
 #define PA_BACKEND_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -64,6 +65,33 @@ struct pa_backend_ops {
 	void (*reload)(void *ctx);
 	void (*close)(void *ctx);		/* safe on NULL */
 };
+
+/*
+ * Shared by the backends that read stored hashes from a server (Redis,
+ * PostgreSQL; lib/backend_common.c).
+ *
+ * The reference is the last stored hash seen: a dummy verification of an
+ * unknown, disabled or expired user uses it, so that it costs what the
+ * users of that backend cost.  Thread-safe.
+ */
+struct pa_hash_reference {
+	pthread_mutex_t lock;
+	char hash[600];
+};
+
+void pa_reference_init(struct pa_hash_reference *ref);
+void pa_reference_destroy(struct pa_hash_reference *ref);
+void pa_reference_dummy_verify(struct pa_hash_reference *ref, const struct pa_credentials *cred);
+
+/* The last step of a lookup: remembers hash as the reference, verifies
+ * the password against it and, when it matches, fills who with user and
+ * the comma list groups (normalised in place; refused unless printable
+ * UTF-8).  Logs, prefixed with backend, why a user is refused.  Returns
+ * PA_GRANTED or PA_DENIED. */
+enum pa_result pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
+				       struct pa_hash_reference *ref,
+				       const struct pa_credentials *cred, const char *hash,
+				       const char *user, char *groups, struct pa_identity *who);
 
 /* The compiled-in backend of that name, or NULL. */
 const struct pa_backend_ops *pa_backend_find(const char *name);
