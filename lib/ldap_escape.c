@@ -4,6 +4,7 @@
  * size - 1, so the NUL always fits and an overflow is reported, not cut.
  */
 #include "ldap_escape.h"
+#include "text.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -39,18 +40,6 @@ finish(char *out, size_t size, size_t pos, bool ok)
 	return (int)pos;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The byte of a "\XX" pair at in[i] (i points after the backslash), or -1. */
 static int
 hexpair(const char *in, size_t inlen, size_t i)
@@ -59,7 +48,8 @@ hexpair(const char *in, size_t inlen, size_t i)
 
 	if (i + 1 >= inlen)
 		return -1;
-	if ((hi = hexval(in[i])) < 0 || (lo = hexval(in[i + 1])) < 0)
+	if ((hi = pa_hex_value((unsigned char)in[i])) < 0 ||
+	    (lo = pa_hex_value((unsigned char)in[i + 1])) < 0)
 		return -1;
 	return hi << 4 | lo;
 }

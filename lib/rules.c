@@ -74,17 +74,6 @@ oom:
 	return -1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 pa_path_normalize(const char *in, size_t len, char *out, size_t size)
 {
@@ -117,8 +106,8 @@ pa_path_normalize(const char *in, size_t len, char *out, size_t size)
 
 		if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= len || (hi = hexval(in[i + 1])) < 0 ||
-			    (lo = hexval(in[i + 2])) < 0)
+			if (i + 2 >= len || (hi = pa_hex_value((unsigned char)in[i + 1])) < 0 ||
+			    (lo = pa_hex_value((unsigned char)in[i + 2])) < 0)
 				return -1;
 			c = hi * 16 + lo;
 			i += 2;

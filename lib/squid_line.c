@@ -9,6 +9,7 @@
  * decoded password is scrubbed on every path.  An answer is one line.
  */
 #include "squid_line.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
@@ -18,18 +19,6 @@ static bool
 is_space(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Decodes src[0..n) into out (room for cap bytes).  Returns the decoded
@@ -46,8 +35,8 @@ url_decode(const char *src, size_t n, char *out, size_t cap)
 		if (c == '%') {
 			if (n - i < 3)
 				return -1;
-			hi = hex_value((unsigned char)src[i + 1]);
-			lo = hex_value((unsigned char)src[i + 2]);
+			hi = pa_hex_value((unsigned char)src[i + 1]);
+			lo = pa_hex_value((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi << 4 | lo);

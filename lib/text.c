@@ -246,6 +246,18 @@ pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t le
 }
 
 int
+pa_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
 pa_parse_long(const char *s, long min, long max, long *out)
 {
 	char *end;

@@ -52,6 +52,9 @@ int pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_
  * fit.  buf[*pos] is NUL afterwards when *pos < size. */
 int pa_buf_append(char *buf, size_t size, size_t *pos, const char *src, size_t len);
 
+/* The value of a hexadecimal digit, or -1. */
+int pa_hex_value(int c);
+
 /* Parses a decimal integer within [min, max].  Returns 0 or -1. */
 int pa_parse_long(const char *s, long min, long max, long *out);
 
