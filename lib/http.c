@@ -15,9 +15,9 @@
  * a client sending one byte a second never reaches.  So every connection
  * is also on a list (struct conn) with the time it became ready for a
  * request (opened, or its last answer sent); a sweeper thread shuts down
- * the socket of any that has not delivered a whole request header within
- * header_timeout of that, and libmicrohttpd then closes it as it would
- * any broken connection.  A connection whose request is being answered is
+ * the socket of any that has not delivered a whole request (header and
+ * any body) within header_timeout of that, and libmicrohttpd then closes
+ * it as it would any broken connection.  A connection whose request is being answered is
  * never cut.
  *
  * Invariants: a suspended connection is resumed exactly once, by the
@@ -371,10 +371,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		r->conn = conn;
 		r->d.start_us = pa_now_us();
 		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci != NULL && ci->socket_context != NULL) {
+		if (ci != NULL && ci->socket_context != NULL)
 			r->c = ci->socket_context;
-			atomic_store_explicit(&r->c->busy, true, memory_order_relaxed);
-		}
 		*con_cls = r;
 		atomic_fetch_add(&h->in_flight, 1);
 		return MHD_YES;
@@ -383,6 +381,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;	/* a body is never needed: discard it */
 		return MHD_YES;
 	}
+	/* The whole request is in (a body too): from here on the sweeper
+	 * leaves the connection alone.  Not before, or a body sent a byte at
+	 * a time would hold it forever. */
+	if (r->c != NULL)
+		atomic_store_explicit(&r->c->busy, true, memory_order_relaxed);
 	if (r->state == REQ_DONE)
 		return respond_decision(r);
 	if (r->state == REQ_PENDING)

@@ -1,8 +1,8 @@
 /*
  * Resource limits and privileges (hardening) against the real daemon:
  *
- *   - slow-loris clients (a header sent one byte a second) are cut after
- *     header_timeout while every other client is served, a kept-alive
+ *   - slow-loris clients (a header, or a body, sent one byte a second) are
+ *     cut after header_timeout while every other client is served, a kept-alive
  *     connection in steady use is never cut, and neither is one whose
  *     request waits on a slow backend;
  *   - oversized headers get an HTTP error answer, never a crash;
@@ -179,9 +179,16 @@ test_slow_loris(void **state)
 	assert_non_null(d);
 	assert_non_null(keep = curl_easy_init());
 
+	/* Half send their header a byte a second; the other half send a
+	 * whole header announcing a body, then the body a byte a second. */
 	for (i = 0; i < SLOW_CLIENTS; i++) {
+		const char *first = i % 2 == 0 ? "GET /auth HTTP/1.1\r\nX" :
+				    "POST /auth HTTP/1.1\r\nHost: x\r\n"
+				    "Content-Length: 100000\r\n\r\n";
+
 		assert_true((fds[i] = connect_to(d)) >= 0);
-		assert_int_equal(send(fds[i], "GET /auth HTTP/1.1\r\nX", 21, MSG_NOSIGNAL), 21);
+		assert_int_equal(send(fds[i], first, strlen(first), MSG_NOSIGNAL),
+				 (ssize_t)strlen(first));
 	}
 	start = now_ms();
 	/* One more byte a second from each slow client, for up to 8 s; in
