@@ -17,6 +17,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -525,6 +526,21 @@ htpasswd_close(void *ctx)
 	free(h);
 }
 
+/* After giving up root: reloads read the file again, as the new user. */
+static int
+htpasswd_check_access(void *ctx, struct pa_error *err)
+{
+	struct htpasswd *h = ctx;
+
+	if (access(h->path, R_OK) != 0) {
+		pa_error_set(err, "htpasswd file %s is not readable by this user (%s): changes "
+			     "to it would never be seen; make it readable by the `user` account",
+			     h->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 const struct pa_backend_ops pa_htpasswd_ops = {
 	.name = "htpasswd",
 	.keys = htpasswd_keys,
@@ -532,5 +548,6 @@ const struct pa_backend_ops pa_htpasswd_ops = {
 	.verify = htpasswd_verify,
 	.probe = htpasswd_probe,
 	.reload = htpasswd_reload,
+	.check_access = htpasswd_check_access,
 	.close = htpasswd_close,
 };

@@ -63,6 +63,10 @@ struct pa_backend_ops {
 	int (*probe)(void *ctx, struct pa_error *err);
 	/* Re-reads what the backend caches from outside (SIGHUP).  May be NULL. */
 	void (*reload)(void *ctx);
+	/* Called once after proxyauthd gave up root (`user`): 0 when what the
+	 * backend re-reads later (files) is still readable, else -1 with err
+	 * set, and proxyauthd refuses to run.  May be NULL. */
+	int (*check_access)(void *ctx, struct pa_error *err);
 	void (*close)(void *ctx);		/* safe on NULL */
 };
 

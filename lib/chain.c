@@ -118,6 +118,18 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 	}
 }
 
+int
+pa_chain_check_access(const struct pa_chain *chain, struct pa_error *err)
+{
+	int i;
+
+	for (i = 0; i < chain->n; i++)
+		if (chain->links[i].ops->check_access != NULL &&
+		    chain->links[i].ops->check_access(chain->links[i].ctx, err) != 0)
+			return -1;
+	return 0;
+}
+
 void
 pa_chain_reload(const struct pa_chain *chain)
 {

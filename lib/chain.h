@@ -44,6 +44,10 @@ int pa_chain_open(struct pa_chain *chain, const struct pa_config *cfg,
 void pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 		     struct pa_identity *who, struct pa_chain_answer *ans);
 
+/* Every backend's check_access hook (after giving up root): 0, or -1
+ * with err set by the first that fails. */
+int pa_chain_check_access(const struct pa_chain *chain, struct pa_error *err);
+
 /* Calls every backend's reload hook (SIGHUP). */
 void pa_chain_reload(const struct pa_chain *chain);
 

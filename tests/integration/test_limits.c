@@ -12,8 +12,9 @@
  *     leave the daemon serving, with its descriptors and memory back near
  *     where they started;
  *   - started as root with `user = nobody`, the process runs as nobody
- *     (real, effective, saved and filesystem ids, groups) and still
- *     answers; without `user` it warns; `user` naming no account fails -t.
+ *     (real, effective, saved ids, groups, every thread) and still
+ *     answers; an htpasswd file nobody could not re-read is refused at
+ *     start; without `user` it warns; `user` naming no account fails -t.
  */
 #include "harness.h"
 #include "redis_server.h"
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -515,10 +517,33 @@ test_privileges(void **state)
 	free(log);
 	assert_int_equal(pa_daemon_stop(d), 0);
 
-	/* As root with `user = nobody`: every id is nobody's afterwards. */
+	/* As root with `user = nobody` and an htpasswd file only root can
+	 * read: proxyauthd refuses to run, since it could never reload it. */
 	d = pa_daemon_start(f, "[server]\nlisten = 127.0.0.1:0\nuser = nobody\n"
 			       "[htpasswd]\nfile = @HTPASSWD@\n",
 			    std_htpasswd);
+	assert_null(d);
+	log = pa_daemon_log(&f->d[f->n - 1]);
+	if (strstr(log, "is not readable by this user") == NULL)
+		fail_msg("an htpasswd file nobody cannot read was not refused:\n%s", log);
+	free(log);
+
+	/* With a file nobody can read: every id is nobody's afterwards. */
+	{
+		char *dir = pa_strdupf("%s/shared", f->dir), *path, *conf;
+
+		assert_int_equal(chmod(f->dir, 0711), 0);
+		assert_int_equal(mkdir(dir, 0711), 0);
+		path = pa_strdupf("%s/users.htpasswd", dir);
+		assert_int_equal(pa_write_file(path, std_htpasswd), 0);
+		assert_int_equal(chmod(path, 0644), 0);
+		conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nuser = nobody\n"
+				  "[htpasswd]\nfile = %s\n", path);
+		d = pa_daemon_start(f, conf, NULL);
+		free(conf);
+		free(path);
+		free(dir);
+	}
 	assert_non_null(d);
 	assert_true(pa_daemon_wait_log(d, "running as user nobody", 1, 2000));
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", (unsigned)pw->pw_uid, (unsigned)pw->pw_uid,
