@@ -86,16 +86,123 @@ argon2_params_ok(const char *hash, const char **why)
 	return 0;
 }
 
-/* Caps the cost a stored bcrypt or SHA-crypt hash may ask for, as for
- * argon2: a poisoned record must not tie a worker up for minutes.
- * yescrypt's cost is encoded in a way libxcrypt does not expose; its
- * hashes are taken as they are. */
+/* The crypt base-64 digit value of c ("./0-9A-Za-z"), or 64. */
+static unsigned int
+atoi64(char c)
+{
+	if (c == '.')
+		return 0;
+	if (c == '/')
+		return 1;
+	if (c >= '0' && c <= '9')
+		return (unsigned int)(c - '0') + 2;
+	if (c >= 'A' && c <= 'Z')
+		return (unsigned int)(c - 'A') + 12;
+	if (c >= 'a' && c <= 'z')
+		return (unsigned int)(c - 'a') + 38;
+	return 64;
+}
+
+/* yescrypt's variable-length number (libxcrypt alg-yescrypt-common.c,
+ * decode64_uint32); NULL when malformed. */
+static const char *
+decode64_var(unsigned long *dst, const char *src, unsigned long min)
+{
+	unsigned long start = 0, end = 47, chars = 1, bits = 0, c;
+
+	if ((c = atoi64(*src++)) > 63)
+		return NULL;
+	*dst = min;
+	while (c > end) {
+		*dst += (end + 1 - start) << bits;
+		start = end + 1;
+		end = start + (62 - end) / 2;
+		chars++;
+		bits += 6;
+	}
+	*dst += (c - start) << bits;
+	while (--chars) {
+		if ((c = atoi64(*src++)) > 63)
+			return NULL;
+		bits -= 6;
+		*dst += c << bits;
+	}
+	return src;
+}
+
+/* scrypt's fixed 30-bit number: five digits, least significant first. */
+static const char *
+decode64_30(unsigned long *dst, const char *src)
+{
+	unsigned long c;
+	int bits;
+
+	*dst = 0;
+	for (bits = 0; bits < 30; bits += 6) {
+		if ((c = atoi64(*src++)) > 63)
+			return NULL;
+		*dst |= c << bits;
+	}
+	return src;
+}
+
+/* The cost of a $7$ (scrypt) or $y$ (yescrypt) setting, as libxcrypt
+ * decodes it, against the caps.  A ROM (yescrypt's NROM) is refused:
+ * there is none to use. */
+static int
+scrypt_cost_ok(const char *hash, const char **why)
+{
+	unsigned long n_log2, r, p = 1, t = 0, have = 0, ignored;
+	const char *s = hash + 3;
+
+	if (hash[1] == '7') {
+		if ((n_log2 = atoi64(*s++)) > 63 || (s = decode64_30(&r, s)) == NULL ||
+		    (s = decode64_30(&p, s)) == NULL)
+			goto malformed;
+	} else {
+		if ((s = decode64_var(&ignored, s, 0)) == NULL ||	/* flavour */
+		    (s = decode64_var(&n_log2, s, 1)) == NULL || n_log2 > 63 ||
+		    (s = decode64_var(&r, s, 1)) == NULL)
+			goto malformed;
+		if (*s != '$') {
+			if ((s = decode64_var(&have, s, 1)) == NULL)
+				goto malformed;
+			if ((have & 1) && (s = decode64_var(&p, s, 2)) == NULL)
+				goto malformed;
+			if ((have & 2) && (s = decode64_var(&t, s, 1)) == NULL)
+				goto malformed;
+			if ((have & 4) && (s = decode64_var(&ignored, s, 1)) == NULL)
+				goto malformed;
+			if (have & ~7UL) {
+				*why = "yescrypt ROM or unknown parameters";
+				return -1;
+			}
+		}
+		if (*s != '$')
+			goto malformed;
+	}
+	if (n_log2 >= 21 || r == 0 || (1UL << n_log2) * r > PA_SCRYPT_MAX_NR ||
+	    p > PA_SCRYPT_MAX_P || t > PA_YESCRYPT_MAX_T) {
+		*why = hash[1] == '7' ? "scrypt cost above the caps" : "yescrypt cost above the caps";
+		return -1;
+	}
+	return 0;
+malformed:
+	*why = hash[1] == '7' ? "malformed scrypt parameters" : "malformed yescrypt parameters";
+	return -1;
+}
+
+/* Caps the cost a stored bcrypt, SHA-crypt, scrypt or yescrypt hash may
+ * ask for, as for argon2: a poisoned record must not tie a worker up for
+ * minutes or take gigabytes. */
 static int
 crypt_cost_ok(const char *hash, const char **why)
 {
 	unsigned long v;
 	char *end;
 
+	if ((hash[1] == '7' || hash[1] == 'y') && hash[2] == '$')
+		return scrypt_cost_ok(hash, why);
 	if (hash[1] == '2' && hash[3] == '$') {
 		v = strtoul(hash + 4, &end, 10);
 		if (end != hash + 6 || *end != '$' || v > PA_BCRYPT_MAX_COST) {
@@ -392,16 +499,16 @@ pa_hash_make(const char *password, const char *alg, int cost, char **out, const 
 		prefix = "$2b$";
 		if (cost == 0)
 			cost = 12;
-		if (cost < 4 || cost > 31) {
-			*why = "bcrypt cost must be 4..31";
+		if (cost < 4 || cost > PA_BCRYPT_MAX_COST) {
+			*why = "bcrypt cost must be 4..15 (proxyauthd refuses more)";
 			return -1;
 		}
 	} else if (strcmp(alg, "yescrypt") == 0) {
 		prefix = "$y$";
 		if (cost == 0)
 			cost = 5;
-		if (cost < 1 || cost > 11) {
-			*why = "yescrypt cost must be 1..11";
+		if (cost < 1 || cost > 8) {
+			*why = "yescrypt cost must be 1..8 (proxyauthd refuses more)";
 			return -1;
 		}
 	} else {

@@ -316,6 +316,8 @@ test_make_refuses(void **state)
 		{ "pw", "bcrypt", 32 },
 		{ "pw", "bcrypt", -1 },
 		{ "pw", "yescrypt", 12 },
+		{ "pw", "yescrypt", 9 },	/* over the cap proxyauthd verifies */
+		{ "pw", "bcrypt", PA_BCRYPT_MAX_COST + 1 },
 		{ "pw", "argon2id", PA_ARGON2_MAX_T + 1 },
 	};
 	size_t i;
@@ -509,6 +511,72 @@ test_argon2_caps(void **state)
 	expect_verify("argon2id within caps", FIXTURE_PW, h, false, PA_HASH_MATCH);
 }
 
+/*
+ * scrypt ($7$) and yescrypt ($y$) settings are decoded as libxcrypt does
+ * and their memory (N * r * 128 bytes), parallelism and time capped: a
+ * stored "$7$K6..." alone asks for 4 GiB and 12 s.  Refused hashes are
+ * refused at once by check and by verify; within the caps they verify.
+ */
+static void
+test_scrypt_caps(void **state)
+{
+	static const struct {
+		const char *hash;
+		bool ok;
+	} cases[] = {
+		/* the scrypt paper's vector: N=16384, r=8, p=1 */
+		{ "$7$C6..../....SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", true },
+		/* N=2^22, r=8: 4 GiB */
+		{ "$7$K6..../....SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", false },
+		/* p=16 */
+		{ "$7$C6..../E...SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", false },
+		{ "$7$C6.$short", false },
+		/* yescrypt cost 5 (N=4096, r=32) and cost 8 (at the cap) */
+		{ "$y$j9T$QWsmoRUHB5diAJ2hJ3FNI1$QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", true },
+		{ "$y$jCT$S.dnajmdcHKw9MaFQOt2q.$L1nRCjXsGVqKN7d9TrLdugRiy8RMq5n/innm5swjLfD", true },
+		/* cost 11: N=2^18, r=32, 1 GiB */
+		{ "$y$jFT$fr0KrAHE9ORsGduQEIBkx1$qlvmEcw6RlYH/48pnNfs.qx.ulWE1ST8D2X5evh.eW3", false },
+		/* a ROM (have bit 8) */
+		{ "$y$j9T5.$QWsmoRUHB5diAJ2hJ3FNI1$QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", false },
+		/* t = 63 (have bit 2, t digit 'z') */
+		{ "$y$j9T0z$QWsmoRUHB5diAJ2hJ3FNI1$QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", false },
+		{ "$y$j9", false },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+		int rc = pa_hash_check(cases[i].hash, false, &why);
+
+		if ((rc == 0) != cases[i].ok)
+			fail_msg("%s: check %s (%s)", cases[i].hash, rc == 0 ? "accepted" : "refused",
+				 why != NULL ? why : "");
+		if (!cases[i].ok) {
+			uint64_t t0 = pa_now_us();
+
+			assert_int_equal(pa_hash_verify("pw", 2, cases[i].hash, false),
+					 PA_HASH_UNSUPPORTED);
+			assert_true(pa_now_us() - t0 < 100000);
+		}
+	}
+	/* Within the caps they are real hashes that verify. */
+	assert_int_equal(pa_hash_verify("pleaseletmein", 13, cases[0].hash, false),
+			 PA_HASH_MATCH);
+	assert_int_equal(pa_hash_verify("pleaseletmeim", 13, cases[0].hash, false),
+			 PA_HASH_MISMATCH);
+	assert_int_equal(pa_hash_verify("pw", 2, cases[4].hash, false), PA_HASH_MATCH);
+	/* What proxyauth-passwd makes at yescrypt's highest cost passes. */
+	{
+		char *out = NULL;
+		const char *why = NULL;
+
+		assert_int_equal(pa_hash_make("pw", "yescrypt", 8, &out, &why), 0);
+		assert_int_equal(pa_hash_check(out, false, NULL), 0);
+		free(out);
+	}
+}
+
 /* Refusing an over-cap hash in pa_hash_verify is immediate. */
 static void
 test_argon2_caps_fast(void **state)
@@ -619,6 +687,7 @@ main(void)
 		cmocka_unit_test(test_too_long_hash),
 		cmocka_unit_test(test_weak_policy),
 		cmocka_unit_test(test_argon2_caps),
+		cmocka_unit_test(test_scrypt_caps),
 		cmocka_unit_test(test_argon2_caps_fast),
 		cmocka_unit_test(test_crypt_cost_caps),
 		cmocka_unit_test(test_password_is_counted),
