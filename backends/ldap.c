@@ -92,6 +92,7 @@ struct ldapb {
 	char bind_pw[1024];
 	bool starttls, search_mode;
 	bool tls;			/* starttls or an ldaps:// URI */
+	int n_uris;			/* how many servers uri lists */
 	long timeout_ms;
 	struct pool svc;		/* bound as the service account, nothing else */
 	struct pool usr;		/* user binds only */
@@ -307,6 +308,16 @@ open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_erro
 	}
 	if ((ld = new_handle(b, tv, err)) == NULL)
 		return NULL;
+	/* libldap gives each URI in turn the whole network timeout: a first
+	 * server that drops packets would use up the deadline before the
+	 * second is tried.  Each gets its share. */
+	if (b->n_uris > 1) {
+		uint64_t us = ((uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec) /
+			      (uint64_t)b->n_uris;
+		struct timeval share = { (time_t)(us / 1000000u), (suseconds_t)(us % 1000000u) };
+
+		(void)ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &share);
+	}
 	rc = ldap_connect(ld);
 	handshake_mode(ld, -1, false);
 	if (rc != LDAP_SUCCESS) {
@@ -810,6 +821,23 @@ problem(struct problems *p, const char *key, const char *fmt, ...)
 	pa_error_set(p->err, "%s: %s", where, msg);
 }
 
+/* The servers in a uri list (separated by spaces or commas, as libldap
+ * takes them). */
+static int
+count_uris(const char *list)
+{
+	int n = 0;
+	bool in = false;
+
+	for (; *list != '\0'; list++) {
+		bool sep = *list == ' ' || *list == '\t' || *list == ',';
+
+		n += !sep && !in;
+		in = !sep;
+	}
+	return n;
+}
+
 static char *
 dup_key(const struct pa_section *conf, const char *key)
 {
@@ -861,6 +889,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 	}
 	b->search_mode = b->user_dn_template[0] == '\0';
 	b->tls = b->starttls || strcasestr(b->uri, "ldaps://") != NULL;
+	b->n_uris = count_uris(b->uri);
 
 	if (b->uri[0] == '\0')
 		problem(&p, "uri", "[ldap] needs uri (for example ldaps://ldap.example.org)");

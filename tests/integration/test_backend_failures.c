@@ -165,7 +165,7 @@ redis_section(void *s)
 {
 	struct pa_redis *r = s;
 
-	return pa_strdupf("[redis]\naddress = %s\ntimeout_ms = 500\n", r->addr);
+	return pa_strdupf("[redis]\naddress = %s\ntimeout_ms = 2000\n", r->addr);
 }
 
 static struct pa_redis redis_state;
@@ -228,7 +228,7 @@ pg_section(void *st)
 
 	if (pa_write_file(pw, PA_PG_READER_PASSWORD "\n") != 0)
 		fail_msg("cannot write %s", pw);
-	text = pa_strdupf("[postgres]\nconninfo = %s\npassword_file = %s\ntimeout_ms = 500\n",
+	text = pa_strdupf("[postgres]\nconninfo = %s\npassword_file = %s\ntimeout_ms = 2000\n",
 			  pg->conninfo, pw);
 	free(pw);
 	return text;
@@ -303,7 +303,7 @@ ldap_section(void *st)
 	struct pa_slapd *sl = st;
 
 	return pa_strdupf("[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
-			  "bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\ntimeout_ms = 500\n",
+			  "bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\ntimeout_ms = 2000\n",
 			  sl->uri, sl->svc_secret);
 }
 

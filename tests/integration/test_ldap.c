@@ -23,7 +23,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -488,6 +492,46 @@ test_injection_direct(void **state)
 
 /* ---- failover, TLS, timeouts -------------------------------------------- */
 
+/*
+ * A server that drops connection attempts (a host that is down): a
+ * listener that never accepts, with its accept queue filled, so that the
+ * kernel drops further SYNs.  Returns the listening descriptor (the filler
+ * connections go into fill[], up to 16, -1 terminated) and the port, or -1
+ * when the queue did not fill (the caller skips that case).
+ */
+static int
+dropping_server(int *port, int fill[17])
+{
+	int fd, n = 0, i;
+
+	fill[0] = -1;
+	if ((fd = pa_blackhole_listen(port)) < 0)
+		return -1;
+	(void)listen(fd, 0);
+	for (i = 0; i < 16; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)*port) };
+		struct pollfd pfd;
+		int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (c < 0)
+			break;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		(void)connect(c, (struct sockaddr *)&sa, sizeof(sa));
+		pfd.fd = c;
+		pfd.events = POLLOUT;
+		fill[n++] = c;
+		fill[n] = -1;
+		if (poll(&pfd, 1, 300) == 0)
+			return fd;	/* this one hangs: SYNs are dropped now */
+	}
+	for (i = 0; i < n; i++)
+		close(fill[i]);
+	fill[0] = -1;
+	close(fd);
+	return -1;
+}
+
 static void
 test_failover(void **state)
 {
@@ -506,6 +550,28 @@ test_failover(void **state)
 	d = start_daemon(t, NULL, "", direct_conf(uri, ""), NULL);
 	expect_allow(d, "bob", "bob-pw", "staff", "ldap", "direct, the first server down");
 	free(uri);
+
+	/* The first server drops packets (a host that is down): it may take
+	 * only its share of timeout_ms, or nothing is left for the second. */
+	{
+		int fill[17], hole_port, hole, i;
+		char *extra;
+
+		if ((hole = dropping_server(&hole_port, fill)) < 0) {
+			print_message("cannot make a server that drops SYNs here; case skipped\n");
+			return;
+		}
+		uri = pa_strdupf("ldap://127.0.0.1:%d %s", hole_port, t->s.uri);
+		extra = pa_strdupf("timeout_ms = 3000\npool_size = 1\n");
+		d = start_daemon(t, NULL, "", search_conf(t, uri, extra), NULL);
+		expect_allow(d, "alice", "alice-pw", "admins,staff", "ldap",
+			     "the first server drops packets");
+		free(extra);
+		free(uri);
+		for (i = 0; fill[i] >= 0; i++)
+			close(fill[i]);
+		close(hole);
+	}
 }
 
 static void
