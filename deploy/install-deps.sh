@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
 build_pkgs+=(libpq-dev libldap-dev)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
 # fuzzing (tests/fuzz): clang with libFuzzer
-test_pkgs+=(clang libclang-rt-14-dev)
+test_pkgs+=(clang libclang-rt-14-dev valgrind)
 # proxies end to end (tests/integration/test_{nginx,caddy,squid}.py) and the deploy kit check
 test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 # PostgreSQL 15 server (pgcrypto ships in it) and psql/pg_dump for the tests.

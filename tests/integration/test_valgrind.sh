@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The daemon under valgrind's memcheck (full stacks, unlike LeakSanitizer
+# in libraries built without frame pointers): the backend-failure test
+# (tests/integration/test_backend_failures.c) against redis-server and
+# slapd, stopped and restarted under load, with every proxyauthd it starts
+# wrapped in valgrind.  Fails on any invalid read or write, use of
+# uninitialised memory, or memory definitely or indirectly lost.
+# PostgreSQL is left out: its SCRAM login under valgrind outlasts the
+# test's timeouts.  Runs on the plain build only (valgrind cannot run an
+# AddressSanitizer binary); the ASan run says so and passes.
+set -euo pipefail
+: "${PA_DAEMON_BIN:?}"
+if ldd "$PA_DAEMON_BIN" | grep -q libasan; then
+  echo "AddressSanitizer build: the valgrind run belongs to the plain build"
+  exit 0
+fi
+command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+test_bin=$(dirname "$PA_DAEMON_BIN")/tests/integration_test_backend_failures
+tmp=$(mktemp -d /tmp/pa-valgrind.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/proxyauthd" <<WRAP
+#!/bin/sh
+exec valgrind --quiet --error-exitcode=99 --leak-check=full \
+  --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+  --log-file=$tmp/vg.%p.log "$PA_DAEMON_BIN" "\$@"
+WRAP
+chmod 755 "$tmp/proxyauthd"
+PA_DAEMON_BIN=$tmp/proxyauthd PA_FAILURE_BACKENDS=redis,ldap "$test_bin"
+n=0; bad=0
+for f in "$tmp"/vg.*.log; do
+  n=$((n + 1))
+  # --quiet: a clean run writes nothing
+  if [ -s "$f" ]; then bad=1; echo "=== $f"; cat "$f"; fi
+done
+echo "valgrind: $n proxyauthd runs checked"
+[ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
