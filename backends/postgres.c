@@ -522,6 +522,11 @@ listener(void *arg)
 			set_pq_error(&err, "listening connection lost", PQerrorMessage(c));
 			pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: %s", err.msg);
 			logged_down = true;
+			/* From now on notices go unheard: drop what PostgreSQL
+			 * told us at once, not only once LISTEN works again (it
+			 * may not for a while).  Answers cached while it is down
+			 * are dropped again on reconnect. */
+			g->env->invalidate(g->env->invalidate_arg, "postgres", NULL);
 		}
 		PQfinish(c);
 	}
@@ -531,6 +536,58 @@ listener(void *arg)
 /* ---- life cycle ---------------------------------------------------------- */
 
 static void pg_close(void *ctx);
+
+/* True for a unix socket path or a loopback host name or address. */
+static bool
+local_host(const char *h)
+{
+	return h[0] == '/' || h[0] == '@' || strcmp(h, "localhost") == 0 ||
+	       strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
+}
+
+/* libpq's default sslmode (prefer) takes any certificate, or none: on a
+ * network, whoever sits on the path can pose as the server and answer for
+ * any user.  Said once at start when the server is not on this host and
+ * its certificate is not verified. */
+static void
+warn_unverified_tls(const struct pg *g)
+{
+	PQconninfoOption *opts = PQconninfoParse(g->conninfo, NULL), *o;
+	const char *mode = NULL, *host = NULL, *addr = NULL;
+	bool remote = false;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "sslmode") == 0)
+			mode = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			addr = o->val;
+	}
+	if (mode == NULL)
+		mode = getenv("PGSSLMODE");
+	if (host == NULL && addr == NULL)
+		host = getenv("PGHOST");
+	/* a comma list of hosts: remote when any is */
+	for (const char *list = addr != NULL ? addr : host; list != NULL && *list != '\0';) {
+		char one[256];
+		size_t n = strcspn(list, ",");
+
+		snprintf(one, sizeof(one), "%.*s", (int)(n < sizeof(one) ? n : sizeof(one) - 1),
+			 list);
+		remote = remote || !local_host(one);
+		list += n + (list[n] == ',');
+	}
+	if (remote && (mode == NULL || (strcmp(mode, "verify-full") != 0 &&
+					strcmp(mode, "verify-ca") != 0)))
+		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: the server's certificate is not "
+			   "verified (sslmode=%s): whoever sits on the network path can pose as "
+			   "the server and answer for any user; set sslmode=verify-full in "
+			   "conninfo", mode != NULL ? mode : "prefer");
+	PQconninfoFree(opts);
+}
 
 static int
 pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
@@ -572,6 +629,8 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 		pg_close(g);
 		return -1;
 	}
+	if (!env->check_only)
+		warn_unverified_tls(g);
 	if (!env->check_only && env->invalidate != NULL) {
 		if (pthread_create(&g->listener, NULL, listener, g) != 0) {
 			pg_close(g);

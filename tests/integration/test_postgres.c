@@ -856,6 +856,42 @@ daemon_check(const char *conf, char *out, size_t len)
 	return rc;
 }
 
+/* A server off this host without sslmode=verify-full/verify-ca is warned
+ * about at start; a verified one, or one on loopback, is not. */
+static void
+test_tls_warning(void **state)
+{
+	struct pa_fixture *f = *state;
+	static const struct {
+		const char *conninfo;
+		bool warned;
+	} cases[] = {
+		/* 192.0.2.1 (TEST-NET-1) is never answered: lookups just fail */
+		{ "host=192.0.2.1 dbname=x user=y connect_timeout=1", true },
+		{ "postgresql://y@192.0.2.1/x?sslmode=require", true },
+		{ "host=192.0.2.1 dbname=x user=y sslmode=verify-full", false },
+		{ "host=127.0.0.1 dbname=x user=y", false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = postgres\n"
+					"[postgres]\nconninfo = %s\ntimeout_ms = 300\n",
+					cases[i].conninfo);
+		struct pa_daemon *d = pa_daemon_start(f, text, NULL);
+		char *log;
+
+		free(text);
+		assert_non_null(d);
+		log = pa_daemon_log(d);
+		if ((strstr(log, "certificate is not verified") != NULL) != cases[i].warned)
+			fail_msg("%s: expected %s warning:\n%s", cases[i].conninfo,
+				 cases[i].warned ? "a" : "no", log);
+		free(log);
+		assert_int_equal(pa_daemon_stop(d), 0);
+	}
+}
+
 static void
 test_config(void **state)
 {
@@ -910,6 +946,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_warning, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
