@@ -191,6 +191,9 @@ $$;
 CREATE OR REPLACE FUNCTION proxyauth.add_user(p_name text, p_password text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- An error inside would make the server log the calling statement, and
+-- with it the password in clear (log_min_error_statement): not for these.
+SET log_min_error_statement = panic
 AS $$
 BEGIN
 	IF p_name IS NULL OR p_name = '' THEN
@@ -220,6 +223,9 @@ $$;
 CREATE OR REPLACE FUNCTION proxyauth.set_password(p_name text, p_password text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- An error inside would make the server log the calling statement, and
+-- with it the password in clear (log_min_error_statement): not for these.
+SET log_min_error_statement = panic
 AS $$
 DECLARE
 	uid bigint := proxyauth.user_id(p_name);

@@ -205,6 +205,17 @@ test_errors(void **state)
 		   "password_hash) FROM proxyauth.users WHERE username = 'gina'", "t");
 	expect_out("postgres", "SELECT groups FROM proxyauth.credentials WHERE username = 'gina'",
 		   "{}");
+	/* The server logs the statement of a failed call (it logged the
+	 * errors above): never one that carries a password. */
+	{
+		char *log = pa_read_file(pg.log, NULL);
+
+		assert_non_null(log);
+		assert_non_null(strstr(log, "already exists"));
+		if (strstr(log, "other-pw") != NULL || strstr(log, "x-pw") != NULL)
+			fail_msg("a password is in the server log:\n%s", log);
+		free(log);
+	}
 }
 
 /* ---- 2. privileges ------------------------------------------------------- */
@@ -229,7 +240,7 @@ test_privileges(void **state)
 	expect_out("postgres", "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = "
 		   "'proxyauth'::regnamespace AND has_function_privilege('proxyauth_admin', "
 		   "p.oid, 'EXECUTE') AND p.prosecdef AND "
-		   "p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']", "9");
+		   "p.proconfig[1] = 'search_path=pg_catalog, pg_temp'", "9");
 	/* Exactly what each may read or write: the reader the view, the
 	 * admin nothing. */
 	expect_out("postgres", "SELECT string_agg(c.relname || ':' || p, ',' ORDER BY c.relname, p) "
