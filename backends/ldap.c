@@ -74,6 +74,7 @@ static const struct pa_conf_key ldap_keys[] = {
 	{ "group_base_dn", PA_CONF_STRING, 0, 0, NULL, NULL, NULL },
 	{ "group_filter", PA_CONF_STRING, 0, 0, "(member=%d)", NULL, NULL },
 	{ "group_name_attribute", PA_CONF_STRING, 0, 0, "cn", NULL, NULL },
+	{ "user_name_attribute", PA_CONF_STRING, 0, 0, "uid", NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -89,6 +90,7 @@ struct ldapb {
 	const struct pa_backend_env *env;
 	char *uri, *ca_file, *user_dn_template, *bind_dn, *base_dn, *user_filter;
 	char *group_attribute, *group_base_dn, *group_filter, *group_name_attribute;
+	char *user_name_attribute;	/* search mode: X-Auth-User from the entry */
 	char bind_pw[1024];
 	bool starttls, search_mode;
 	bool tls;			/* starttls or an ldaps:// URI */
@@ -551,10 +553,29 @@ groups_search(struct ldapb *b, LDAP *ld, const char *dn, uint64_t deadline, stru
 
 struct lookup {
 	const struct pa_credentials *cred;
+	char name[PA_USER_MAX + 1];	/* the entry's user_name_attribute, or "" */
 	char dn[DN_MAX];
 	int entries;			/* search: how many matched */
 	struct groups g;
 };
+
+/* The one value of attr on entry e into name, when there is exactly one
+ * and it could be a user name (printable UTF-8 of at most PA_USER_MAX
+ * bytes, no ':'); else name stays "". */
+static void
+entry_name(LDAP *ld, LDAPMessage *e, const char *attr, char name[PA_USER_MAX + 1])
+{
+	struct berval **v = ldap_get_values_len(ld, e, attr);
+
+	if (v != NULL && v[0] != NULL && v[1] == NULL && v[0]->bv_len > 0 &&
+	    v[0]->bv_len <= PA_USER_MAX && pa_utf8_valid(v[0]->bv_val, v[0]->bv_len) &&
+	    !pa_has_control(v[0]->bv_val, v[0]->bv_len) &&
+	    memchr(v[0]->bv_val, ':', v[0]->bv_len) == NULL) {
+		memcpy(name, v[0]->bv_val, v[0]->bv_len);
+		name[v[0]->bv_len] = '\0';
+	}
+	ldap_value_free_len(v);
+}
 
 /* Search-then-bind, step 1 (service connection): find the user. */
 static int
@@ -563,12 +584,19 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	struct lookup *l = arg;
 	char esc[PA_USER_MAX * 3 + 1], filter[FILTER_MAX];
 	bool attr_groups = b->group_base_dn[0] == '\0' && b->group_attribute[0] != '\0';
-	char *attrs[2] = { attr_groups ? b->group_attribute : LDAP_NO_ATTRS, NULL };
+	char *attrs[3] = { NULL, NULL, NULL };
 	LDAPMessage *chain, *e;
 	char *dn;
-	int rc;
+	int rc, na = 0;
 
+	if (attr_groups)
+		attrs[na++] = b->group_attribute;
+	if (b->user_name_attribute[0] != '\0')
+		attrs[na++] = b->user_name_attribute;
+	if (na == 0)
+		attrs[na++] = LDAP_NO_ATTRS;
 	l->dn[0] = '\0';
+	l->name[0] = '\0';
 	l->entries = 0;
 	memset(&l->g, 0, sizeof(l->g));
 	if (pa_ldap_escape_filter(l->cred->user, strlen(l->cred->user), esc, sizeof(esc)) < 0 ||
@@ -588,6 +616,8 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 			ldap_memfree(dn);
 			if (attr_groups)
 				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
+			if (b->user_name_attribute[0] != '\0')
+				entry_name(ld, e, b->user_name_attribute, l->name);
 		}
 		rc = LDAP_SUCCESS;
 	} else {
@@ -755,7 +785,10 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		res = PA_DENIED;
 		goto done;
 	}
-	if (pa_strlcpy(who->user, cred->user, sizeof(who->user)) != 0 ||
+	/* The canonical name is the entry's, when it has one: "ALICE" and
+	 * " alice" find and bind as alice, and must be alice upstream. */
+	if (pa_strlcpy(who->user, l->name[0] != '\0' ? l->name : cred->user,
+		       sizeof(who->user)) != 0 ||
 	    pa_strlcpy(who->groups, l->g.list, sizeof(who->groups)) != 0) {
 		res = PA_DENIED;
 		goto done;
@@ -875,13 +908,15 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 	b->group_base_dn = dup_key(conf, "group_base_dn");
 	b->group_filter = dup_key(conf, "group_filter");
 	b->group_name_attribute = dup_key(conf, "group_name_attribute");
+	b->user_name_attribute = dup_key(conf, "user_name_attribute");
 	b->starttls = pa_conf_bool(conf, ldap_keys, "starttls");
 	b->timeout_ms = pa_conf_int(conf, ldap_keys, "timeout_ms");
 	n = (int)pa_conf_int(conf, ldap_keys, "pool_size");
 	if (b->uri == NULL || b->ca_file == NULL || b->user_dn_template == NULL ||
 	    b->bind_dn == NULL || b->base_dn == NULL || b->user_filter == NULL ||
 	    b->group_attribute == NULL || b->group_base_dn == NULL || b->group_filter == NULL ||
-	    b->group_name_attribute == NULL || pool_init(&b->svc, n) != 0 ||
+	    b->group_name_attribute == NULL || b->user_name_attribute == NULL ||
+	    pool_init(&b->svc, n) != 0 ||
 	    pool_init(&b->usr, n) != 0) {
 		ldap_close(b);
 		pa_error_set(err, "out of memory");
@@ -959,6 +994,7 @@ ldap_close(void *ctx)
 	free(b->group_base_dn);
 	free(b->group_filter);
 	free(b->group_name_attribute);
+	free(b->user_name_attribute);
 	OPENSSL_cleanse(b->bind_pw, sizeof(b->bind_pw));
 	free(b);
 }

@@ -196,17 +196,32 @@ fail:
 	return -1;
 }
 
-/* The lockout key of a user: ASCII case folded, as LDAP and most
- * databases match names. */
+/* The lockout key of a user, as LDAP matches names (caseIgnoreMatch with
+ * insignificant spaces) and most databases: ASCII case folded, leading and
+ * trailing spaces dropped, inner runs of spaces as one.  " Alice " and
+ * "alice" are one user to slapd, so they share one count. */
 static size_t
 fold_user(const struct pa_decision *d, char *out)
 {
-	size_t i;
+	size_t i, n = 0;
+	bool space = false;
 
-	for (i = 0; i < d->cred.user_len; i++)
-		out[i] = (char)tolower((unsigned char)d->cred.user[i]);
-	out[i] = '\0';
-	return i;
+	for (i = 0; i < d->cred.user_len; i++) {
+		unsigned char c = (unsigned char)d->cred.user[i];
+
+		if (c == ' ') {
+			space = n > 0;
+			continue;
+		}
+		if (space)
+			out[n++] = ' ';
+		space = false;
+		out[n++] = (char)tolower(c);
+	}
+	if (n == 0 && d->cred.user_len > 0)
+		out[n++] = ' ';	/* a name of spaces only: one key of its own */
+	out[n] = '\0';
+	return n;
 }
 
 /*

@@ -385,6 +385,21 @@ test_search_then_bind(void **state)
 	start_slapd(t);
 	d = start_daemon(t, NULL, "", search_conf(t, t->s.uri, ""), NULL);
 	basics(d, true);
+	/* slapd matches uid without regard to case or surrounding spaces:
+	 * whatever was typed, the identity handed on is the entry's uid. */
+	{
+		static const char *const typed[] = { "ALICE", " alice ", "Alice" };
+		size_t i;
+
+		for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+			struct pa_resp r;
+
+			assert_int_equal(pa_get_basic(d, "/auth", typed[i], "alice-pw", &r), 0);
+			EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r,
+			       "typed '%s': X-Auth-User must be the entry's uid", typed[i]);
+			pa_resp_free(&r);
+		}
+	}
 }
 
 static void

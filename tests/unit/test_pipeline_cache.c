@@ -731,14 +731,23 @@ test_lockout_user(void **state)
 	assert_true(decide_at(f, &d, "aLiCe", RIGHT_PW, "198.51.100.6", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
 	assert_int_equal(calls(f), before);
+	/* Spaces LDAP ignores do not make another user either. */
+	assert_true(decide_at(f, &d, " alice", RIGHT_PW, "198.51.100.6", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_true(decide_at(f, &d, "ALICE  ", RIGHT_PW, "198.51.100.6", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_int_equal(calls(f), before);
 
 	/* Locked attempts neither count nor start another lockout. */
 	assert_int_equal(counter(&f->p.metrics->lockouts_user), 1);
-	assert_int_equal(counter(&f->p.metrics->requests[PA_PROFILE_AUTH][PA_OUT_LOCKED]), 2);
+	assert_int_equal(counter(&f->p.metrics->requests[PA_PROFILE_AUTH][PA_OUT_LOCKED]), 4);
 
-	/* Another user, from another address, is not locked. */
+	/* Another user, from another address, is not locked, nor is one
+	 * whose name only contains alice's. */
 	assert_false(decide_at(f, &d, "bob", RIGHT_PW, "198.51.100.7", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	assert_false(decide_at(f, &d, "al ice", RIGHT_PW, "198.51.100.8", NULL, NULL));
+	assert_int_not_equal(d.outcome, PA_OUT_LOCKED);
 }
 
 /* Denials from the cache count like fresh ones. */
