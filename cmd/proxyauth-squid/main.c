@@ -28,6 +28,7 @@
 #include "squid_line.h"
 #include "workq.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -155,6 +156,15 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 	} else {
 		rc = pa_squid_parse(line, len, h->with_id, &req);
 	}
+	if (h->with_id && req.id[0] == '\0') {
+		/* No channel ID: an answer could not say which request it is
+		 * for, and Squid never sends such a line.  Dropped. */
+		pa_log_msg(&h->log, PA_LOG_WARN, "a request line without a channel ID: dropped");
+		if (refuse == NULL)
+			pa_credentials_clear(&req.cred);
+		free(r);
+		return;
+	}
 	memcpy(r->id, req.id, sizeof(r->id));
 	if (req.client[0] != '\0') {
 		memcpy(r->d.client, req.client, sizeof(r->d.client));
@@ -183,35 +193,53 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 
 /* Reads lines until the end of input.  A line is kept up to
  * PA_SQUID_LINE_MAX bytes; the rest of a longer one is read and dropped.
- * A last line without a newline still counts. */
+ * A last line without a newline still counts; an empty line is skipped.
+ * Input is read with read(2) into buffers of our own, scrubbed as they
+ * are used, so no password lingers in a stdio buffer. */
 static void
 read_loop(struct helper *h)
 {
-	static char buf[PA_SQUID_LINE_MAX];
-	size_t len;
-	bool too_long, nul;
-	int c;
+	static char buf[PA_SQUID_LINE_MAX], chunk[16384];
+	size_t len = 0, i;
+	bool too_long = false, nul = false;
+	ssize_t n;
 
 	for (;;) {
-		len = 0;
-		too_long = nul = false;
-		while ((c = getc_unlocked(stdin)) != EOF && c != '\n') {
-			if (len < sizeof(buf))
-				buf[len++] = (char)c;
-			else
-				too_long = true;
-			nul |= c == '\0';
+		n = read(STDIN_FILENO, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (i = 0; i < (size_t)n; i++) {
+			char c = chunk[i];
+
+			if (c != '\n') {
+				if (len < sizeof(buf))
+					buf[len++] = c;
+				else
+					too_long = true;
+				nul |= c == '\0';
+				continue;
+			}
+			if (!too_long && len > 0 && buf[len - 1] == '\r')
+				len--;
+			if (len > 0 || too_long)
+				handle_line(h, buf, len, too_long ? "request line too long" :
+						 nul ? "NUL in request line" : NULL);
+			explicit_bzero(buf, sizeof(buf));
+			len = 0;
+			too_long = nul = false;
+			if (atomic_load(&h->out_broken))
+				break;
 		}
-		if (c == EOF && len == 0)
-			break;
-		if (!too_long && len > 0 && buf[len - 1] == '\r')
-			len--;
-		handle_line(h, buf, len,
-			    too_long ? "request line too long" : nul ? "NUL in request line" : NULL);
-		explicit_bzero(buf, len);
-		if (c == EOF || atomic_load(&h->out_broken))
-			break;
+		explicit_bzero(chunk, (size_t)n);
+		if (atomic_load(&h->out_broken))
+			return;
 	}
+	if (len > 0 || too_long)
+		handle_line(h, buf, len, too_long ? "request line too long" :
+				 nul ? "NUL in request line" : NULL);
+	explicit_bzero(buf, sizeof(buf));
 }
 
 static void *

@@ -100,8 +100,11 @@ file = %s
     s.check("'+' is a literal plus", h.ask("5 plus a+b") == '5 OK user="plus"')
     s.check("escaped control character: ERR",
             h.ask("6 alice alice-pw%0A") == '6 ERR message="authentication failed"')
-    s.check("line without channel ID: ERR without ID",
-            h.ask("alice alice-pw") == 'ERR message="authentication failed"')
+    # A line without a channel ID cannot be answered (the answer could not
+    # say which request it is for): it is dropped, and the next is answered.
+    h.send("alice alice-pw\n\n")
+    s.check("line without channel ID (and an empty line): dropped, the next answered",
+            h.ask("7 alice alice-pw") == '7 OK user="alice"')
 
     s.check("NUL byte in a line: ERR, not a cut password",
             h.ask("8 alice alice-pw\0junk") == '8 ERR message="authentication failed"')
@@ -157,7 +160,8 @@ file = %s
             re.search(r"client=192\.0\.2\.9 user=carol profile=squid outcome=deny", log)
             is not None, log[-1500:])
     s.check("malformed lines logged with a reason",
-            'reason="request line too long"' in log and 'reason="no channel ID"' in log,
+            'reason="request line too long"' in log and
+            "a request line without a channel ID: dropped" in log,
             log[-1500:])
     s.check("no password in the log",
             not any(p in log for p in ("alice-pw", "slow-pw", "locky-pw", "p w%x",
