@@ -232,7 +232,7 @@ lost:
  * NULL with err set.
  */
 static PGconn *
-pg_connect(struct pg *g, struct pa_error *err)
+pg_connect(struct pg *g, uint64_t deadline, struct pa_error *err)
 {
 	/* Earlier keywords are defaults that conninfo may override; later
 	 * ones override conninfo.  The keepalives let the listener notice a
@@ -244,7 +244,6 @@ pg_connect(struct pg *g, struct pa_error *err)
 	const char *vals[] = { "proxyauthd", g->connect_timeout, "30", "10", "3", g->conninfo,
 			       "UTF8", g->password, NULL };
 	const char *param[1] = { g->timeout_text };
-	uint64_t deadline = pa_now_us() + (uint64_t)g->timeout_ms * 1000u;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGresult *res;
 	PGconn *c;
@@ -291,9 +290,10 @@ fail:
 
 /* Borrows a slot, waiting up to timeout_ms.  Returns its index or -1. */
 static int
-pool_take(struct pg *g, struct pa_error *err)
+pool_take(struct pg *g, uint64_t deadline, struct pa_error *err)
 {
-	struct timespec until = pa_deadline_ms(g->timeout_ms);
+	uint64_t now = pa_now_us();
+	struct timespec until = pa_deadline_ms(deadline > now ? (long)((deadline - now) / 1000u) : 0);
 	int i, rc = 0;
 
 	pthread_mutex_lock(&g->lock);
@@ -335,20 +335,22 @@ static PGresult *
 pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
 	  struct pa_error *err)
 {
+	/* One deadline for all of it: the wait for a connection, a connect,
+	 * the query and the one retry. */
+	uint64_t deadline = pa_now_us() + (uint64_t)g->timeout_ms * 1000u;
 	PGresult *res;
 	int attempt, i, broken;
 	bool fresh;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = pool_take(g, err)) < 0)
+		if ((i = pool_take(g, deadline, err)) < 0)
 			return NULL;
 		fresh = g->conns[i] == NULL;
-		if (fresh && (g->conns[i] = pg_connect(g, err)) == NULL) {
+		if (fresh && (g->conns[i] = pg_connect(g, deadline, err)) == NULL) {
 			pool_give(g, i, false);
 			return NULL;	/* a fresh connect failed: no point retrying */
 		}
-		res = pg_exec(g->conns[i], sql, nparams, params,
-			      pa_now_us() + (uint64_t)g->timeout_ms * 1000u, err, &broken);
+		res = pg_exec(g->conns[i], sql, nparams, params, deadline, err, &broken);
 		pool_give(g, i, broken != 0);
 		if (res != NULL || broken != 2 || fresh)
 			return res;
@@ -477,7 +479,7 @@ listener(void *arg)
 	int backoff = 250;
 
 	while (!atomic_load(&g->stop)) {
-		PGconn *c = pg_connect(g, &err);
+		PGconn *c = pg_connect(g, pa_now_us() + (uint64_t)g->timeout_ms * 1000u, &err);
 		PGresult *res = NULL;
 		PGnotify *n;
 		int broken;
