@@ -253,30 +253,7 @@ pa_slapd_start(struct pa_slapd *s)
 int
 pa_slapd_stop(struct pa_slapd *s)
 {
-	int status, waited;
-	pid_t w;
-
-	if (s->pid <= 0)
-		return 0;
-	(void)kill(s->pid, SIGTERM);
-	for (waited = 0; waited < 5000; waited += 10) {
-		w = waitpid(s->pid, &status, WNOHANG);
-		if (w == s->pid) {
-			s->pid = 0;
-			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-		}
-		if (w < 0 && errno != EINTR) {
-			s->pid = 0;
-			return -1;
-		}
-		slapd_sleep_ms(10);
-	}
-	fprintf(stderr, "ldap_server: slapd (pid %d) did not exit within 5 s; killing it\n",
-		(int)s->pid);
-	(void)kill(s->pid, SIGKILL);
-	(void)waitpid(s->pid, &status, 0);
-	s->pid = 0;
-	return -1;
+	return pa_child_stop(&s->pid, SIGTERM, 5000, "slapd");
 }
 
 int

@@ -322,30 +322,8 @@ done:
 int
 pa_pg_stop(struct pa_pg *s)
 {
-	int status, waited;
-	pid_t w;
-
-	if (s->pid <= 0)
-		return 0;
-	(void)kill(s->pid, SIGINT);	/* fast shutdown: ends every session */
-	for (waited = 0; waited < 10000; waited += 10) {
-		w = waitpid(s->pid, &status, WNOHANG);
-		if (w == s->pid) {
-			s->pid = 0;
-			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-		}
-		if (w < 0 && errno != EINTR) {
-			s->pid = 0;
-			return -1;
-		}
-		pg_sleep_ms(10);
-	}
-	fprintf(stderr, "pg_server: postgres (pid %d) did not exit within 10 s; killing it\n",
-		(int)s->pid);
-	(void)kill(s->pid, SIGKILL);
-	(void)waitpid(s->pid, &status, 0);
-	s->pid = 0;
-	return -1;
+	/* SIGINT: fast shutdown, ending every session */
+	return pa_child_stop(&s->pid, SIGINT, 10000, "postgres");
 }
 
 int

@@ -354,33 +354,39 @@ pa_redis_start(struct pa_redis *r)
 }
 
 int
-pa_redis_stop(struct pa_redis *r)
+pa_child_stop(pid_t *pid, int sig, int timeout_ms, const char *what)
 {
 	int status, waited;
 	pid_t w;
 
-	if (r->pid <= 0)
+	if (*pid <= 0)
 		return 0;
-	(void)kill(r->pid, SIGTERM);
-	(void)kill(r->pid, SIGCONT);	/* a frozen server must see the SIGTERM */
-	for (waited = 0; waited < 5000; waited += 10) {
-		w = waitpid(r->pid, &status, WNOHANG);
-		if (w == r->pid) {
-			r->pid = 0;
+	(void)kill(*pid, sig);
+	(void)kill(*pid, SIGCONT);	/* a frozen server must see the signal */
+	for (waited = 0; waited < timeout_ms; waited += 10) {
+		w = waitpid(*pid, &status, WNOHANG);
+		if (w == *pid) {
+			*pid = 0;
 			return status_code(status) == 0 ? 0 : -1;
 		}
 		if (w < 0 && errno != EINTR) {
-			r->pid = 0;
+			*pid = 0;
 			return -1;
 		}
 		redis_sleep_ms(10);
 	}
-	fprintf(stderr, "redis_server: redis-server (pid %d) did not exit within 5 s; "
-		"killing it\n", (int)r->pid);
-	(void)kill(r->pid, SIGKILL);
-	(void)waitpid(r->pid, &status, 0);
-	r->pid = 0;
+	fprintf(stderr, "harness: %s (pid %d) did not exit within %d ms; killing it\n", what,
+		(int)*pid, timeout_ms);
+	(void)kill(*pid, SIGKILL);
+	(void)waitpid(*pid, &status, 0);
+	*pid = 0;
 	return -1;
+}
+
+int
+pa_redis_stop(struct pa_redis *r)
+{
+	return pa_child_stop(&r->pid, SIGTERM, 5000, "redis-server");
 }
 
 int

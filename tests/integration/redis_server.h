@@ -104,6 +104,11 @@ long pa_redis_int(const struct pa_redis *r, const char *arg, ...) __attribute__(
  */
 int pa_run(const char *const *argv, char *out, size_t outlen, char *err, size_t errlen);
 
+/* Sends sig to *pid (and SIGCONT, in case it is stopped), waits up to
+ * timeout_ms for it to exit, then SIGKILLs it.  0 when it exited on its
+ * own with status 0, else -1; *pid is 0 afterwards.  0 for *pid <= 0. */
+int pa_child_stop(pid_t *pid, int sig, int timeout_ms, const char *what);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
  * released), or -1. */
 int pa_free_port(void);
