@@ -172,7 +172,9 @@ pg_spawn(struct pa_pg *s)
 		closefrom(3);
 		snprintf(bin, sizeof(bin), "%s/postgres", s->bindir);
 		snprintf(port, sizeof(port), "%d", s->port);
-		execl(bin, "postgres", "-D", s->data, "-p", port, "-k", s->dir,
+		/* argv[0] the full path: postgres finds its installation from
+		 * it, and /usr/lib/postgresql/15/bin is not on PATH. */
+		execl(bin, bin, "-D", s->data, "-p", port, "-k", s->dir,
 		      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
 		      "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		      "-c", "shared_buffers=16MB", "-c", "max_connections=60",
