@@ -6,8 +6,8 @@
  *     connection in steady use is never cut, and neither is one whose
  *     request waits on a slow backend;
  *   - oversized headers get an HTTP error answer, never a crash;
- *   - max_connections_per_address refuses the connection over the limit
- *     and takes new ones once others close;
+ *   - max_connections holds the connection over the limit unserved until
+ *     another closes; max_connections_per_address refuses it;
  *   - 10,000 connections opened and abandoned (idle, half a header, reset)
  *     leave the daemon serving, with its descriptors and memory back near
  *     where they started;
@@ -377,6 +377,43 @@ test_per_address_limit(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* max_connections: libmicrohttpd stops accepting at the limit, so the
+ * connection over it waits in the kernel's backlog, unanswered, until
+ * another closes; then it is served. */
+static void
+test_connection_limit(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	struct pollfd pfd;
+	char buf[256];
+	int fds[16], i, extra;
+	ssize_t n;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	d = pa_daemon_start(f, "[server]\nlisten = 127.0.0.1:0\nmax_connections = 16\n"
+			       "[htpasswd]\nfile = @HTPASSWD@\n",
+			    std_htpasswd);
+	assert_non_null(d);
+	for (i = 0; i < 16; i++)
+		assert_true((fds[i] = connect_to(d)) >= 0);
+	sleep_ms(300);	/* let the daemon accept all sixteen */
+	assert_true((extra = connect_to(d)) >= 0);
+	assert_int_equal(send(extra, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+	pfd.fd = extra;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 1500), 0);	/* not served over the limit */
+	for (i = 0; i < 16; i++)
+		close(fds[i]);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);	/* served once there is room */
+	n = recv(extra, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 12);
+	buf[n] = '\0';
+	assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+	close(extra);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 #define ABANDONED 10000
 #define BATCH 500
 
@@ -616,6 +653,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_headers, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_per_address_limit, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_connection_limit, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_abandoned_connections, pa_fixture_setup,
 						pa_fixture_teardown),
