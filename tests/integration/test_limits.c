@@ -9,8 +9,8 @@
  *   - max_connections holds the connection over the limit unserved until
  *     another closes; max_connections_per_address refuses it;
  *   - 10,000 connections opened and abandoned (idle, half a header, reset)
- *     leave the daemon serving, with its descriptors and memory back near
- *     where they started;
+ *     leave the daemon serving, with its descriptors back where they were,
+ *     and a second 10,000 leave its memory where the first left it;
  *   - started as root with `user = nobody`, the process runs as nobody
  *     (real, effective, saved ids, groups, every thread) and still
  *     answers; an htpasswd file nobody could not re-read is refused at
@@ -422,8 +422,8 @@ test_abandoned_connections(void **state)
 {
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d;
-	int fds[BATCH], i, b, fd_base, fd_now = -1;
-	long rss_base, rss_now;
+	int fds[BATCH], i, b, round, fd_base, fd_now = -1;
+	long rss[3];
 	uint64_t t0;
 
 	/* libmicrohttpd 0.9.75 (epoll, thread pool) leaves some connections
@@ -442,7 +442,14 @@ test_abandoned_connections(void **state)
 		free(opts);
 	}
 #endif
+	/* glibc gives each thread an arena of its own and keeps what it
+	 * freed there: with two the figure says what the daemon holds, not
+	 * how the threads happened to interleave. */
+	setenv("MALLOC_ARENA_MAX", "2", 1);
+	/* connection_timeout too: libmicrohttpd's own idle timeout reaps any
+	 * connection whose shutdown by the sweeper it did not notice. */
 	d = pa_daemon_start(f, "[server]\nlisten = 127.0.0.1:0\nheader_timeout = 5\n"
+			       "connection_timeout = 8\n"
 			       "[htpasswd]\nfile = @HTPASSWD@\n",
 			    std_htpasswd);
 	assert_non_null(d);
@@ -451,45 +458,57 @@ test_abandoned_connections(void **state)
 		expect_allow(d, "warm-up");
 	sleep_ms(300);
 	fd_base = open_fds(d->pid);
-	rss_base = rss_kib(d->pid);
-	assert_true(fd_base > 0 && rss_base > 0);
+	rss[0] = rss_kib(d->pid);
+	assert_true(fd_base > 0 && rss[0] > 0);
 
-	for (b = 0; b < ABANDONED / BATCH; b++) {
-		for (i = 0; i < BATCH; i++) {
-			fds[i] = connect_to(d);
-			if (fds[i] < 0)
-				fail_msg("connection %d of %d refused", b * BATCH + i, ABANDONED);
-			/* a third say nothing, a third send half a header, a
-			 * third are reset */
-			if (i % 3 == 1)
-				(void)send(fds[i], "GET /auth HTTP/1.1\r\nProxy-Auth", 30,
-					   MSG_NOSIGNAL);
-			if (i % 3 == 2) {
-				struct linger lg = { 1, 0 };
+	/* Two rounds of 10,000.  The first may grow the allocator's pools
+	 * (at most 500 connections exist at once, 16 KiB of pool each); a
+	 * leak per connection grows the second round as much again, while
+	 * pools already grown do not. */
+	for (round = 1; round <= 2; round++) {
+		for (b = 0; b < ABANDONED / BATCH; b++) {
+			for (i = 0; i < BATCH; i++) {
+				fds[i] = connect_to(d);
+				if (fds[i] < 0)
+					fail_msg("round %d: connection %d of %d refused", round,
+						 b * BATCH + i, ABANDONED);
+				/* a third say nothing, a third send half a header,
+				 * a third are reset */
+				if (i % 3 == 1)
+					(void)send(fds[i], "GET /auth HTTP/1.1\r\nProxy-Auth", 30,
+						   MSG_NOSIGNAL);
+				if (i % 3 == 2) {
+					struct linger lg = { 1, 0 };
 
-				(void)setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+					(void)setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &lg,
+							 sizeof(lg));
+				}
 			}
+			for (i = 0; i < BATCH; i++)
+				close(fds[i]);
 		}
-		for (i = 0; i < BATCH; i++)
-			close(fds[i]);
+		/* Every abandoned connection is closed by the daemon in turn. */
+		for (t0 = now_ms(); now_ms() - t0 < 20000; sleep_ms(100))
+			if ((fd_now = open_fds(d->pid)) <= fd_base + 2)
+				break;
+		if (fd_now > fd_base + 2)
+			fail_msg("round %d: %d descriptors open after the abandoned connections, "
+				 "%d before", round, fd_now, fd_base);
+		expect_allow(d, "after 10,000 abandoned connections");
+		rss[round] = rss_kib(d->pid);
 	}
-	/* Every abandoned connection is closed by the daemon in turn. */
-	for (t0 = now_ms(); now_ms() - t0 < 20000; sleep_ms(100))
-		if ((fd_now = open_fds(d->pid)) <= fd_base + 2)
-			break;
-	if (fd_now > fd_base + 2)
-		fail_msg("%d descriptors open after the abandoned connections, %d before", fd_now,
-			 fd_base);
-	expect_allow(d, "after 10,000 abandoned connections");
-	rss_now = rss_kib(d->pid);
-	print_message("abandoned connections: RSS %ld KiB before, %ld KiB after; %d fds before, "
-		      "%d after\n", rss_base, rss_now, fd_base, fd_now);
-	/* Back near where it started: at most 500 connections existed at
-	 * once (16 KiB pool each, 8 MiB); what is left over is allocator
-	 * slack, not a per-connection leak (which would be 10,000 times
-	 * something). */
-	if (rss_now - rss_base > 16 * 1024)
-		fail_msg("RSS grew by %ld KiB", rss_now - rss_base);
+	print_message("abandoned connections: RSS %ld KiB before, %ld after 10,000, %ld after "
+		      "20,000; %d fds before and after\n", rss[0], rss[1], rss[2], fd_base);
+	/* Measured here: the second 10,000 add 0.2-4 MiB of glibc heap
+	 * fragmentation (less with each further round: it levels off), under
+	 * ASan almost nothing.  8 MiB is what a leak of 800 bytes per
+	 * connection would add; smaller leaks are LeakSanitizer's and
+	 * valgrind's to find (the ASan run, test_valgrind.sh). */
+	if (rss[2] - rss[1] > 8 * 1024)
+		fail_msg("RSS grew by %ld KiB in the second 10,000: a leak per connection",
+			 rss[2] - rss[1]);
+	if (rss[1] - rss[0] > 48 * 1024)
+		fail_msg("RSS grew by %ld KiB in the first 10,000", rss[1] - rss[0]);
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
