@@ -25,11 +25,11 @@ enum pa_hash_result {
 #define PA_ARGON2_MAX_P		8
 #define PA_BCRYPT_MAX_COST	15	/* 8x the cost-12 default */
 #define PA_SHACRYPT_MAX_ROUNDS	1000000	/* 200x the default 5000 */
-/* scrypt ($7$) and yescrypt ($y$): N * r * 128 bytes of memory, as
- * argon2's cap (8x yescrypt's default N=4096, r=32) */
+/* scrypt ($7$) and yescrypt ($y$): N * r * 128 bytes of memory (and for
+ * scrypt N * r * p of work) at most 128 MiB's worth, as argon2's cap (8x
+ * yescrypt's default N=4096, r=32) */
 #define PA_SCRYPT_MAX_NR	(1UL << 20)
 #define PA_SCRYPT_MAX_P		8
-#define PA_YESCRYPT_MAX_T	10
 
 /* Checks that hash is in an accepted format under the policy, without
  * computing anything.  Returns 0, or -1 with *why set to a static reason. */

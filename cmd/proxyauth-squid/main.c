@@ -157,12 +157,18 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 		rc = pa_squid_parse(line, len, h->with_id, &req);
 	}
 	if (h->with_id && req.id[0] == '\0') {
-		/* No channel ID: an answer could not say which request it is
-		 * for, and Squid never sends such a line.  Dropped. */
-		pa_log_msg(&h->log, PA_LOG_WARN, "a request line without a channel ID: dropped");
+		/* No channel ID: Squid with concurrency on never sends such a
+		 * line; with concurrency=0 the helper must run with -n.  BH
+		 * says so, rather than leave Squid waiting for an answer. */
+		static const char bh[] = "BH message=\"no channel ID: with concurrency=0 run "
+					 "proxyauth-squid -n\"\n";
+
+		pa_log_msg(&h->log, PA_LOG_WARN, "a request line without a channel ID: answered "
+			   "BH (with Squid's concurrency=0, run proxyauth-squid -n)");
 		if (refuse == NULL)
 			pa_credentials_clear(&req.cred);
 		free(r);
+		write_answer(h, bh, sizeof(bh) - 1);
 		return;
 	}
 	memcpy(r->id, req.id, sizeof(r->id));

@@ -191,9 +191,6 @@ $$;
 CREATE OR REPLACE FUNCTION proxyauth.add_user(p_name text, p_password text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- An error inside would make the server log the calling statement, and
--- with it the password in clear (log_min_error_statement): not for these.
-SET log_min_error_statement = panic
 AS $$
 BEGIN
 	IF p_name IS NULL OR p_name = '' THEN
@@ -223,9 +220,6 @@ $$;
 CREATE OR REPLACE FUNCTION proxyauth.set_password(p_name text, p_password text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- An error inside would make the server log the calling statement, and
--- with it the password in clear (log_min_error_statement): not for these.
-SET log_min_error_statement = panic
 AS $$
 DECLARE
 	uid bigint := proxyauth.user_id(p_name);
@@ -462,3 +456,17 @@ GRANT EXECUTE ON FUNCTION
 	TO proxyauth_admin;
 
 COMMIT;
+
+-- add_user and set_password take the password as an argument: an error
+-- inside them would make the server log the calling statement, and with it
+-- the password in clear (log_min_error_statement).  Only a superuser may
+-- set that per function, so a schema applied by a non-superuser owner
+-- keeps working without it (deploy/sql/README.md).
+DO $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		ALTER FUNCTION proxyauth.add_user(text, text) SET log_min_error_statement = panic;
+		ALTER FUNCTION proxyauth.set_password(text, text) SET log_min_error_statement = panic;
+	END IF;
+END
+$$;

@@ -34,8 +34,13 @@ def helper_path(s):
     return dst
 
 
-def squid_config(s, name, proxy_port, helper_conf):
+def squid_config(s, name, proxy_port, helper_conf, to_localhost=False):
     shipped = open(os.path.join(e2e.DEPLOY, "squid", "squid.conf")).read()
+    if to_localhost:
+        # The one change beyond ports and paths: the test's upstream is on
+        # 127.0.0.1, which the shipped config refuses (checked below).
+        assert "\nhttp_access deny to_localhost\n" in shipped
+        shipped = shipped.replace("\nhttp_access deny to_localhost\n", "\n")
     d = os.path.join(s.dir, name)
     os.makedirs(d, exist_ok=True)
     text = (shipped.replace("http_port 127.0.0.1:3128", "http_port 127.0.0.1:%d" % proxy_port)
@@ -59,8 +64,8 @@ def own(s, paths):
         os.chown(p, u.pw_uid, u.pw_gid)
 
 
-def start_squid(s, name, proxy_port, helper_conf):
-    conf, d = squid_config(s, name, proxy_port, helper_conf)
+def start_squid(s, name, proxy_port, helper_conf, to_localhost=True):
+    conf, d = squid_config(s, name, proxy_port, helper_conf, to_localhost)
     own(s, [d, helper_conf])
     r = subprocess.run(["squid", "-k", "parse", "-f", conf], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, env=e2e.child_env(), timeout=60)
@@ -145,6 +150,18 @@ timeout_ms = 500
             e2e.wait_for(lambda: "result=BH" in s.read("squid-dead/cache.log"), 10),
             s.read("squid-dead/cache.log")[-2000:])
     s.stop(squid2, timeout=20)
+
+    # The shipped config as it is: an authenticated user cannot reach a
+    # service on this host through Squid.
+    port3 = e2e.free_port()
+    squid3 = start_squid(s, "squid-strict", port3, helper_conf, to_localhost=False)
+    if squid3 is None:
+        return
+    n = up.count
+    st, h, b = curl(port3, url, "alice", "alice-pw")
+    s.check("shipped config: a loopback upstream is refused (403), even authenticated",
+            st == 403 and up.count == n, st, h, b[:300])
+    s.stop(squid3, timeout=20)
 
 
 if __name__ == "__main__":

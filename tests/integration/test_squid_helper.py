@@ -100,10 +100,13 @@ file = %s
     s.check("'+' is a literal plus", h.ask("5 plus a+b") == '5 OK user="plus"')
     s.check("escaped control character: ERR",
             h.ask("6 alice alice-pw%0A") == '6 ERR message="authentication failed"')
-    # A line without a channel ID cannot be answered (the answer could not
-    # say which request it is for): it is dropped, and the next is answered.
-    h.send("alice alice-pw\n\n")
-    s.check("line without channel ID (and an empty line): dropped, the next answered",
+    # A line without a channel ID (Squid's concurrency=0 without -n): BH
+    # saying so, never an OK; an empty line is skipped; the next is read.
+    s.check("line without channel ID: BH naming -n",
+            h.ask("alice alice-pw") ==
+            'BH message="no channel ID: with concurrency=0 run proxyauth-squid -n"')
+    h.send("\n")
+    s.check("an empty line is skipped, the next answered",
             h.ask("7 alice alice-pw") == '7 OK user="alice"')
 
     s.check("NUL byte in a line: ERR, not a cut password",
@@ -161,7 +164,7 @@ file = %s
             is not None, log[-1500:])
     s.check("malformed lines logged with a reason",
             'reason="request line too long"' in log and
-            "a request line without a channel ID: dropped" in log,
+            "a request line without a channel ID: answered BH" in log,
             log[-1500:])
     s.check("no password in the log",
             not any(p in log for p in ("alice-pw", "slow-pw", "locky-pw", "p w%x",

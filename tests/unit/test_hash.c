@@ -530,6 +530,11 @@ test_scrypt_caps(void **state)
 		{ "$7$K6..../....SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", false },
 		/* p=16 */
 		{ "$7$C6..../E...SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", false },
+		/* N=2^15, r=32 (at the memory cap), p=8: 8x the work */
+		{ "$7$DU..../6...SodiumChloride$kBGj9fHznVYFQMEn/qDCfrDevf9YDtcDdKvEqHJLV8D", false },
+		/* yescrypt's WORM flavour with p=8, t=10: 10 s within each
+		 * separate cap */
+		{ "$y$/CT047$QWsmoRUHB5diAJ2hJ3FNI1$QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", false },
 		{ "$7$C6.$short", false },
 		/* yescrypt cost 5 (N=4096, r=32) and cost 8 (at the cap) */
 		{ "$y$j9T$QWsmoRUHB5diAJ2hJ3FNI1$QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", true },
@@ -565,7 +570,9 @@ test_scrypt_caps(void **state)
 			 PA_HASH_MATCH);
 	assert_int_equal(pa_hash_verify("pleaseletmeim", 13, cases[0].hash, false),
 			 PA_HASH_MISMATCH);
-	assert_int_equal(pa_hash_verify("pw", 2, cases[4].hash, false), PA_HASH_MATCH);
+	assert_int_equal(pa_hash_verify("pw", 2, "$y$j9T$QWsmoRUHB5diAJ2hJ3FNI1$"
+					 "QU0cJxQfHrCl.OeZCahOusZ.kTX2jnDwxrVqW1TLQl/", false),
+			 PA_HASH_MATCH);
 	/* What proxyauth-passwd makes at yescrypt's highest cost passes. */
 	{
 		char *out = NULL;
