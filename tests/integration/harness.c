@@ -52,8 +52,8 @@ pa_harness_init(void)
 	pthread_once(&curl_once, curl_init_once);
 }
 
-static void
-sleep_ms(int ms)
+void
+pa_sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
@@ -536,7 +536,7 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 			d->pid = 0;
 			break;
 		}
-		sleep_ms(10);
+		pa_sleep_ms(10);
 	}
 	log = pa_daemon_log(d);
 	fprintf(stderr, "harness: proxyauthd did not come up; its log:\n%s\n", log);
@@ -591,7 +591,7 @@ pa_daemon_stop(struct pa_daemon *d)
 			d->pid = 0;
 			return -1;
 		}
-		sleep_ms(10);
+		pa_sleep_ms(10);
 	}
 	fprintf(stderr, "harness: proxyauthd (pid %d) did not exit within 15 s of SIGTERM; "
 		"killing it\n", (int)d->pid);
@@ -625,7 +625,7 @@ pa_daemon_wait_log(const struct pa_daemon *d, const char *needle, int count, int
 			return true;
 		if (waited >= timeout_ms)
 			return false;
-		sleep_ms(10);
+		pa_sleep_ms(10);
 	}
 }
 
@@ -1124,4 +1124,80 @@ pa_log_get(const struct pa_log_kv *kv, int n, const char *key, int *count)
 	if (count != NULL)
 		*count = c;
 	return v;
+}
+
+long
+pa_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+long
+pa_readyz(const struct pa_daemon *d, char *body, size_t len)
+{
+	struct pa_resp r;
+	long s;
+
+	assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
+	s = r.status;
+	snprintf(body, len, "%s", r.body != NULL ? r.body : "");
+	pa_resp_free(&r);
+	return s;
+}
+
+long
+pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, size_t len)
+{
+	long t0 = pa_now_ms();
+
+	for (;;) {
+		if (pa_readyz(d, body, len) == want)
+			return pa_now_ms() - t0;
+		if (pa_now_ms() - t0 > limit_ms)
+			return -1;
+		pa_sleep_ms(50);
+	}
+}
+
+void
+pa_last_decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len)
+{
+	static struct pa_log_kv kv[PA_LOG_FIELDS_MAX];
+	char *log = pa_daemon_log(d), *p, *nl, *found = NULL, line[8192];
+	const char *v;
+	int n;
+
+	for (p = log; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		*nl = '\0';
+		if (strstr(p, " outcome=") != NULL)
+			found = p;
+	}
+	if (found == NULL) {
+		free(log);
+		fail_msg("no decision line in the log");
+	}
+	snprintf(line, sizeof(line), "%s", found);
+	free(log);
+	if ((n = pa_log_parse_text(line, kv, PA_LOG_FIELDS_MAX)) < 0)
+		fail_msg("malformed decision line: %s", line);
+	v = pa_log_get(kv, n, key, NULL);
+	snprintf(out, len, "%s", v != NULL ? v : "");
+}
+
+void
+pa_expect_last_decision(const struct pa_daemon *d, const char *key, const char *want)
+{
+	char v[512];
+
+	pa_last_decision_field(d, key, v, sizeof(v));
+	if (strcmp(v, want) != 0) {
+		char *log = pa_daemon_log(d);
+		const char *tail = strlen(log) > 1500 ? log + strlen(log) - 1500 : log;
+
+		fail_msg("last decision has %s='%s', want '%s'; log tail:\n%s", key, v, want,
+			 tail);
+	}
 }

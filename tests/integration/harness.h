@@ -171,6 +171,26 @@ bool pa_daemon_wait_log(const struct pa_daemon *d, const char *needle, int count
 /* Occurrences of needle in haystack. */
 int pa_count(const char *haystack, const char *needle);
 
+/* Monotonic milliseconds, and a sleep that resumes after signals. */
+long pa_now_ms(void);
+void pa_sleep_ms(int ms);
+
+/* GET /readyz: the status, and the body into body (cut at len). */
+long pa_readyz(const struct pa_daemon *d, char *body, size_t len);
+
+/* Polls /readyz every 50 ms until it answers want: the milliseconds it
+ * took, or -1 after limit_ms. */
+long pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body,
+		    size_t len);
+
+/* The value of key in the daemon's last decision line (text log format);
+ * fails the test when there is none. */
+void pa_last_decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len);
+
+/* Fails the test, with the log's tail, unless the last decision line has
+ * key=want. */
+void pa_expect_last_decision(const struct pa_daemon *d, const char *key, const char *want);
+
 /* Makes "Basic base64(user:password)" into out. */
 void pa_basic(const char *user, const char *password, char *out, size_t len);
 

@@ -42,26 +42,8 @@
 #define RIGHT_PW "right-Pw-4c1d"
 #define WRONG_PW "wrong-Pw-9e2a"
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 struct answer {
-	uint64_t at_ms;		/* when the answer came */
+	long at_ms;		/* when the answer came */
 	short status;		/* 0: no HTTP answer */
 	bool wrong;		/* wrong credentials were sent */
 };
@@ -71,7 +53,7 @@ struct load {
 	atomic_bool stop;
 	atomic_int n;
 	struct answer *a;
-	uint64_t deadline_ms;	/* a hard bound, whatever the main thread does */
+	long deadline_ms;	/* a hard bound, whatever the main thread does */
 };
 
 static void *
@@ -81,7 +63,7 @@ load_thread(void *arg)
 	unsigned int seed = (unsigned int)(uintptr_t)&seed;
 	int k = 0;
 
-	while (!atomic_load(&l->stop) && now_ms() < l->deadline_ms) {
+	while (!atomic_load(&l->stop) && pa_now_ms() < l->deadline_ms) {
 		struct pa_resp resp;
 		char user[32];
 		bool wrong = (rand_r(&seed) % 2) == 0;
@@ -91,7 +73,7 @@ load_thread(void *arg)
 		(void)pa_get_basic(l->d, "/auth", user, wrong ? WRONG_PW : RIGHT_PW, &resp);
 		if ((i = atomic_fetch_add(&l->n, 1)) >= MAX_ANSWERS)
 			break;
-		l->a[i].at_ms = now_ms();
+		l->a[i].at_ms = pa_now_ms();
 		l->a[i].status = (short)resp.status;
 		l->a[i].wrong = wrong;
 		pa_resp_free(&resp);
@@ -326,7 +308,7 @@ run_failure(void **state, const struct server *srv)
 	pthread_t t[LOAD_THREADS];
 	struct pa_daemon *d;
 	char *section, *conf;
-	uint64_t t0, down_from, down_to, up_at, recovered = 0;
+	long t0, down_from, down_to, up_at, recovered = 0;
 	int i, n, wrong_allows = 0, during_down = 0, not503 = 0, unavail = 0, other = 0;
 	int allows = 0, denials = 0;
 
@@ -349,19 +331,19 @@ run_failure(void **state, const struct server *srv)
 
 	l.d = d;
 	assert_non_null(l.a = calloc(MAX_ANSWERS, sizeof(*l.a)));
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	l.deadline_ms = t0 + 60000;
 	for (i = 0; i < LOAD_THREADS; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, load_thread, &l), 0);
 
-	sleep_ms(1500);
+	pa_sleep_ms(1500);
 	assert_int_equal(srv->stop(srv->state), 0);
-	down_from = now_ms();
-	sleep_ms(3000);
-	down_to = now_ms();
+	down_from = pa_now_ms();
+	pa_sleep_ms(3000);
+	down_to = pa_now_ms();
 	assert_int_equal(srv->restart(srv->state), 0);
-	up_at = now_ms();
-	sleep_ms(6000);
+	up_at = pa_now_ms();
+	pa_sleep_ms(6000);
 	atomic_store(&l.stop, true);
 	for (i = 0; i < LOAD_THREADS; i++)
 		pthread_join(t[i], NULL);

@@ -61,24 +61,6 @@ static const char *const outcomes[] = { "allow", "deny", "forbidden", "malformed
 					"unavailable" };
 #define NOUTCOMES 6
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* An htpasswd file from "user", "password", "groups" (may be NULL)
  * triples ending in NULL, hashed with bcrypt at cost 4. */
 static char *
@@ -604,7 +586,7 @@ static long
 wait_status(const struct pa_daemon *d, const char *user, const char *password, long want,
 	    long limit_ms)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 	struct pa_resp r;
 
 	for (;;) {
@@ -613,10 +595,10 @@ wait_status(const struct pa_daemon *d, const char *user, const char *password, l
 
 		pa_resp_free(&r);
 		if (status == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
+			return pa_now_ms() - t0;
+		if (pa_now_ms() - t0 > limit_ms)
 			return -1;
-		sleep_ms(50);
+		pa_sleep_ms(50);
 	}
 }
 
@@ -853,7 +835,7 @@ test_lockout_user(void **state)
 	check_deny(&r, &profiles[0], "alice, wrong password");
 	pa_resp_free(&r);
 	assert_true(lockouts(d, "user") == 0);
-	t_lock = now_ms();
+	t_lock = pa_now_ms();
 	assert_int_equal(ask(d, "/auth", "ALICE", "wrong-3", &wrong,
 			     "X-Forwarded-For: 203.0.113.4", NULL, NULL), 0);
 	check_deny(&wrong, &profiles[0], "ALICE, wrong password");
@@ -894,17 +876,17 @@ test_lockout_user(void **state)
 
 	/* lockout = 2: then the right password works again. */
 	took = -1;
-	while (now_ms() - t_lock < 5000) {
+	while (pa_now_ms() - t_lock < 5000) {
 		assert_int_equal(ask(d, "/auth", "alice", "alice-pw", &r,
 				     "X-Forwarded-For: 203.0.113.5", NULL, NULL), 0);
 		if (r.status == 204) {
-			took = now_ms() - t_lock;
+			took = pa_now_ms() - t_lock;
 			pa_resp_free(&r);
 			break;
 		}
 		check_deny(&r, &profiles[0], "alice while locked");
 		pa_resp_free(&r);
-		sleep_ms(100);
+		pa_sleep_ms(100);
 	}
 	if (took < 1900 || took > 4000)
 		fail_msg("alice was allowed again %ld ms after the lockout began, want about 2000",

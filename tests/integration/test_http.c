@@ -74,24 +74,6 @@ static const char std_config[] =
 	"[htpasswd]\n"
 	"file = @HTPASSWD@\n";
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static char *
 make_std_htpasswd(void)
 {
@@ -547,22 +529,22 @@ test_unavailable_then_recovers(void **state)
 
 	snprintf(path, sizeof(path), "%s/later.htpasswd", d->dir);
 	assert_int_equal(pa_write_file_atomic(path, std_htpasswd), 0);
-	t0 = now_ms();
-	while (now_ms() - t0 < 3000 && (t_allow < 0 || t_ready < 0)) {
+	t0 = pa_now_ms();
+	while (pa_now_ms() - t0 < 3000 && (t_allow < 0 || t_ready < 0)) {
 		if (t_allow < 0) {
 			assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
 			EXPECT(r.status == 204 || r.status == 503, &r, "while the file appears");
 			if (r.status == 204)
-				t_allow = now_ms() - t0;
+				t_allow = pa_now_ms() - t0;
 			pa_resp_free(&r);
 		}
 		if (t_ready < 0) {
 			assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
 			if (r.status == 200)
-				t_ready = now_ms() - t0;
+				t_ready = pa_now_ms() - t0;
 			pa_resp_free(&r);
 		}
-		sleep_ms(50);
+		pa_sleep_ms(50);
 	}
 	if (t_allow < 0 || t_ready < 0)
 		fail_msg("not recovered within 3 s of the file appearing (allow %ld ms, "
@@ -1026,16 +1008,16 @@ reload_run(void *arg)
 static long
 wait_for_password(const struct pa_daemon *d, const char *want, long limit_ms)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 	struct pa_resp r;
 
-	while (now_ms() - t0 < limit_ms) {
+	while (pa_now_ms() - t0 < limit_ms) {
 		if (pa_get_basic(d, "/auth", "alice", want, &r) == 0 && r.status == 204) {
 			pa_resp_free(&r);
-			return now_ms() - t0;
+			return pa_now_ms() - t0;
 		}
 		pa_resp_free(&r);
-		sleep_ms(25);
+		pa_sleep_ms(25);
 	}
 	return -1;
 }
@@ -1081,7 +1063,7 @@ test_reload_under_load(void **state)
 	l.pw[2] = "third-pw";
 	for (i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, reload_run, &l), 0);
-	sleep_ms(300);
+	pa_sleep_ms(300);
 
 	/* Replaced atomically (write a new file, rename it over). */
 	assert_int_equal(pa_write_file_atomic(d->htpasswd, v2), 0);
@@ -1156,12 +1138,12 @@ test_sighup_reloads(void **state)
 	log = pa_daemon_log(d);
 	loaded = pa_count(log, "htpasswd: loaded");
 	free(log);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	assert_int_equal(pa_daemon_signal(d, SIGHUP), 0);
 	assert_true(pa_daemon_wait_log(d, "htpasswd: loaded", loaded + 1, 2000));
 	took = wait_for_password(d, "hup-two-pw", 2000);
 	assert_true(took >= 0);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(pa_now_ms() - t0 < 1000);
 	assert_int_equal(pa_get_basic(d, "/auth", "alice", "hup-one-pw", &r), 0);
 	EXPECT(r.status == 407, &r, "old password after SIGHUP");
 	pa_resp_free(&r);
@@ -1189,9 +1171,9 @@ slow_run(void *arg)
 {
 	struct slow_req *s = arg;
 
-	s->started = now_ms();
+	s->started = pa_now_ms();
 	s->rc = pa_get_basic(s->d, "/auth", "slow", "slow-user-pw", &s->r);
-	atomic_store(&s->finished, now_ms());
+	atomic_store(&s->finished, pa_now_ms());
 	return NULL;
 }
 
@@ -1216,12 +1198,12 @@ test_sigterm_drains(void **state)
 	atomic_init(&s.finished, 0);
 	s.d = d;
 	assert_int_equal(pthread_create(&t, NULL, slow_run, &s), 0);
-	sleep_ms(50);
-	sent = now_ms();
+	pa_sleep_ms(50);
+	sent = pa_now_ms();
 	assert_int_equal(pa_daemon_signal(d, SIGTERM), 0);
 	/* Once it drains, it takes no new connections. */
 	if (pa_daemon_wait_log(d, "draining", 1, 2000)) {
-		sleep_ms(100);
+		pa_sleep_ms(100);
 		if (atomic_load(&s.finished) == 0) {
 			pa_get(d, "GET", "/healthz", NULL, &r);
 			EXPECT(r.curl_code == CURLE_COULDNT_CONNECT, &r,

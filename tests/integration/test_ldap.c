@@ -99,24 +99,6 @@ lt_teardown(void **state)
 }
 
 static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
 start_slapd(struct lt *t)
 {
 	if (pa_slapd_start(&t->s) != 0)
@@ -268,33 +250,6 @@ status_of(const struct pa_daemon *d, const char *user, const char *pw)
 
 	pa_resp_free(&r);
 	return s;
-}
-
-static long
-readyz(const struct pa_daemon *d, char *body, size_t len)
-{
-	struct pa_resp r;
-	long s;
-
-	assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
-	s = r.status;
-	snprintf(body, len, "%s", r.body != NULL ? r.body : "");
-	pa_resp_free(&r);
-	return s;
-}
-
-static long
-wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, size_t len)
-{
-	long t0 = now_ms();
-
-	for (;;) {
-		if (readyz(d, body, len) == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
-			return -1;
-		sleep_ms(50);
-	}
 }
 
 /* Sum of proxyauthd_backend_requests_total{backend="ldap"} over results. */
@@ -609,11 +564,11 @@ test_tls(void **state)
 		if (good == 0) {
 			expect_allow(d, "alice", "alice-pw", "admins,staff", "ldap", "StartTLS");
 			expect_deny(d, "alice", "nope", "StartTLS, wrong password");
-			if (wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
+			if (pa_wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
 				fail_msg("/readyz with StartTLS: '%s'", body);
 		} else {
 			expect_unavailable(d, "alice", "alice-pw", "StartTLS, unrelated CA");
-			if (wait_readyz(d, 503, 5000, body, sizeof(body)) < 0 ||
+			if (pa_wait_readyz(d, 503, 5000, body, sizeof(body)) < 0 ||
 			    strstr(body, "ldap") == NULL)
 				fail_msg("/readyz with StartTLS and a bad CA: '%s'", body);
 		}
@@ -673,14 +628,14 @@ test_silent_server(void **state)
 		d = start_daemon(t, NULL, "", i == 0 ? search_conf(t, uri, extra) :
 				 direct_conf(uri, extra), NULL);
 		free(uri);
-		t0 = now_ms();
+		t0 = pa_now_ms();
 		expect_unavailable(d, "alice", "alice-pw", "a silent server");
-		took = now_ms() - t0;
+		took = pa_now_ms() - t0;
 		print_message("%s%s, %s mode: 503 after %ld ms (timeout_ms = 500)\n", scheme,
 			      i == 3 ? " + StartTLS" : "", i == 0 ? "search" : "direct", took);
 		if (took < 400 || took > 3000)
 			fail_msg("503 after %ld ms with timeout_ms = 500", took);
-		if (wait_readyz(d, 503, 5000, body, sizeof(body)) < 0)
+		if (pa_wait_readyz(d, 503, 5000, body, sizeof(body)) < 0)
 			fail_msg("/readyz with a silent server: '%s'", body);
 		stop_daemon(d);
 	}
@@ -702,7 +657,7 @@ test_restart(void **state)
 		d = start_daemon(t, NULL, "", mode == 0 ? search_conf(t, t->s.uri, "pool_size = 1\n")
 				 : direct_conf(t->s.uri, "pool_size = 1\n"), NULL);
 		expect_allow(d, "alice", "alice-pw", "admins,staff", "ldap", "before the restart");
-		if (wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
+		if (pa_wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
 			fail_msg("/readyz before the restart: '%s'", body);
 		/* The pooled connections now point at a server that is gone;
 		 * the first lookup after the restart must retry on a fresh one. */
@@ -715,16 +670,16 @@ test_restart(void **state)
 		assert_int_equal(pa_slapd_stop(&t->s), 0);
 		expect_unavailable(d, "alice", "alice-pw", "slapd stopped");
 		expect_unavailable(d, "carol", "wrong", "slapd stopped, wrong password");
-		if (wait_readyz(d, 503, 6000, body, sizeof(body)) < 0 || strstr(body, "ldap") == NULL)
+		if (pa_wait_readyz(d, 503, 6000, body, sizeof(body)) < 0 || strstr(body, "ldap") == NULL)
 			fail_msg("/readyz while slapd is stopped: '%s'", body);
 		/* Up again without restarting proxyauthd. */
 		assert_int_equal(pa_slapd_restart(&t->s), 0);
-		t0 = now_ms();
+		t0 = pa_now_ms();
 		expect_allow(d, "carol", "carol-pw", "", "ldap", "slapd back");
-		if (wait_readyz(d, 200, 6000, body, sizeof(body)) < 0)
+		if (pa_wait_readyz(d, 200, 6000, body, sizeof(body)) < 0)
 			fail_msg("/readyz not 200 6 s after slapd came back: '%s'", body);
 		print_message("mode %d: /readyz 200 %ld ms after slapd came back\n", mode,
-			      now_ms() - t0);
+			      pa_now_ms() - t0);
 		stop_daemon(d);
 	}
 }

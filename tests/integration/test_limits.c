@@ -48,24 +48,6 @@
 
 static char *std_htpasswd;
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* A blocking TCP connection to the daemon, or -1. */
 static int
 connect_to(const struct pa_daemon *d)
@@ -170,7 +152,7 @@ test_slow_loris(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d;
 	int fds[SLOW_CLIENTS], i, sent = 0, served = 0;
-	uint64_t start, closed_at[SLOW_CLIENTS] = { 0 };
+	long start, closed_at[SLOW_CLIENTS] = { 0 };
 	CURL *keep;
 	long connects = 0;
 
@@ -192,14 +174,14 @@ test_slow_loris(void **state)
 		assert_int_equal(send(fds[i], first, strlen(first), MSG_NOSIGNAL),
 				 (ssize_t)strlen(first));
 	}
-	start = now_ms();
+	start = pa_now_ms();
 	/* One more byte a second from each slow client, for up to 8 s; in
 	 * between, a normal client on a kept-alive connection is answered
 	 * every 250 ms, and new connections are too. */
-	while (now_ms() - start < 8000) {
+	while (pa_now_ms() - start < 8000) {
 		bool all_closed = true;
 
-		if (now_ms() - start >= (uint64_t)sent * 1000) {
+		if (pa_now_ms() - start >= (long)sent * 1000) {
 			for (i = 0; i < SLOW_CLIENTS; i++)
 				if (closed_at[i] == 0)
 					(void)send(fds[i], "-", 1, MSG_NOSIGNAL);
@@ -216,7 +198,7 @@ test_slow_loris(void **state)
 			req.headers[0] = line;
 			if (pa_request(d, &req, &resp) != 0 || resp.status != 204)
 				fail_msg("kept-alive client at %llu ms: %s",
-					 (unsigned long long)(now_ms() - start),
+					 (unsigned long long)(pa_now_ms() - start),
 					 pa_resp_describe(&resp));
 			connects += resp.num_connects;
 			pa_resp_free(&resp);
@@ -225,17 +207,17 @@ test_slow_loris(void **state)
 		served++;
 		for (i = 0; i < SLOW_CLIENTS; i++) {
 			if (closed_at[i] == 0 && peer_closed(fds[i]))
-				closed_at[i] = now_ms();
+				closed_at[i] = pa_now_ms();
 			all_closed = all_closed && closed_at[i] != 0;
 		}
 		if (all_closed)
 			break;
-		sleep_ms(250);
+		pa_sleep_ms(250);
 	}
 	for (i = 0; i < SLOW_CLIENTS; i++) {
 		if (closed_at[i] == 0)
 			fail_msg("slow client %d still connected after %llu ms (header_timeout 2 s)",
-				 i, (unsigned long long)(now_ms() - start));
+				 i, (unsigned long long)(pa_now_ms() - start));
 		/* cut for the timeout, not at once */
 		if (closed_at[i] - start < 1500)
 			fail_msg("slow client %d cut after %llu ms, before header_timeout", i,
@@ -262,7 +244,7 @@ test_busy_not_cut(void **state)
 	struct pa_resp resp;
 	int port, hole;
 	char *conf;
-	uint64_t t0;
+	long t0;
 
 	assert_true((hole = pa_blackhole_listen(&port)) >= 0);
 	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nheader_timeout = 1\nbackends = redis\n"
@@ -270,11 +252,11 @@ test_busy_not_cut(void **state)
 	d = pa_daemon_start(f, conf, NULL);
 	free(conf);
 	assert_non_null(d);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &resp), 0);
 	if (resp.status != 503)
 		fail_msg("expected 503 after the backend timeout, got %s", pa_resp_describe(&resp));
-	assert_true(now_ms() - t0 >= 2500);
+	assert_true(pa_now_ms() - t0 >= 2500);
 	pa_resp_free(&resp);
 	assert_int_equal(pa_daemon_stop(d), 0);
 	close(hole);
@@ -348,7 +330,7 @@ test_per_address_limit(void **state)
 	struct pa_daemon *d;
 	struct pa_resp resp;
 	int fds[4], i, rc = -1;
-	uint64_t t0;
+	long t0;
 
 	d = pa_daemon_start(f, "[server]\nlisten = 127.0.0.1:0\nmax_connections_per_address = 4\n"
 			       "[htpasswd]\nfile = @HTPASSWD@\n",
@@ -356,7 +338,7 @@ test_per_address_limit(void **state)
 	assert_non_null(d);
 	for (i = 0; i < 4; i++)
 		assert_true((fds[i] = connect_to(d)) >= 0);
-	sleep_ms(200);	/* let the daemon accept all four */
+	pa_sleep_ms(200);	/* let the daemon accept all four */
 	/* The fifth connection from 127.0.0.1 is closed without an answer. */
 	assert_int_not_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &resp), 0);
 	assert_int_equal(resp.status, 0);
@@ -364,7 +346,7 @@ test_per_address_limit(void **state)
 	for (i = 0; i < 4; i++)
 		close(fds[i]);
 	/* Once they are gone, new ones are taken again. */
-	for (t0 = now_ms(); now_ms() - t0 < 5000; sleep_ms(50)) {
+	for (t0 = pa_now_ms(); pa_now_ms() - t0 < 5000; pa_sleep_ms(50)) {
 		rc = pa_get_basic(d, "/auth", "alice", ALICE_PW, &resp);
 		if (rc == 0 && resp.status == 204) {
 			pa_resp_free(&resp);
@@ -397,7 +379,7 @@ test_connection_limit(void **state)
 	assert_non_null(d);
 	for (i = 0; i < 16; i++)
 		assert_true((fds[i] = connect_to(d)) >= 0);
-	sleep_ms(300);	/* let the daemon accept all sixteen */
+	pa_sleep_ms(300);	/* let the daemon accept all sixteen */
 	assert_true((extra = connect_to(d)) >= 0);
 	assert_int_equal(send(extra, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
 	pfd.fd = extra;
@@ -424,7 +406,7 @@ test_abandoned_connections(void **state)
 	struct pa_daemon *d;
 	int fds[BATCH], i, b, round, fd_base, fd_now = -1;
 	long rss[3];
-	uint64_t t0;
+	long t0;
 
 	/* libmicrohttpd 0.9.75 (epoll, thread pool) leaves some connections
 	 * that the client closed at once in CLOSE_WAIT, unseen, until a
@@ -456,7 +438,7 @@ test_abandoned_connections(void **state)
 	/* Warm up: the cache entry, the thread stacks, the pools. */
 	for (i = 0; i < 50; i++)
 		expect_allow(d, "warm-up");
-	sleep_ms(300);
+	pa_sleep_ms(300);
 	fd_base = open_fds(d->pid);
 	rss[0] = rss_kib(d->pid);
 	assert_true(fd_base > 0 && rss[0] > 0);
@@ -488,7 +470,7 @@ test_abandoned_connections(void **state)
 				close(fds[i]);
 		}
 		/* Every abandoned connection is closed by the daemon in turn. */
-		for (t0 = now_ms(); now_ms() - t0 < 20000; sleep_ms(100))
+		for (t0 = pa_now_ms(); pa_now_ms() - t0 < 20000; pa_sleep_ms(100))
 			if ((fd_now = open_fds(d->pid)) <= fd_base + 2)
 				break;
 		if (fd_now > fd_base + 2)

@@ -98,24 +98,6 @@ teardown(void **state)
 	return rc;
 }
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* ---- SQL ----------------------------------------------------------------- */
 
 static char sql_out[16384], sql_err[8192];
@@ -169,12 +151,12 @@ listener_pid(void)
 static long
 wait_listener(long not_pid, long limit_ms)
 {
-	long t0 = now_ms(), pid;
+	long t0 = pa_now_ms(), pid;
 
 	while ((pid = listener_pid()) == 0 || pid == not_pid) {
-		if (now_ms() - t0 > limit_ms)
+		if (pa_now_ms() - t0 > limit_ms)
 			return 0;
-		sleep_ms(25);
+		pa_sleep_ms(25);
 	}
 	return pid;
 }
@@ -235,7 +217,7 @@ static long
 wait_status(const struct pa_daemon *d, const char *user, const char *password, long want,
 	    long limit_ms, long *last)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 
 	for (;;) {
 		long s = status_of(d, user, password);
@@ -243,10 +225,10 @@ wait_status(const struct pa_daemon *d, const char *user, const char *password, l
 		if (last != NULL)
 			*last = s;
 		if (s == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
+			return pa_now_ms() - t0;
+		if (pa_now_ms() - t0 > limit_ms)
 			return -1;
-		sleep_ms(20);
+		pa_sleep_ms(20);
 	}
 }
 
@@ -301,69 +283,6 @@ expect_unavailable(const struct pa_daemon *d, const char *user, const char *pass
 	pa_resp_free(&r);
 }
 
-static long
-readyz(const struct pa_daemon *d, char *body, size_t len)
-{
-	struct pa_resp r;
-	long s;
-
-	assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
-	s = r.status;
-	snprintf(body, len, "%s", r.body);
-	pa_resp_free(&r);
-	return s;
-}
-
-static long
-wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, size_t len)
-{
-	long t0 = now_ms();
-
-	for (;;) {
-		if (readyz(d, body, len) == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
-			return -1;
-		sleep_ms(50);
-	}
-}
-
-/* The value of key in the last decision line of d's log. */
-static void
-decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len)
-{
-	static struct pa_log_kv kv[PA_LOG_FIELDS_MAX];
-	char *log = pa_daemon_log(d), *p, *nl, *found = NULL, line[8192];
-	const char *v;
-	int n;
-
-	for (p = log; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-		*nl = '\0';
-		if (strstr(p, " outcome=") != NULL)
-			found = p;
-	}
-	if (found == NULL) {
-		free(log);
-		fail_msg("no decision line in the log");
-	}
-	snprintf(line, sizeof(line), "%s", found);
-	free(log);
-	if ((n = pa_log_parse_text(line, kv, PA_LOG_FIELDS_MAX)) < 0)
-		fail_msg("malformed decision line: %s", line);
-	v = pa_log_get(kv, n, key, NULL);
-	snprintf(out, len, "%s", v != NULL ? v : "");
-}
-
-static void
-expect_decision(const struct pa_daemon *d, const char *key, const char *want)
-{
-	char v[512];
-
-	decision_field(d, key, v, sizeof(v));
-	if (strcmp(v, want) != 0)
-		fail_msg("last decision has %s='%s', want '%s'", key, v, want);
-}
-
 /* proxyauthd_backend_requests_total{backend="postgres",result=...}. */
 static double
 pg_results(const struct pa_daemon *d, const char *result)
@@ -405,9 +324,9 @@ test_users(void **state)
 	wait_listening(d, 1, 5000);
 
 	expect_allow(d, "alice", "alice-S3cret!", "dev,ops", "alice, right password ($2a$12$)");
-	expect_decision(d, "cache", "miss");
+	pa_expect_last_decision(d, "cache", "miss");
 	expect_allow(d, "alice", "alice-S3cret!", "dev,ops", "alice again");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	expect_deny(d, "alice", "wrong-pw", "alice, wrong password");
 	expect_deny(d, "Alice", "alice-S3cret!", "Alice: names are exact");
 	expect_deny(d, "dora", "dora-pw", "dora, disabled, right password");
@@ -494,7 +413,7 @@ test_invalidation(void **state)
 
 	expect_allow(d, "hana", "hana-pw-1", "dev", "hana, first");
 	expect_allow(d, "hana", "hana-pw-1", "dev", "hana, second");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	expect_allow(d, "ivan", "ivan-pw", "staff", "ivan");
 
 	sql("alice_admin", "SELECT proxyauth.set_password('hana', 'hana-pw-2')");
@@ -506,22 +425,22 @@ test_invalidation(void **state)
 	expect_allow(d, "hana", "hana-pw-2", "dev", "the new password");
 	/* Only hana's answers went. */
 	expect_allow(d, "ivan", "ivan-pw", "staff", "ivan after hana's change");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 
 	/* Groups and disabling, also cached before. */
 	expect_allow(d, "hana", "hana-pw-2", "dev", "hana cached");
 	sql("alice_admin", "SELECT proxyauth.grant_group('hana', 'ops')");
 	took = -1;
-	for (long t0 = now_ms(); now_ms() - t0 < 1000;) {
+	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 1000;) {
 		struct pa_resp r;
 
 		assert_int_equal(ask(d, "hana", "hana-pw-2", &r), 0);
 		if (HDR_IS(&r, H_X_AUTH_GROUPS, "dev,ops"))
-			took = now_ms() - t0;
+			took = pa_now_ms() - t0;
 		pa_resp_free(&r);
 		if (took >= 0)
 			break;
-		sleep_ms(20);
+		pa_sleep_ms(20);
 	}
 	if (took < 0)
 		fail_msg("grant_group not seen in X-Auth-Groups within 1 s");
@@ -544,7 +463,7 @@ test_invalidation(void **state)
 	/* The listening connection is cut; it comes back and changes are
 	 * seen as before. */
 	expect_allow(d, "hana", "hana-pw-2", "dev,ops", "hana cached before the cut");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	sql("postgres", "SELECT pg_terminate_backend(%ld)", pid);
 	if ((pid2 = wait_listener(pid, 5000)) == 0)
 		fail_msg("proxyauthd did not LISTEN again within 5 s of pg_terminate_backend");
@@ -562,13 +481,13 @@ test_invalidation(void **state)
 	 * listener is away: only the drop of every PostgreSQL answer on
 	 * reconnecting can make the cached password fail. */
 	expect_allow(d, "hana", "hana-pw-3", "dev,ops", "hana-pw-3 cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	sql("postgres", "ALTER TABLE proxyauth.users DISABLE TRIGGER users_notify; "
 	    "UPDATE proxyauth.users SET password_hash = proxyauth_crypto.crypt('hana-pw-4', "
 	    "proxyauth_crypto.gen_salt('bf', 4)) WHERE username = 'hana'; "
 	    "ALTER TABLE proxyauth.users ENABLE TRIGGER users_notify");
 	expect_allow(d, "hana", "hana-pw-3", "dev,ops", "unannounced: still cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	sql("postgres", "SELECT pg_terminate_backend(%ld)", pid2);
 	took = wait_status(d, "hana", "hana-pw-3", 407, 3000, &last);
 	if (took < 0)
@@ -602,38 +521,38 @@ test_server_down(void **state)
 	d = start_daemon(f, "", "timeout_ms = 500\npool_size = 4\n");
 	wait_listening(d, 1, 5000);
 	expect_allow(d, "kurt", "kurt-pw", "k", "kurt while PostgreSQL is up");
-	if (wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
+	if (pa_wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
 		fail_msg("/readyz while PostgreSQL is up: '%s'", body);
 
 	assert_int_equal(pa_pg_stop(&pg), 0);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	for (i = 0; i < 10; i++) {
 		expect_unavailable(d, "lena", "lena-pw", "lena, right password, PostgreSQL down");
 		expect_unavailable(d, "lena", "wrong-pw", "lena, wrong password, PostgreSQL down");
 		expect_unavailable(d, "nobody", "x-pw", "unknown user, PostgreSQL down");
-		sleep_ms(20);
+		pa_sleep_ms(20);
 	}
-	expect_decision(d, "outcome", "unavailable");
-	if (wait_readyz(d, 503, 4000, body, sizeof(body)) < 0)
+	pa_expect_last_decision(d, "outcome", "unavailable");
+	if (pa_wait_readyz(d, 503, 4000, body, sizeof(body)) < 0)
 		fail_msg("/readyz still 200 4 s after PostgreSQL stopped: '%s'", body);
 	if (strstr(body, "postgres") == NULL)
 		fail_msg("/readyz does not name postgres: '%s'", body);
-	print_message("/readyz went 503 %ld ms after the stop: %s", now_ms() - t0, body);
+	print_message("/readyz went 503 %ld ms after the stop: %s", pa_now_ms() - t0, body);
 	assert_true(pa_daemon_alive(d));
 
 	assert_int_equal(pa_pg_restart(&pg), 0);
-	t0 = now_ms();
-	while (now_ms() - t0 < 10000 && (t_allow < 0 || t_ready < 0)) {
+	t0 = pa_now_ms();
+	while (pa_now_ms() - t0 < 10000 && (t_allow < 0 || t_ready < 0)) {
 		if (t_allow < 0) {
 			s = status_of(d, "lena", "lena-pw");
 			if (s != 204 && s != 503)
 				fail_msg("lena got %ld while PostgreSQL came back", s);
 			if (s == 204)
-				t_allow = now_ms() - t0;
+				t_allow = pa_now_ms() - t0;
 		}
-		if (t_ready < 0 && readyz(d, body, sizeof(body)) == 200)
-			t_ready = now_ms() - t0;
-		sleep_ms(50);
+		if (t_ready < 0 && pa_readyz(d, body, sizeof(body)) == 200)
+			t_ready = pa_now_ms() - t0;
+		pa_sleep_ms(50);
 	}
 	if (t_allow < 0 || t_ready < 0)
 		fail_msg("not recovered within 10 s of PostgreSQL coming back (allow %ld ms, "
@@ -697,22 +616,22 @@ test_timeouts(void **state)
 		fail_msg("proxyauthd did not start");
 	}
 	for (i = 0; i < 3; i++) {
-		t0 = now_ms();
+		t0 = pa_now_ms();
 		expect_unavailable(h, "someone", "some-pw", "a server that never answers");
-		took = now_ms() - t0;
+		took = pa_now_ms() - t0;
 		if (took > worst)
 			worst = took;
 	}
 	if (worst >= 2500)
 		fail_msg("an answer took %ld ms with timeout_ms = 300", worst);
 	print_message("503 from a hung server within %ld ms (timeout_ms = 300)\n", worst);
-	if (wait_readyz(h, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
+	if (pa_wait_readyz(h, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "postgres") == NULL)
 		fail_msg("/readyz with a hung server: '%s'", body);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	assert_int_equal(pa_daemon_stop(h), 0);
 	close(hole);
-	if (now_ms() - t0 > 5000)
-		fail_msg("proxyauthd took %ld ms to stop with a hung server", now_ms() - t0);
+	if (pa_now_ms() - t0 > 5000)
+		fail_msg("proxyauthd took %ld ms to stop with a hung server", pa_now_ms() - t0);
 
 	/* A live server where the lookup waits on a lock: statement_timeout
 	 * and the poll() deadline end it, and the next lookup works. */
@@ -727,20 +646,20 @@ test_timeouts(void **state)
 	}
 	assert_true(locker > 0);
 	/* Until the lock is held. */
-	for (t0 = now_ms();; sleep_ms(20)) {
+	for (t0 = pa_now_ms();; pa_sleep_ms(20)) {
 		if (strcmp(sql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON "
 			       "c.oid = l.relation WHERE c.relname = 'users' AND l.mode = "
 			       "'AccessExclusiveLock' AND l.granted"), "1") == 0)
 			break;
-		if (now_ms() - t0 > 5000) {
+		if (pa_now_ms() - t0 > 5000) {
 			kill(locker, SIGKILL);
 			waitpid(locker, NULL, 0);
 			fail_msg("the locking session did not get its lock within 5 s");
 		}
 	}
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	expect_unavailable(d, "lock2", "lock2-pw", "a lookup waiting on a lock");
-	took = now_ms() - t0;
+	took = pa_now_ms() - t0;
 	if (took > 2000)
 		fail_msg("a lookup waiting on a lock took %ld ms with timeout_ms = 400", took);
 	print_message("503 for a lookup behind a lock after %ld ms (timeout_ms = 400)\n", took);

@@ -107,24 +107,6 @@ rt_teardown(void **state)
 }
 
 static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
 start_redis(struct rt *t)
 {
 	if (pa_redis_start(&t->rs) != 0)
@@ -246,12 +228,12 @@ numsub(const struct pa_redis *r, const char *channel)
 static bool
 wait_numsub(const struct pa_redis *r, const char *channel, long want, long limit_ms)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 
 	while (numsub(r, channel) < want) {
-		if (now_ms() - t0 > limit_ms)
+		if (pa_now_ms() - t0 > limit_ms)
 			return false;
-		sleep_ms(20);
+		pa_sleep_ms(20);
 	}
 	return true;
 }
@@ -320,7 +302,7 @@ static long
 wait_status(const struct pa_daemon *d, const char *user, const char *password, long want,
 	    long limit_ms, long *last)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 
 	for (;;) {
 		long s = status_of(d, user, password);
@@ -328,10 +310,10 @@ wait_status(const struct pa_daemon *d, const char *user, const char *password, l
 		if (last != NULL)
 			*last = s;
 		if (s == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
+			return pa_now_ms() - t0;
+		if (pa_now_ms() - t0 > limit_ms)
 			return -1;
-		sleep_ms(25);
+		pa_sleep_ms(25);
 	}
 }
 
@@ -402,76 +384,8 @@ expect_unavailable(const struct pa_daemon *d, const char *user, const char *pass
 	pa_resp_free(&r);
 }
 
-/* GET /readyz: its status, and its body into body. */
-static long
-readyz(const struct pa_daemon *d, char *body, size_t len)
-{
-	struct pa_resp r;
-	long s;
-
-	assert_int_equal(pa_get(d, "GET", "/readyz", NULL, &r), 0);
-	s = r.status;
-	snprintf(body, len, "%s", r.body);
-	pa_resp_free(&r);
-	return s;
-}
-
-/* Polls /readyz until its status is want; ms taken, or -1 after limit. */
-static long
-wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, size_t len)
-{
-	long t0 = now_ms();
-
-	for (;;) {
-		if (readyz(d, body, len) == want)
-			return now_ms() - t0;
-		if (now_ms() - t0 > limit_ms)
-			return -1;
-		sleep_ms(50);
-	}
-}
-
 /* The value of key in the last decision line of d's log, into out ("" when
  * the line lacks it).  Fails when there is no well-formed decision line. */
-static void
-decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len)
-{
-	static struct pa_log_kv kv[PA_LOG_FIELDS_MAX];
-	char *log = pa_daemon_log(d), *p, *nl, *found = NULL, line[8192];
-	const char *v;
-	int n;
-
-	for (p = log; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-		*nl = '\0';
-		if (strstr(p, " outcome=") != NULL)
-			found = p;
-	}
-	if (found == NULL) {
-		free(log);
-		fail_msg("no decision line in the log");
-	}
-	snprintf(line, sizeof(line), "%s", found);
-	free(log);
-	if ((n = pa_log_parse_text(line, kv, PA_LOG_FIELDS_MAX)) < 0)
-		fail_msg("malformed decision line: %s", line);
-	v = pa_log_get(kv, n, key, NULL);
-	snprintf(out, len, "%s", v != NULL ? v : "");
-}
-
-static void
-expect_decision(const struct pa_daemon *d, const char *key, const char *want)
-{
-	char v[512];
-
-	decision_field(d, key, v, sizeof(v));
-	if (strcmp(v, want) != 0) {
-		char *log = pa_daemon_log(d);
-		const char *tail = strlen(log) > 1500 ? log + strlen(log) - 1500 : log;
-
-		fail_msg("last decision has %s='%s', want '%s'; log tail:\n%s", key, v, want,
-			 tail);
-	}
-}
 
 /* A sample of /metrics: name{...} with every one of the label texts
  * given (like `backend="redis"`), or -1 when there is none. */
@@ -583,11 +497,11 @@ test_users(void **state)
 	assert_int_equal(ask(d, "alice", ALICE_PW, &r), 0);
 	check_allow(&r, "alice", "dev,ops", "alice (proxyauth-passwd --redis)");
 	pa_resp_free(&r);
-	expect_decision(d, "outcome", "allow");
-	expect_decision(d, "backend", "redis");
-	expect_decision(d, "cache", "miss");
+	pa_expect_last_decision(d, "outcome", "allow");
+	pa_expect_last_decision(d, "backend", "redis");
+	pa_expect_last_decision(d, "cache", "miss");
 	expect_allow(d, "alice", ALICE_PW, "dev,ops", "alice again");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	assert_int_equal(pa_get_basic(d, "/auth-request", "alice", ALICE_PW, &r), 0);
 	EXPECT(r.status == 200 && HDR_IS(&r, H_X_AUTH_BACKEND, "redis"), &r, "/auth-request");
 	pa_resp_free(&r);
@@ -596,7 +510,7 @@ test_users(void **state)
 	pa_resp_free(&r);
 
 	expect_deny(d, "alice", "wrong-pw", "alice, wrong password");
-	expect_decision(d, "outcome", "deny");
+	pa_expect_last_decision(d, "outcome", "deny");
 	expect_allow(d, "bob", "bob-pw", "staff", "bob (redis-cli HSET, htpasswd $2y$)");
 	expect_deny(d, "bob", "Bob-pw", "bob, wrong password");
 	expect_deny(d, "carol", "carol-pw", "carol, disabled=1, right password");
@@ -606,7 +520,7 @@ test_users(void **state)
 	expect_allow(d, "yves", "yves-pw", "y", "yves (yescrypt)");
 	expect_allow(d, "argo", "argo-pw", "", "argo (argon2id)");
 	expect_deny(d, "nobody", "nobody-pw", "no such key");
-	expect_decision(d, "outcome", "deny");
+	pa_expect_last_decision(d, "outcome", "deny");
 
 	/* Every one of those was a new lookup (the one repeat came from the
 	 * cache): the backend's own answers, counted by result. */
@@ -699,19 +613,19 @@ test_chain(void **state)
 	/* The subscriber reconnects: the Redis answers go, htpasswd's stay. */
 	assert_true(wait_numsub(&t->rs, "proxyauth:invalidate", 2, 3000));
 	expect_allow(d, "alice", ALICE_PW, "dev", "alice, cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	assert_int_equal(ask(d, "zed", "zed-pw", &r), 0);
 	pa_resp_free(&r);
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	assert_true(pa_redis_int(&t->rs, "CLIENT", "KILL", "TYPE", "pubsub", NULL) >= 1);
 	{
-		long t0 = now_ms();
+		long t0 = pa_now_ms();
 
-		for (took = -1; now_ms() - t0 < 3500; sleep_ms(50)) {
+		for (took = -1; pa_now_ms() - t0 < 3500; pa_sleep_ms(50)) {
 			expect_allow(d, "alice", ALICE_PW, "dev", "alice after the reconnect");
-			decision_field(d, "cache", v, sizeof(v));
+			pa_last_decision_field(d, "cache", v, sizeof(v));
 			if (strcmp(v, "miss") == 0) {
-				took = now_ms() - t0;
+				took = pa_now_ms() - t0;
 				break;
 			}
 		}
@@ -722,7 +636,7 @@ test_chain(void **state)
 	assert_int_equal(ask(d, "zed", "zed-pw", &r), 0);
 	EXPECT(r.status == 204, &r, "zed after the reconnect");
 	pa_resp_free(&r);
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	print_message("the Redis part of the cache went %ld ms after the kill\n", took);
 
 	/* Redis down: unavailable ends the chain, even for a user htpasswd
@@ -881,7 +795,7 @@ test_unix_socket(void **state)
 	write_secrets(t, &sec);
 	seed(&t->rs, "alice", ALICE_PW, "groups", "dev", NULL);
 	d = start_daemon(t, t->rs.sock, "", "");
-	if (wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
+	if (pa_wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz over the unix socket: '%s'", body);
 	expect_allow(d, "alice", ALICE_PW, "dev", "alice over the unix socket");
 	expect_deny(d, "alice", "wrong-pw", "alice, wrong password, unix socket");
@@ -966,7 +880,7 @@ test_acl_user(void **state)
 	expect_allow(d, "alice", ALICE_PW, "dev", "alice as ACL user pa");
 	expect_deny(d, "alice", "wrong-pw", "alice, wrong password, ACL user");
 	expect_deny(d, "nobody", "x-pw", "no such user, ACL user");
-	if (wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
+	if (pa_wait_readyz(d, 200, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz with the ACL user: '%s'", body);
 	if (!wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000))
 		fail_msg("ACL user pa did not subscribe within 3 s");
@@ -994,7 +908,7 @@ test_acl_user(void **state)
 	expect_unavailable(bad, "alice", "alice-new-pw", "wrong ACL password, right user password");
 	expect_unavailable(bad, "alice", "wrong-pw", "wrong ACL password, wrong user password");
 	expect_unavailable(bad, "nobody", "x-pw", "wrong ACL password, unknown user");
-	if (wait_readyz(bad, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
+	if (pa_wait_readyz(bad, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz with a wrong ACL password: '%s'", body);
 
 	assert_int_equal(pa_daemon_stop(d), 0);
@@ -1032,9 +946,9 @@ test_invalidation(void **state)
 		fail_msg("proxyauthd did not subscribe to proxyauth:invalidate within 3 s");
 
 	expect_allow(d, "alice", "pw-1", "dev", "alice, first");
-	expect_decision(d, "cache", "miss");
+	pa_expect_last_decision(d, "cache", "miss");
 	expect_allow(d, "alice", "pw-1", "dev", "alice, second");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	expect_allow(d, "bob", "bob-pw", "staff", "bob");
 
 	/* proxyauth-passwd --redis sets the hash and publishes. */
@@ -1047,11 +961,11 @@ test_invalidation(void **state)
 	print_message("proxyauth-passwd --redis took effect after %ld ms\n", took);
 	/* Only alice's answers went. */
 	expect_allow(d, "bob", "bob-pw", "staff", "bob after alice's invalidation");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 
 	/* The same by hand: HSET, then PUBLISH the name. */
 	expect_allow(d, "alice", "pw-2", "dev", "pw-2 cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	hash = htpasswd_hash("pw-3");
 	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "HSET", "proxyauth:user:alice",
 				      "hash", hash, NULL), 0);
@@ -1065,7 +979,7 @@ test_invalidation(void **state)
 	/* A name with a space, through proxyauth-passwd. */
 	expect_allow(d, "john smith", "john-1", "", "john smith");
 	expect_allow(d, "john smith", "john-1", "", "john smith, cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	passwd_ok(chg_j, "john-2");
 	if (wait_status(d, "john smith", "john-1", 407, 1000, &last) < 0)
 		fail_msg("john smith's old password still gets %ld 1 s after the change", last);
@@ -1075,7 +989,7 @@ test_invalidation(void **state)
 	 * a message: only the drop of every Redis answer on reconnecting can
 	 * make the cached pw-3 fail. */
 	expect_allow(d, "alice", "pw-3", "dev", "pw-3 cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	assert_true(pa_redis_int(&t->rs, "CLIENT", "KILL", "TYPE", "pubsub", NULL) >= 1);
 	hash = htpasswd_hash("pw-4");
 	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "HSET", "proxyauth:user:alice",
@@ -1092,7 +1006,7 @@ test_invalidation(void **state)
 	if (!wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000))
 		fail_msg("proxyauthd did not subscribe again within 3 s");
 	expect_allow(d, "alice", "pw-4", "dev", "pw-4 cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	passwd_ok(chg, "pw-5");
 	took = wait_status(d, "alice", "pw-4", 407, 1000, &last);
 	if (took < 0)
@@ -1118,24 +1032,24 @@ test_redis_down(void **state)
 	seed(&t->rs, "bob", "bob-pw", "groups", "staff", NULL);
 	d = start_daemon(t, t->rs.addr, "", "timeout_ms = 500\n");
 	expect_allow(d, "alice", ALICE_PW, "dev", "alice while Redis is up");
-	if (readyz(d, body, sizeof(body)) != 200 || strstr(body, "redis") == NULL)
+	if (pa_readyz(d, body, sizeof(body)) != 200 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz while Redis is up: '%s'", body);
 
 	assert_int_equal(pa_redis_stop(&t->rs), 0);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	/* bob is in no cache: no answer can be given, and none is guessed. */
 	for (i = 0; i < 10; i++) {
 		expect_unavailable(d, "bob", "bob-pw", "bob, right password, Redis down");
 		expect_unavailable(d, "bob", "wrong-pw", "bob, wrong password, Redis down");
 		expect_unavailable(d, "nobody", "x-pw", "unknown user, Redis down");
-		sleep_ms(30);
+		pa_sleep_ms(30);
 	}
-	expect_decision(d, "outcome", "unavailable");
-	if (wait_readyz(d, 503, 3000, body, sizeof(body)) < 0)
+	pa_expect_last_decision(d, "outcome", "unavailable");
+	if (pa_wait_readyz(d, 503, 3000, body, sizeof(body)) < 0)
 		fail_msg("/readyz still 200 3 s after Redis stopped: '%s'", body);
 	if (strstr(body, "redis") == NULL)
 		fail_msg("/readyz does not name redis: '%s'", body);
-	print_message("/readyz went 503 %ld ms after the stop: %s", now_ms() - t0, body);
+	print_message("/readyz went 503 %ld ms after the stop: %s", pa_now_ms() - t0, body);
 	assert_true(pa_daemon_alive(d));
 
 	/* Back on the same port (empty: nothing was saved). */
@@ -1147,18 +1061,18 @@ test_redis_down(void **state)
 		snprintf(pw, sizeof(pw), "u%d-pw", i);
 		seed(&t->rs, name, pw, "groups", "u", NULL);
 	}
-	t0 = now_ms();
-	while (now_ms() - t0 < 5000 && (t_allow < 0 || t_ready < 0)) {
+	t0 = pa_now_ms();
+	while (pa_now_ms() - t0 < 5000 && (t_allow < 0 || t_ready < 0)) {
 		if (t_allow < 0) {
 			s = status_of(d, "bob", "bob-pw");
 			if (s != 204 && s != 503)
 				fail_msg("bob got %ld while Redis came back", s);
 			if (s == 204)
-				t_allow = now_ms() - t0;
+				t_allow = pa_now_ms() - t0;
 		}
-		if (t_ready < 0 && readyz(d, body, sizeof(body)) == 200)
-			t_ready = now_ms() - t0;
-		sleep_ms(50);
+		if (t_ready < 0 && pa_readyz(d, body, sizeof(body)) == 200)
+			t_ready = pa_now_ms() - t0;
+		pa_sleep_ms(50);
 	}
 	if (t_allow < 0 || t_ready < 0)
 		fail_msg("not recovered within 5 s of Redis coming back (allow %ld ms, ready "
@@ -1205,9 +1119,9 @@ test_hung_server(void **state)
 		struct pa_resp r;
 
 		snprintf(name, sizeof(name), "user%d", i);
-		t0 = now_ms();
+		t0 = pa_now_ms();
 		assert_int_equal(ask(d, name, "some-pw", &r), 0);
-		took = now_ms() - t0;
+		took = pa_now_ms() - t0;
 		check_unavailable(&r, "a server that accepts and never answers");
 		pa_resp_free(&r);
 		if (took >= 3000)
@@ -1216,11 +1130,11 @@ test_hung_server(void **state)
 			worst = took;
 	}
 	print_message("503 from a hung server within %ld ms (timeout_ms = 300)\n", worst);
-	if (wait_readyz(d, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
+	if (pa_wait_readyz(d, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz with a hung server: '%s'", body);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	assert_int_equal(pa_daemon_stop(d), 0);
-	took = now_ms() - t0;
+	took = pa_now_ms() - t0;
 	if (took > 5000)
 		fail_msg("proxyauthd took %ld ms to stop with a hung Redis", took);
 }
@@ -1249,17 +1163,17 @@ inflight_run(void *arg)
 static long
 sigterm_exit(struct pa_daemon *d, long limit_ms, int *status)
 {
-	long t0 = now_ms();
+	long t0 = pa_now_ms();
 	int st;
 
 	assert_int_equal(pa_daemon_signal(d, SIGTERM), 0);
-	while (now_ms() - t0 < limit_ms) {
+	while (pa_now_ms() - t0 < limit_ms) {
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			d->pid = 0;
 			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-			return now_ms() - t0;
+			return pa_now_ms() - t0;
 		}
-		sleep_ms(20);
+		pa_sleep_ms(20);
 	}
 	(void)pa_daemon_signal(d, SIGKILL);
 	(void)pa_daemon_stop(d);
@@ -1287,22 +1201,22 @@ test_frozen_server(void **state)
 
 	/* Pooled connections and the subscriber's stay open, unanswered. */
 	assert_int_equal(pa_redis_freeze(&t->rs, true), 0);
-	t0 = now_ms();
+	t0 = pa_now_ms();
 	expect_unavailable(d, "bob", "bob-pw", "bob while Redis hangs");
-	took = now_ms() - t0;
+	took = pa_now_ms() - t0;
 	if (took >= 3000)
 		fail_msg("the 503 took %ld ms with timeout_ms = 300", took);
 	print_message("503 from a frozen server after %ld ms (timeout_ms = 300)\n", took);
 	/* A fresh cached grant may still be used. */
 	expect_allow(d, "alice", ALICE_PW, "dev", "alice, cached, while Redis hangs");
-	expect_decision(d, "cache", "hit");
-	if (wait_readyz(d, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
+	pa_expect_last_decision(d, "cache", "hit");
+	if (pa_wait_readyz(d, 503, 3000, body, sizeof(body)) < 0 || strstr(body, "redis") == NULL)
 		fail_msg("/readyz while Redis hangs: '%s'", body);
 
 	assert_int_equal(pa_redis_freeze(&t->rs, false), 0);
 	if (wait_status(d, "bob", "bob-pw", 204, 5000, &last) < 0)
 		fail_msg("bob still gets %ld 5 s after Redis answers again", last);
-	if (wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
+	if (pa_wait_readyz(d, 200, 5000, body, sizeof(body)) < 0)
 		fail_msg("/readyz not 200 5 s after Redis answers again: '%s'", body);
 	assert_int_equal(pa_daemon_stop(d), 0);
 
@@ -1313,7 +1227,7 @@ test_frozen_server(void **state)
 	assert_int_equal(pa_redis_freeze(&t->rs, true), 0);
 	x.d = d2;
 	assert_int_equal(pthread_create(&th, NULL, inflight_run, &x), 0);
-	sleep_ms(300);
+	pa_sleep_ms(300);
 	took = sigterm_exit(d2, 12000, &status);
 	(void)pa_redis_freeze(&t->rs, false);
 	pthread_join(th, NULL);
@@ -1330,7 +1244,7 @@ test_frozen_server(void **state)
 	d3 = start_daemon(t, t->rs.addr, "", "timeout_ms = 15000\n");
 	expect_allow(d3, "alice", ALICE_PW, "dev", "alice, to open a pooled connection");
 	assert_int_equal(pa_redis_freeze(&t->rs, true), 0);
-	sleep_ms(2500);		/* a probe is now waiting on the frozen server */
+	pa_sleep_ms(2500);		/* a probe is now waiting on the frozen server */
 	took = sigterm_exit(d3, 12000, &status);
 	(void)pa_redis_freeze(&t->rs, false);
 	if (took < 0)
@@ -1456,7 +1370,7 @@ test_passwd(void **state)
 	assert_true(wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000));
 	expect_allow(d, "alice", "alice-1", "dev", "alice");
 	expect_allow(d, "alice", "alice-1", "dev", "alice, cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 
 	/* --disable: disabled=1, announced. */
 	passwd_ok(dis, NULL);
@@ -1491,7 +1405,7 @@ test_passwd(void **state)
 
 	/* --delete: the key goes, announced. */
 	expect_allow(d, "alice", "alice-2", "dev", "alice, cached");
-	expect_decision(d, "cache", "hit");
+	pa_expect_last_decision(d, "cache", "hit");
 	passwd_ok(del, NULL);
 	assert_int_equal(key_exists(&t->rs, "alice"), 0);
 	took = wait_status(d, "alice", "alice-2", 407, 1000, &last);
