@@ -171,6 +171,21 @@ bool pa_daemon_wait_log(const struct pa_daemon *d, const char *needle, int count
 /* Occurrences of needle in haystack. */
 int pa_count(const char *haystack, const char *needle);
 
+/* Fails the test, with the response attached, unless cond holds; the
+ * rest is a printf message saying what was checked.  Needs cmocka.h. */
+#define EXPECT(cond, resp, ...)							\
+	do {									\
+		if (!(cond)) {							\
+			char m_[512];						\
+			snprintf(m_, sizeof(m_), __VA_ARGS__);			\
+			fail_msg("%s: expected %s\n%s", m_, #cond,		\
+				 pa_resp_describe(resp));			\
+		}								\
+	} while (0)
+
+/* Header h came exactly once, with value v. */
+#define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
+
 /* Monotonic milliseconds, and a sleep that resumes after signals. */
 long pa_now_ms(void);
 void pa_sleep_ms(int ms);

@@ -28,19 +28,6 @@
 
 #define CHALLENGE "Basic realm=\"proxyauthd\", charset=\"UTF-8\""
 
-/* Fails with the response attached, so a failure says what came back. */
-#define EXPECT(cond, resp, ...)							\
-	do {									\
-		if (!(cond)) {							\
-			char m_[512];						\
-			snprintf(m_, sizeof(m_), __VA_ARGS__);			\
-			fail_msg("%s: expected %s\n%s", m_, #cond,		\
-				 pa_resp_describe(resp));			\
-		}								\
-	} while (0)
-
-#define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
-
 struct profile {
 	const char *path;
 	long allow, deny;

@@ -47,18 +47,6 @@
 #define JOERG_PW "p\xc3\xa4ss w\xc3\xb6rd"
 #define NCONC 32
 
-#define EXPECT(cond, resp, ...)							\
-	do {									\
-		if (!(cond)) {							\
-			char m_[512];						\
-			snprintf(m_, sizeof(m_), __VA_ARGS__);			\
-			fail_msg("%s: expected %s\n%s", m_, #cond,		\
-				 pa_resp_describe(resp));			\
-		}								\
-	} while (0)
-
-#define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
-
 struct lt {
 	struct pa_fixture *f;
 	struct pa_slapd s;

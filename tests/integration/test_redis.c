@@ -45,19 +45,6 @@
 #define JOERG_USER "j\xc3\xb6rg"
 #define JOERG_PW "p\xc3\xa4ss w\xc3\xb6rd"
 
-/* Fails with the response attached, so a failure says what came back. */
-#define EXPECT(cond, resp, ...)							\
-	do {									\
-		if (!(cond)) {							\
-			char m_[512];						\
-			snprintf(m_, sizeof(m_), __VA_ARGS__);			\
-			fail_msg("%s: expected %s\n%s", m_, #cond,		\
-				 pa_resp_describe(resp));			\
-		}								\
-	} while (0)
-
-#define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
-
 /* What a test owns; rt_teardown() stops and removes all of it. */
 struct rt {
 	struct pa_fixture *f;		/* daemons and a scratch folder */
