@@ -186,6 +186,10 @@ int pa_count(const char *haystack, const char *needle);
 /* Header h came exactly once, with value v. */
 #define HDR_IS(r, h, v) ((r)->hdr[h].count == 1 && strcmp((r)->hdr[h].value, (v)) == 0)
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+ * released), or -1. */
+int pa_free_port(void);
+
 /* Monotonic milliseconds, and a sleep that resumes after signals. */
 long pa_now_ms(void);
 void pa_sleep_ms(int ms);

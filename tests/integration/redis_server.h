@@ -109,9 +109,7 @@ int pa_run(const char *const *argv, char *out, size_t outlen, char *err, size_t 
  * own with status 0, else -1; *pid is 0 afterwards.  0 for *pid <= 0. */
 int pa_child_stop(pid_t *pid, int sig, int timeout_ms, const char *what);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
- * released), or -1. */
-int pa_free_port(void);
+/* pa_free_port() is in harness.h. */
 
 /*
  * A TCP socket listening on 127.0.0.1 that never accepts: connections

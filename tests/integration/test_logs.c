@@ -18,13 +18,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define ALICE_PW "Pw-alice-5e1f0c2b"
 #define CAROL_PW "Pw-carol-77aa3d90"
@@ -66,23 +62,6 @@ struct run {
 
 static char *std_htpasswd;
 
-/* A loopback port that was free a moment ago. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
-
-	assert_true(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	assert_true(port > 0);
-	return port;
-}
 
 static void
 secret(struct run *r, char *s)
@@ -379,11 +358,11 @@ run_format(void **state, const char *format, const char *level)
 	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:%d\nmax_failures = 0\nlog_format = %s\n"
 			  "log_level = %s\nrequire_groups = admins\n"
 			  "credentials_header = Proxy-Authorization, X-Proxy-Credentials\n"
-			  "[htpasswd]\nfile = @HTPASSWD@\n", quiet ? free_port() : 0, format,
+			  "[htpasswd]\nfile = @HTPASSWD@\n", quiet ? pa_free_port() : 0, format,
 			  level);
 	conf_down = pa_strdupf("[server]\nlisten = 127.0.0.1:%d\nmax_failures = 0\nlog_format = %s\n"
 			       "log_level = %s\n[htpasswd]\nfile = @DIR@/missing\n",
-			       quiet ? free_port() : 0, format, level);
+			       quiet ? pa_free_port() : 0, format, level);
 	a = pa_daemon_start(f, conf, std_htpasswd);
 	b = pa_daemon_start(f, conf_down, NULL);
 	free(conf);
