@@ -11,6 +11,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
             libargon2-dev libssl-dev libinih-dev libhiredis-dev curl ca-certificates)
 build_pkgs+=(libpq-dev libldap-dev)
+# Unicode NFKC + case folding of user names for the lockout (lib/fold.c)
+build_pkgs+=(libunistring-dev)
 test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
 # fuzzing (tests/fuzz): clang with libFuzzer
 test_pkgs+=(clang libclang-rt-14-dev valgrind)
