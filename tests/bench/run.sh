@@ -24,7 +24,7 @@ for p in nginx-light wrk; do
 done
 cmake -S . -B build/bench -DPA_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j "$(nproc)" >/dev/null
-cc -O2 -o build/bench/bench_tool tests/bench/bench_tool.c -lcrypt -lpthread
+cc -O2 -o build/bench/bench_tool tests/bench/bench_tool.c -lcrypt -lcrypto -lpthread
 tool=build/bench/bench_tool
 pa=build/bench/proxyauthd
 
