@@ -244,8 +244,8 @@ pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **w
 			REFUSE("'\\' in the path");
 		if (c == ';')
 			REFUSE("';' parameter in the path");
-		if (c == '#')
-			REFUSE("encoded '#' in the path");
+		if (c == '#' || (c == '?' && encoded))
+			REFUSE("encoded '#' or '?' in the path");
 		if (c < 0x20 || c == 0x7f)
 			REFUSE("control character or NUL in the path");
 		if (c == '/' && !encoded && o > 0 && out[o - 1] == '/')
@@ -284,14 +284,14 @@ pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **w
 		n = (size_t)(e - in) - 1;
 		memcpy(tmp, in + 1, n);
 		tmp[n] = '\0';
-		if (inet_pton(AF_INET6, tmp, &a6) != 1)
+		if (strspn(tmp, "0123456789abcdefABCDEF:.") != n || inet_pton(AF_INET6, tmp, &a6) != 1)
 			REFUSE("not a plain IPv6 address");
 		i = (size_t)(e - in) + 1;
-		if (i < len) {
-			if (in[i] != ':' || len - i - 1 == 0 || len - i - 1 > 5 ||
-			    strspn(in + i + 1, "0123456789") < len - i - 1)
+		if (i < len && (in[i] != ':' || len - i - 1 == 0 || len - i - 1 > 5))
+			REFUSE("bad port");
+		for (i++; i < len; i++)
+			if (!isdigit((unsigned char)in[i]))
 				REFUSE("bad port");
-		}
 		if (n + 3 > size)
 			REFUSE("host too long");
 		out[0] = '[';

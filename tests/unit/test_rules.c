@@ -61,7 +61,7 @@ test_path_canon(void **state)
 		/* double encoding */
 		"/%2561dmin/", "/a%25",
 		/* fragments, literal or encoded, also in the query */
-		"/admin#/", "/public#/../admin", "/admin%23x", "/x?a#b",
+		"/admin#/", "/public#/../admin", "/admin%23x", "/x?a#b", "/admin%3f/x",
 		/* control characters and NUL */
 		"/a%00b", "/a%0a", "/a\x01", "/a%7f", "/a\x7f",
 		/* invalid UTF-8 after decoding */
@@ -119,7 +119,7 @@ test_host_canon(void **state)
 		"app..example.org", ".app.example.org", "app_x.example.org",
 		"b\xc3\xbc" "cher.example", "app.example.org:", "app.example.org:x",
 		"app.example.org:123456", "app.example.org:80:80", "::1", "[::1", "[::1]x",
-		"[::1]:", "[zz::1]", "127.1", "0177.0.0.1", "0x7f.0.0.1", "1.2.3.4.5",
+		"[::1]:", "[zz::1]", "[::1%25eth0]", "[fe80::1%eth0]", "127.1", "0177.0.0.1", "0x7f.0.0.1", "1.2.3.4.5",
 		"256.0.0.1", "0x7f000001", "app/x", "app\\x", "app%2eexample.org",
 	};
 	char out[256];
@@ -141,6 +141,7 @@ test_host_canon(void **state)
 		assert_non_null(why);
 	}
 	assert_int_equal(pa_host_canon("app\0.example.org", 16, out, sizeof(out), &why), -1);
+	assert_int_equal(pa_host_canon("[20b8::\0\0]:1", 14, out, sizeof(out), &why), -1);
 }
 
 static void
