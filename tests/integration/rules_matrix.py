@@ -15,6 +15,7 @@ Each test prints its answers as lines "MATRIX <proxy> <variant> <status>
 """
 import base64
 import posixpath
+import re
 import socket
 import urllib.parse
 
@@ -103,7 +104,7 @@ def app_view(path):
         p = urllib.parse.unquote(p, errors="replace")
     p = p.replace("\\", "/")
     p = "/".join(seg.split(";", 1)[0] for seg in p.split("/"))
-    p = posixpath.normpath("/" + p)
+    p = posixpath.normpath(re.sub("/+", "/", "/" + p))
     return p.replace("\u0131", "i").lower()
 
 
@@ -116,9 +117,18 @@ class Matrix:
     """Runs the variants through one proxy.  auth(user, password) gives
     the headers that carry the credentials for this proxy."""
 
-    def __init__(self, s, proxy, port, up, auth):
+    def __init__(self, s, proxy, port, up, auth, port_suffix=""):
         self.s, self.proxy, self.port, self.up, self.auth = s, proxy, port, up, auth
+        self.suffix = port_suffix	# ":PORT" where the proxy goes where the URL says
+        self.app = APP + port_suffix
         self.rows = []
+
+    def authority(self, host):
+        if not self.suffix:
+            return host
+        if host.rsplit(":", 1)[-1].isdigit():
+            host = host.rsplit(":", 1)[0]
+        return host + self.suffix
 
     def send(self, label, target, host, user, password):
         n = self.up.count
@@ -140,25 +150,29 @@ class Matrix:
         """Every path variant for bob: never the protected path; refused
         (no 2xx, nothing at the upstream) when expect_refused."""
         for label, path in PATH_VARIANTS:
-            st, new = self.send(label, "http://%s%s" % (APP, path), APP, "bob", "bob-pw")
+            st, new = self.send(label, "http://%s%s" % (self.app, path), self.app, "bob",
+                                "bob-pw")
             self.bob_never_reaches_admin(label, new)
             if expect_refused:
                 self.s.check("%s: %s (%r) refused before the upstream" % (
                     self.proxy, label, path), not (200 <= st < 300) and not new, st, new)
         for label, path in OPEN_TWINS:
-            st, new = self.send(label, "http://%s%s" % (APP, path), APP, "bob", "bob-pw")
+            st, new = self.send(label, "http://%s%s" % (self.app, path), self.app, "bob",
+                                "bob-pw")
             self.s.check("%s: %s: bob reaches %s" % (self.proxy, label, path),
                          st == 200 and [r["path"] for r in new] == [path], st, new)
-        st, new = self.send("admin-for-alice", "http://%s/admin/x" % APP, APP, "alice",
-                            "alice-pw")
+        st, new = self.send("admin-for-alice", "http://%s/admin/x" % self.app, self.app,
+                            "alice", "alice-pw")
         self.s.check("%s: alice (admins) reaches /admin/x" % self.proxy,
                      st == 200 and [r["path"] for r in new] == ["/admin/x"], st, new)
 
-    def hosts(self, served):
+    def hosts(self, served, refused=(400, 403, 421)):
         """Every host variant for bob on /admin/x: refused by the proxy, or
         judged by the rule for the host actually routed (403).  served:
-        the labels the proxy routes to app.example.org."""
+        the labels the proxy routes to app.example.org; refused: the
+        statuses the proxy gives for a host it does not serve."""
         for label, line_host, hdr in HOST_VARIANTS:
+            line_host, hdr = self.authority(line_host), self.authority(hdr)
             st, new = self.send(label, "http://%s/admin/x" % line_host, hdr, "bob", "bob-pw")
             self.bob_never_reaches_admin(label, new)
             self.s.check("%s: host %s refused or judged as app.example.org" % (
@@ -169,7 +183,7 @@ class Matrix:
                 st, new = self.send(label, "http://%s/public/x" % line_host, hdr, "alice",
                                     "alice-pw")
                 self.s.check("%s: unserved host %s refused for everyone" % (
-                    self.proxy, label), st in (400, 403, 421) and not new, st, new)
+                    self.proxy, label), st in refused and not new, st, new)
         for label, hdr in HOST_HEADER_VARIANTS:
             st, new = self.send(label, "/admin/x", hdr, "bob", "bob-pw")
             self.bob_never_reaches_admin(label, new)
