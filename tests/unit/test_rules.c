@@ -119,7 +119,8 @@ test_host_canon(void **state)
 		"app..example.org", ".app.example.org", "app_x.example.org",
 		"b\xc3\xbc" "cher.example", "app.example.org:", "app.example.org:x",
 		"app.example.org:123456", "app.example.org:80:80", "::1", "[::1", "[::1]x",
-		"[::1]:", "[zz::1]", "[::1%25eth0]", "[fe80::1%eth0]", "127.1", "0177.0.0.1", "0x7f.0.0.1", "1.2.3.4.5",
+		"[::1]:", "[zz::1]", "[::1%25eth0]", "[fe80::1%eth0]", "127.1", "0177.0.0.1",
+		"0x7f.0.0.1", "1.2.3.4.5",
 		"256.0.0.1", "0x7f000001", "app/x", "app\\x", "app%2eexample.org",
 	};
 	char out[256];
