@@ -158,6 +158,7 @@ require_groups = admins
     m = rules_matrix.Matrix(s, "caddy", proxy_port, up,
                             lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))])
     m.paths()
+    m.urllib_paths()
     m.hosts(served={"upper-port", "line-app-header-other"})
 
     # proxyauthd stopped: an error from Caddy, never the page.

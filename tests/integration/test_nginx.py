@@ -203,6 +203,7 @@ require_groups = admins
     m = rules_matrix.Matrix(s, "nginx", proxy_port, up,
                             lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))])
     m.paths()
+    m.urllib_paths()
     m.hosts(served={"trailing-dot", "upper-port", "line-app-header-other"})
 
     # proxyauthd stopped: an error from nginx, never the page.

@@ -167,6 +167,7 @@ file = %s
                             lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))],
                             port_suffix=":%d" % up.port)
     m.paths()
+    m.urllib_paths()
     # Squid goes where the URL says: every name of the app's address is
     # the app (judged by the dst ACL); a name that does not resolve is 503.
     m.hosts(served={"other-host", "ip", "trailing-dot", "two-dots", "upper-port",
