@@ -144,13 +144,25 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 	}
 	TAKE("X-Forwarded-For", xff)
 	TAKE("X-Real-IP", x_real_ip)
-	TAKE("X-Original-URI", orig_uri)
-	TAKE("X-Original-URL", orig_url)
-	TAKE("X-Original-Method", orig_method)
-	TAKE("X-Forwarded-Host", fwd_host)
-	TAKE("X-Forwarded-Uri", fwd_uri)
-	TAKE("X-Forwarded-Method", fwd_method)
 #undef TAKE
+	/* Context headers: one each, since rules decide on them; a second
+	 * one is noted for a 403 (a proxy that adds its own would otherwise
+	 * leave the client's in play). */
+#define CONTEXT(name, field)						\
+	if (hdr_is(key, key_len, name)) {				\
+		if (r->field != NULL)					\
+			r->d.dup_context = name;			\
+		r->field = value;					\
+		r->field##_len = value_len;				\
+		return MHD_YES;						\
+	}
+	CONTEXT("X-Original-URI", orig_uri)
+	CONTEXT("X-Original-URL", orig_url)
+	CONTEXT("X-Original-Method", orig_method)
+	CONTEXT("X-Forwarded-Host", fwd_host)
+	CONTEXT("X-Forwarded-Uri", fwd_uri)
+	CONTEXT("X-Forwarded-Method", fwd_method)
+#undef CONTEXT
 	return MHD_YES;
 }
 
@@ -193,6 +205,7 @@ read_request(struct req *r, enum pa_profile profile)
 	}
 	pa_client_address(&r->h->p->trusted, peer, r->xff, r->xff_len, r->x_real_ip,
 			  r->x_real_ip_len, d->client);
+	d->peer_trusted = pa_cidr_list_match_text(&r->h->p->trusted, peer, strlen(peer));
 
 	d->host = r->fwd_host;
 	d->host_len = r->fwd_host_len;

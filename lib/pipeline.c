@@ -293,13 +293,34 @@ count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 		lockout_started(p, true, d->client, "after repeated failures");
 }
 
+/* Rules exist and decide on context headers that a peer outside
+ * trusted_proxies sent: a client could have chosen them.  Warned at most
+ * once a minute.  The peer is untrusted, so d->client is the peer. */
+static void
+rules_untrusted_warn(const struct pa_pipeline *p, const struct pa_decision *d)
+{
+	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* atomics only */
+	uint64_t now = pa_now_us() / 1000, last;
+
+	if (d->peer_trusted || (d->host == NULL && d->uri == NULL))
+		return;
+	last = atomic_load_explicit(&mp->rules_warned_ms, memory_order_relaxed);
+	if (last != 0 && now - last < 60000)
+		return;
+	if (!atomic_compare_exchange_strong(&mp->rules_warned_ms, &last, now))
+		return;
+	pa_log_msg(p->log, PA_LOG_WARN, "rules: deciding on X-Forwarded-Host/X-Original-URI "
+		   "headers from %s, which is not in trusted_proxies: a client may have chosen "
+		   "them (set trusted_proxies to the front proxy)", d->client);
+}
+
 /* Turns a backend (or cached) answer into the outcome: authorisation for
  * grants, lockout counting for both. */
 static void
 apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
       const struct pa_identity *who, const char *backend)
 {
-	const char *required;
+	const char *required, *ambiguous = NULL;
 
 	d->backend = backend;
 	switch (r) {
@@ -307,10 +328,16 @@ apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
 		if (who != &d->who)
 			d->who = *who;
 		count_attempt(p, d, false);
+		if (p->rules.n > 0)
+			rules_untrusted_warn(p, d);
 		required = pa_rules_required(&p->rules, d->host, d->host_len, d->uri, d->uri_len,
-					     &d->rule);
-		if (required == NULL) {
-			pa_error_set(&d->why, "URI cannot be normalised for the rules");
+					     &d->rule, &ambiguous);
+		if (p->rules.n > 0 && d->dup_context != NULL) {
+			pa_error_set(&d->why, "ambiguous: %s sent twice", d->dup_context);
+			d->outcome = PA_OUT_FORBIDDEN;
+			d->rule = NULL;
+		} else if (required == NULL) {
+			pa_error_set(&d->why, "ambiguous: %s", ambiguous);
 			d->outcome = PA_OUT_FORBIDDEN;
 		} else {
 			d->outcome = pa_groups_satisfy(required, d->who.groups) ? PA_OUT_ALLOW

@@ -75,6 +75,7 @@ struct pa_pipeline {
 	char shared_password[1024];
 	atomic_bool shared_down;		/* for logging the fallback once */
 	atomic_uint_fast64_t shared_retry_ms;	/* store skipped until then */
+	atomic_uint_fast64_t rules_warned_ms;	/* last untrusted-peer rules warning */
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probe_state *probes;	/* background readiness probes */
@@ -92,6 +93,8 @@ struct pa_decision {
 					 * or locked per address */
 	const char *host, *uri, *method;	/* forwarded context; may be NULL */
 	size_t host_len, uri_len, method_len;
+	const char *dup_context;	/* a context header that came twice, or NULL */
+	bool peer_trusted;		/* the TCP peer is in trusted_proxies */
 	enum pa_cred_status cred_status;
 	const char *cred_why;
 	uint64_t start_us;

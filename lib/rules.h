@@ -3,6 +3,10 @@
  * [rule NAME] sections matched in file order against the forwarded host
  * and path.  The first rule that matches decides; none matching falls back
  * to [server].  Rules apply after authentication, cached answers included.
+ *
+ * While rules exist, a host or path that the proxy and the application
+ * could read differently is refused (403) instead of guessed at: see
+ * pa_path_canon() and pa_host_canon().
  */
 #ifndef PA_RULES_H
 #define PA_RULES_H
@@ -15,8 +19,9 @@
 struct pa_rule {
 	char name[64];
 	char *host;		/* "" any, "app.example.org" or "*.example.org" */
-	char *path_prefix;	/* "" any */
+	char *path_prefix;	/* "" any; canonical, no trailing '/' but "/" */
 	char *require_groups;	/* normalised comma list; "" any authenticated user */
+	bool path_sensitive;	/* path_case = sensitive */
 };
 
 struct pa_rules {
@@ -33,20 +38,49 @@ void pa_rules_free(struct pa_rules *r);
 
 /*
  * The groups a request needs: the first matching rule's, else [server]'s.
- * host and path are the raw header values (may be NULL); the host loses
- * its port and case, the path its query and is normalised (percent-
- * decoding, "//", "." and ".." resolved) before matching.  Returns NULL
- * when rules exist and the path cannot be normalised (answer 403).
- * *rule (may be NULL) gets the matching rule's name or NULL.
+ * host and path are the raw header values (may be NULL: a rule naming a
+ * host or a path prefix then does not match).  Returns NULL when rules
+ * exist and the host or path is ambiguous (answer 403); *why (may be
+ * NULL) then gets the reason.  *rule (may be NULL) gets the matching
+ * rule's name or NULL.
  */
 const char *pa_rules_required(const struct pa_rules *r, const char *host, size_t host_len,
-			      const char *path, size_t path_len, const char **rule);
+			      const char *path, size_t path_len, const char **rule,
+			      const char **why);
 
 /* True when required is empty or groups holds one of its names. */
 bool pa_groups_satisfy(const char *required, const char *groups);
 
-/* Normalises an URI's path into out[size]; 0 or -1 (bad escape, control
- * character, too long).  Exposed for tests. */
-int pa_path_normalize(const char *in, size_t len, char *out, size_t size);
+/*
+ * The path of a request URI (an origin-form path, or an absolute URL as
+ * in X-Original-URL) as the rules compare it: the query cut at the first
+ * '?' before decoding, percent-decoded once, "//" merged into "/".
+ * Returns 0 with the path in out[size], or -1 and a static reason in *why
+ * for what applications read differently: a '#', an empty or relative
+ * path, a bad escape, "%25" (double encoding), an encoded '/', '\', '?',
+ * a '\', a ';' (path parameters), a "." or ".." segment, a control
+ * character or NUL, invalid UTF-8 after decoding, or a path too long.
+ * An accepted path never holds any of them.
+ */
+int pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **why);
+
+/*
+ * A Host or X-Forwarded-Host value as the rules compare it: lowercased,
+ * without its port and without one trailing dot.  Returns 0 with the
+ * host in out[size], or -1 and a static reason in *why when it is not a
+ * plain DNS name (letters, digits, '-', '.'; IDNA A-labels are such
+ * names), a dotted-quad IPv4 address or a bracketed IPv6 address:
+ * empty, whitespace, '@', a list, two trailing dots, a bad port, an
+ * IPv4 address in another notation.
+ */
+int pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **why);
+
+/*
+ * True when the canonical path lies under prefix, whole segments only:
+ * "/admin" covers "/admin", "/admin/" and "/admin/x" but not
+ * "/administrator".  Unless sensitive, letters compare without case
+ * (ASCII, and the non-ASCII letters that Java and .NET fold to ASCII).
+ */
+bool pa_path_under(const char *path, const char *prefix, bool sensitive);
 
 #endif

@@ -1007,7 +1007,7 @@ test_lockout_address_untrusted(void **state)
 
 static const char rules_config[] =
 	"[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\ncache_ttl = 60\n"
-	"require_groups = staff\n"
+	"require_groups = staff\ntrusted_proxies = 192.0.2.1/32\n"
 	"[rule admin]\nhost = app.example.org\npath_prefix = /admin\nrequire_groups = admins\n"
 	"[rule open]\npath_prefix = /public\nrequire_groups =\n"
 	"[htpasswd]\nfile = @HTPASSWD@\n";
@@ -1051,21 +1051,39 @@ test_rules(void **state)
 		/* X-Forwarded-Host before the host of X-Original-URL */
 		{ { "X-Forwarded-Host: other.example.org",
 		    "X-Original-URL: https://app.example.org/admin" }, ROOT | SAM, NULL },
-		/* paths that resolve to /admin */
-		{ { "X-Forwarded-Host: app.example.org", "X-Original-URI: /public/../admin" },
-		  ROOT | ADA, "admin" },
-		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /public/../admin" },
-		  ROOT | ADA, "admin" },
+		/* paths that applications read differently (issue 12): refused */
+		{ { "X-Forwarded-Host: app.example.org", "X-Original-URI: /public/../admin" }, 0,
+		  NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /public/../admin" }, 0,
+		  NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /public/%2e%2e/admin" },
+		  0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /./admin/./x" }, 0,
+		  NULL },
+		{ { "X-Original-URL: https://app.example.org/public/../admin" }, 0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /admin;x/y" }, 0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /%2561dmin/" }, 0, NULL },
+		/* the same path spelt differently: the rule decides */
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /%61dmin" }, ROOT | ADA,
 		  "admin" },
-		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /public/%2e%2e/admin" },
-		  ROOT | ADA, "admin" },
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: //admin" }, ROOT | ADA,
 		  "admin" },
-		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /./admin/./x" },
-		  ROOT | ADA, "admin" },
-		{ { "X-Original-URL: https://app.example.org/public/../admin" }, ROOT | ADA,
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /ADMIN/x" }, ROOT | ADA,
 		  "admin" },
+		{ { "X-Forwarded-Host: app.example.org.", "X-Forwarded-Uri: /admin/x" }, ROOT | ADA,
+		  "admin" },
+		/* whole segments: /administrator is not under /admin */
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /administrator" },
+		  ROOT | SAM, NULL },
+		/* hosts that are not plain names, and context headers sent twice */
+		{ { "X-Forwarded-Host: other.example.org, app.example.org",
+		    "X-Forwarded-Uri: /admin/x" }, 0, NULL },
+		{ { "X-Forwarded-Host: bob@app.example.org", "X-Forwarded-Uri: /public/x" }, 0,
+		  NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /admin/x",
+		    "X-Forwarded-Uri: /public/x" }, 0, NULL },
+		{ { "X-Forwarded-Host: other.example.org", "X-Forwarded-Host: app.example.org",
+		    "X-Forwarded-Uri: /public/x" }, 0, NULL },
 		/* cannot be normalised while rules exist: nobody */
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /a%zz" }, 0, NULL },
 		{ { "X-Forwarded-Uri: /public/%zz" }, 0, NULL },
@@ -1120,6 +1138,17 @@ test_rules(void **state)
 				     cases[i].h[1], cases[i].h[2]), 0);
 		check_deny(&r, &profiles[0], "wrong password");
 		pa_resp_free(&r);
+	}
+	{
+		/* The peer (this test) is not in trusted_proxies: one warning
+		 * for hundreds of requests; each refusal says why. */
+		char *log = pa_daemon_log(d);
+
+		assert_int_equal(pa_count(log, "not in trusted_proxies"), 1);
+		assert_true(pa_count(log, "ambiguous: X-Forwarded-Uri sent twice") > 0);
+		assert_true(pa_count(log, "ambiguous: X-Forwarded-Host sent twice") > 0);
+		assert_true(pa_count(log, "ambiguous: dot segment in the path") > 0);
+		free(log);
 	}
 	free(users);
 	assert_int_equal(pa_daemon_stop(d), 0);

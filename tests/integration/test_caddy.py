@@ -8,7 +8,10 @@ Caddy drops Proxy-Authorization and Proxy-Authenticate as hop-by-hop
 headers; the shipped Caddyfile copies the credentials into
 X-Proxy-Authorization (proxyauthd's credentials_header) and answers the
 407 again with proxyauthd's challenge.  This test proves both, and that
-without that copy proxyauthd would see no credentials at all.
+without that copy proxyauthd would see no credentials at all.  The issue 12
+matrix (rules_matrix.py): hosts the Caddyfile does not serve get 421 from
+Caddy, client X-Auth-* and context headers never reach proxyauthd or the
+app, and no host or path variant brings bob to the app's /admin.
 """
 import os
 import re
@@ -18,6 +21,7 @@ import sys
 import e2e
 from e2e import CHALLENGE, curl, upstream_saw
 from echo_upstream import EchoUpstream
+import rules_matrix
 
 
 def caddy_env(s):
@@ -41,14 +45,15 @@ max_failures = 0
 file = @DIR@/htpasswd
 
 [rule admin]
-path_prefix = /admin
+host = app.example.org
+path_prefix = /admin/
 require_groups = admins
 """)
     proxy_port = e2e.free_port()
     shipped = open(os.path.join(e2e.DEPLOY, "caddy", "Caddyfile")).read()
     conf = s.write("Caddyfile", shipped.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
                    .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
-                   .replace("http://:3129", "http://:%d" % proxy_port))
+                   .replace(":3129", ":%d" % proxy_port))
     v = subprocess.run(["caddy", "validate", "--config", conf, "--adapter", "caddyfile"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        env=e2e.child_env(caddy_env(s)), timeout=60)
@@ -60,7 +65,7 @@ require_groups = admins
                                                   caddy.poll() is not None, 30)
                    and caddy.poll() is None, s.read("caddy.log")[-3000:]):
         return
-    url = "http://127.0.0.1:%d/hello?x=1" % up.port
+    url = "http://app.example.org/hello?x=1"
 
     st, h, b = curl(proxy_port, url)
     s.check("no credentials: 407 with the exact challenge",
@@ -71,8 +76,10 @@ require_groups = admins
     s.check("no refused request reached the upstream", up.count == 0, up.requests)
 
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
-                    headers=["X-Auth-User: mallory", "X-Forwarded-Host: evil.example",
-                             "X-Forwarded-Uri: /admin/forged"])
+                    headers=["X-Auth-User: mallory", "X-Auth-Backend: forged",
+                             "X-Forwarded-Host: evil.example", "X-Forwarded-Host: evil2.example",
+                             "X-Forwarded-Uri: /admin/forged", "X-Original-URI: /admin/forged",
+                             "X-Original-URL: http://evil/admin/forged"])
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
         seen = up.requests[-1]
@@ -83,14 +90,22 @@ require_groups = admins
                 upstream_saw(seen, "X-Auth-Groups") == ["staff,admins"], seen)
         s.check("upstream did not see Proxy-Authorization",
                 upstream_saw(seen, "Proxy-Authorization") == [], seen)
+        s.check("upstream did not see the client's X-Auth-Backend (GHSA-7r4p-vjf4-gxv4)",
+                upstream_saw(seen, "X-Auth-Backend") == [], seen)
+        s.check("upstream saw no client context header",
+                upstream_saw(seen, "X-Forwarded-Uri") == [] and
+                upstream_saw(seen, "X-Original-URI") == [] and
+                upstream_saw(seen, "X-Original-URL") == [] and
+                "evil" not in str(upstream_saw(seen, "X-Forwarded-Host")), seen)
     log = s.read("proxyauthd.log")
-    s.check("proxyauthd logged the real URI and host (client's forwarded headers replaced)",
-            re.search(r'user=alice profile=auth outcome=allow.*host=127\.0\.0\.1:%d '
-                      r'uri="?/hello\?x=1' % up.port, log) is not None
-            and "/admin/forged" not in log and "evil.example" not in log, log[-2000:])
+    s.check("proxyauthd logged the real URI and the site's host (client's forwarded headers "
+            "removed, none twice)",
+            re.search(r'user=alice profile=auth outcome=allow.*host=app\.example\.org '
+                      r'uri="?/hello\?x=1', log) is not None
+            and "/admin/forged" not in log and "evil" not in log, log[-2000:])
 
     n = up.count
-    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/x" % up.port, "bob", "bob-pw")
+    st, h, b = curl(proxy_port, "http://app.example.org/admin/x", "bob", "bob-pw")
     s.check("user without the required group: 403, no challenge",
             st == 403 and "proxy-authenticate" not in h, st, h)
     s.check("the 403 never reached the upstream", up.count == n, up.requests[n:])
@@ -107,14 +122,14 @@ require_groups = admins
     # Why the workarounds are needed: the same Caddyfile without the copy
     # and without the 407 handler.  Caddy drops both headers.
     plain_port = e2e.free_port()
-    plain = re.sub(r"\t\theader_up X-Proxy-Authorization[^\n]*\n", "", shipped)
-    plain = re.sub(r"\n\t\t@challenge.*?\n\t\t\}\n", "\n", plain, flags=re.S)
+    plain = re.sub(r"\t+header_up X-Proxy-Authorization[^\n]*\n", "", shipped)
+    plain = re.sub(r"\n\t+@challenge.*?\n\t\t\t\}\n", "\n", plain, flags=re.S)
     s.check("variant without the workarounds differs from the shipped file",
             "X-Proxy-Authorization" not in plain.split("# Proxy-Authorization never")[1] and
             "handle_response" not in plain, plain)
     pconf = s.write("Caddyfile.plain", plain.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
                     .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
-                    .replace("http://:3129", "http://:%d" % plain_port))
+                    .replace(":3129", ":%d" % plain_port))
     caddy2 = s.spawn(["caddy", "run", "--config", pconf, "--adapter", "caddyfile"],
                      "caddy-plain.log", env=caddy_env(s))
     if s.check("plain caddy comes up", e2e.wait_for(lambda: e2e.port_open(plain_port) or
@@ -127,6 +142,24 @@ require_groups = admins
         s.check("without the 407 handler: Caddy drops Proxy-Authenticate",
                 "proxy-authenticate" not in h, h)
         s.stop(caddy2, timeout=10)
+
+    # The issue 12 matrix.
+    n = up.count
+    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/public/x" % up.port, "alice", "alice-pw")
+    s.check("curl to an IP host: 421 from Caddy, nothing at the upstream",
+            st == 421 and up.count == n, st)
+    for path in ("/admin/../x", "/admin/%2e%2e/x", "/admin;x/y", "/%2561dmin/", "/ADMIN/x",
+                 "/admin"):
+        n = up.count
+        st, h, b = curl(proxy_port, "http://app.example.org" + path, "bob", "bob-pw",
+                        extra=["--path-as-is"])
+        s.check("curl --path-as-is %s: refused for bob" % path,
+                st in (400, 403) and up.count == n, st, up.requests[n:])
+    m = rules_matrix.Matrix(s, "caddy", proxy_port, up,
+                            lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))])
+    m.paths()
+    m.urllib_paths()
+    m.hosts(served={"upper-port", "line-app-header-other"})
 
     # proxyauthd stopped: an error from Caddy, never the page.
     s.stop(daemon)

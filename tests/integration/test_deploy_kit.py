@@ -199,6 +199,11 @@ def check_embedded_configs(s, maps, secrets):
                                 r"\s+([^;]*);", t, re.M)
     s.check("k8s: nginx.conf's auth directives are those of deploy/nginx/proxyauthd.conf",
             body(ngx) == body(shipped), body(ngx), body(shipped))
+    served = lambda t: re.findall(r"server_name\s+([^;]*);", t)
+    s.check("k8s: nginx.conf serves the hosts deploy/nginx serves, 421 for the rest",
+            served(ngx) == served(shipped) == ["_", "app.example.org"] and
+            re.search(r"listen\s+3128 default_server;.*?return 421;", ngx, re.S) is not None,
+            served(ngx), served(shipped))
 
 
 def check_dockerfile(s):
@@ -262,6 +267,32 @@ def check_proxies(s):
     s.check("envoy: ext_authz to /ext-authz, proxy-authorization forwarded, fails closed",
             "path_prefix: /ext-authz" in flat and "exact: proxy-authorization" in flat and
             "failure_mode_allow: false" in flat)
+    # Issue 12: the context headers are Envoy's own, set before ext_authz,
+    # and an unserved host never reaches proxyauthd or the app.
+    hcm = env["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0][
+        "typed_config"]
+    filters = [f["name"] for f in hcm["http_filters"]]
+    muts = (hcm["http_filters"][0].get("typed_config", {}).get("mutations", {})
+            .get("request_mutations", []))
+    set_by_envoy = {m["append"]["header"]["key"]: (m["append"]["header"]["value"],
+                                                   m["append"].get("append_action"))
+                    for m in muts if "append" in m}
+    removed = {m["remove"] for m in muts if "remove" in m}
+    s.check("envoy: header_mutation before ext_authz overwrites the context headers",
+            filters[:2] == ["envoy.filters.http.header_mutation", "envoy.filters.http.ext_authz"]
+            and set_by_envoy.get("x-forwarded-host") == ("%REQ(:authority)%",
+                                                         "OVERWRITE_IF_EXISTS_OR_ADD")
+            and set_by_envoy.get("x-original-uri") == ("%REQ(:path)%",
+                                                       "OVERWRITE_IF_EXISTS_OR_ADD")
+            and {"x-original-url", "x-forwarded-uri", "x-auth-user"} <= removed,
+            filters, set_by_envoy, removed)
+    vhosts = hcm["route_config"]["virtual_hosts"]
+    s.check("envoy: one served host, a catch-all 421 without ext_authz",
+            vhosts[0]["domains"] == ["app.example.org"] and vhosts[-1]["domains"] == ["*"] and
+            vhosts[-1]["routes"][0]["direct_response"]["status"] == 421 and
+            vhosts[-1]["routes"][0]["typed_per_filter_config"]
+            ["envoy.filters.http.ext_authz"]["disabled"] is True and
+            hcm.get("strip_trailing_host_dot") is True, vhosts)
     tr = load_all(os.path.join(e2e.DEPLOY, "traefik", "dynamic.yml"))[0]
     fa = tr["http"]["middlewares"]["proxyauthd"]["forwardAuth"]
     s.check("traefik: forwardAuth to /auth with the identity headers",

@@ -6,6 +6,9 @@ shipped deploy/nginx/proxyauthd.conf with only ports and paths
 substituted -> proxyauthd /auth-request -> an echo upstream that records
 every request it gets.  An unauthenticated or refused request must never
 reach the upstream; proxyauthd stopped must give an error, never the page.
+The issue 12 matrix (rules_matrix.py): hosts the config does not serve get
+421 from nginx, and no host or path variant brings bob to the app's
+/admin.
 """
 import json
 import os
@@ -18,6 +21,7 @@ import urllib.request
 import e2e
 from e2e import CHALLENGE, curl, upstream_saw
 from echo_upstream import EchoUpstream
+import rules_matrix
 
 
 def nginx_config(s, pa_port, app_port, proxy_port):
@@ -72,7 +76,8 @@ max_failures = 0
 file = @DIR@/htpasswd
 
 [rule admin]
-path_prefix = /admin
+host = app.example.org
+path_prefix = /admin/
 require_groups = admins
 """)
     proxy_port = e2e.free_port()
@@ -89,7 +94,7 @@ require_groups = admins
                                                   ngx.poll() is not None, 20)
                    and ngx.poll() is None, s.read("nginx.out"), s.read("error.log")):
         return
-    url = "http://127.0.0.1:%d/hello?x=1" % up.port
+    url = "http://app.example.org/hello?x=1"
 
     st, h, b = curl(proxy_port, url)
     s.check("no credentials: 407 with the exact challenge",
@@ -105,7 +110,9 @@ require_groups = admins
 
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
                     headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
-                             "X-Original-URI: /admin/forged"])
+                             "X-Auth-Backend: forged", "X-Original-URI: /admin/forged",
+                             "X-Forwarded-Host: evil.example", "X-Forwarded-Host: evil2.example",
+                             "X-Forwarded-Uri: /admin/forged", "X-Original-URL: http://evil/"])
     ok = st == 200 and up.count == 1
     s.check("right credentials: the upstream's page", ok, st, h, b)
     if up.count:
@@ -117,17 +124,29 @@ require_groups = admins
                 upstream_saw(seen, "X-Auth-Groups") == ["staff,admins"], seen)
         s.check("upstream did not see Proxy-Authorization",
                 upstream_saw(seen, "Proxy-Authorization") == [], seen)
+        s.check("upstream saw X-Auth-Backend from proxyauthd (client's replaced)",
+                upstream_saw(seen, "X-Auth-Backend") == ["htpasswd"], seen)
+        s.check("upstream saw the routed host and the real URI, no client context header",
+                upstream_saw(seen, "Host") == ["app.example.org"] and
+                upstream_saw(seen, "X-Forwarded-Host") == ["app.example.org"] and
+                upstream_saw(seen, "X-Original-URI") == ["/hello?x=1"] and
+                upstream_saw(seen, "X-Forwarded-Uri") == [] and
+                upstream_saw(seen, "X-Original-URL") == [], seen)
     log = s.read("proxyauthd.log")
-    s.check("proxyauthd logged the real URI and host (client's X-Original-URI replaced)",
+    s.check("proxyauthd logged the real URI and host (client's context headers replaced, "
+            "the duplicate X-Forwarded-Host dropped by nginx)",
             re.search(r'user=alice profile=auth-request outcome=allow.*uri="?/hello\?x=1',
-                      log) is not None and "/admin/forged" not in log
-            and re.search(r"user=alice .*host=127\.0\.0\.1 ", log) is not None, log[-2000:])
+                      log) is not None and "/admin/forged" not in log and "evil" not in log
+            and re.search(r"user=alice .*host=app\.example\.org ", log) is not None,
+            log[-2000:])
+    s.check("nginx over loopback is a trusted proxy: no rules warning",
+            "not in trusted_proxies" not in log, log[-2000:])
 
     n = up.count
-    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/panel" % up.port, "bob", "bob-pw")
+    st, h, b = curl(proxy_port, "http://app.example.org/admin/panel", "bob", "bob-pw")
     s.check("user without the required group: 403, no challenge",
             st == 403 and "proxy-authenticate" not in h, st, h)
-    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/admin/panel" % up.port, "alice",
+    st, h, b = curl(proxy_port, "http://app.example.org/admin/panel", "alice",
                     "alice-pw")
     s.check("user with the group: the admin page", st == 200, st)
     s.check("the 403 never reached the upstream", up.count == n + 1, up.requests[n:])
@@ -163,6 +182,29 @@ require_groups = admins
     except urllib.error.HTTPError as e:
         got = (e.code, e.headers.get("Proxy-Authenticate"))
     s.check("urllib without credentials: 407 with the challenge", got == (407, CHALLENGE), got)
+
+    # The issue 12 matrix, with curl for the variants it sends as they are.
+    n = up.count
+    st, h, b = curl(proxy_port, "http://127.0.0.1:%d/public/x" % up.port, "alice", "alice-pw")
+    s.check("curl to an IP host: 421 from nginx, nothing at the upstream",
+            st == 421 and up.count == n, st)
+    st, h, b = curl(proxy_port, "http://other.example.org/admin/x", "bob", "bob-pw")
+    s.check("curl to another host: 421", st == 421, st)
+    st, h, b = curl(proxy_port, "http://app.example.org./admin/x", "bob", "bob-pw")
+    s.check("curl to app.example.org. (trailing dot): judged as app.example.org, 403",
+            st == 403, st)
+    for path in ("/admin/../x", "/admin/%2e%2e/x", "/admin;x/y", "/%2561dmin/", "/ADMIN/x",
+                 "/admin"):
+        n = up.count
+        st, h, b = curl(proxy_port, "http://app.example.org" + path, "bob", "bob-pw",
+                        extra=["--path-as-is"])
+        s.check("curl --path-as-is %s: refused for bob" % path,
+                st in (400, 403) and up.count == n, st, up.requests[n:])
+    m = rules_matrix.Matrix(s, "nginx", proxy_port, up,
+                            lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))])
+    m.paths()
+    m.urllib_paths()
+    m.hosts(served={"trailing-dot", "upper-port", "line-app-header-other"})
 
     # proxyauthd stopped: an error from nginx, never the page.
     s.stop(daemon)

@@ -5,7 +5,11 @@ paths substituted -> proxyauth-squid (the proxyauthd pipeline as Squid's
 basic-auth helper, concurrency on) -> an echo upstream that records every
 request it gets.  Squid answers 407 itself without credentials and serves
 the page with them; a backend that is down (Redis on a closed port) gives
-an error, never the page.
+an error, never the page.  The issue 12 matrix (rules_matrix.py) with the
+shipped example for a protected /admin/ enabled: Squid refuses ambiguous
+paths itself and keeps /admin/ of the app's address from bob under every
+host spelling; a client's X-Auth-* and context headers never reach the
+upstream.
 """
 import os
 import pwd
@@ -17,6 +21,7 @@ import sys
 import e2e
 from e2e import curl, upstream_saw
 from echo_upstream import EchoUpstream
+import rules_matrix
 
 SQUID_CHALLENGE = 'Basic realm="proxyauthd"'
 
@@ -34,8 +39,14 @@ def helper_path(s):
     return dst
 
 
-def squid_config(s, name, proxy_port, helper_conf, to_localhost=False):
+def squid_config(s, name, proxy_port, helper_conf, to_localhost=False, admin_example=False):
     shipped = open(os.path.join(e2e.DEPLOY, "squid", "squid.conf")).read()
+    if admin_example:
+        # The shipped example block, enabled for the app on 127.0.0.1.
+        assert "#http_access deny app_servers app_admin_path !app_admins all" in shipped
+        shipped = (shipped.replace("\n#acl app_", "\nacl app_")
+                   .replace("\n#http_access deny app_servers", "\nhttp_access deny app_servers")
+                   .replace("dst 192.0.2.10", "dst 127.0.0.1"))
     if to_localhost:
         # The one change beyond ports and paths: the test's upstream is on
         # 127.0.0.1, which the shipped config refuses (checked below).
@@ -51,6 +62,9 @@ def squid_config(s, name, proxy_port, helper_conf, to_localhost=False):
             .replace("/var/spool/squid", d))
     # Paths Squid would otherwise take from its build defaults.
     text += "netdb_filename none\npinger_enable off\n"
+    # Names for the matrix, all on the test's loopback upstream.
+    hosts = s.write(name + ".hosts", "127.0.0.1 app.example.org other.example.org\n")
+    text += "hosts_file %s\n" % hosts
     conf = s.write(name + ".conf", text)
     return conf, d
 
@@ -64,8 +78,8 @@ def own(s, paths):
         os.chown(p, u.pw_uid, u.pw_gid)
 
 
-def start_squid(s, name, proxy_port, helper_conf, to_localhost=True):
-    conf, d = squid_config(s, name, proxy_port, helper_conf, to_localhost)
+def start_squid(s, name, proxy_port, helper_conf, to_localhost=True, admin_example=False):
+    conf, d = squid_config(s, name, proxy_port, helper_conf, to_localhost, admin_example)
     own(s, [d, helper_conf])
     r = subprocess.run(["squid", "-k", "parse", "-f", conf], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, env=e2e.child_env(), timeout=60)
@@ -111,7 +125,9 @@ file = %s
     s.check("no refused request reached the upstream", up.count == 0, up.requests)
 
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
-                    headers=["X-Auth-User: mallory"])
+                    headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
+                             "X-Auth-Backend: forged", "X-Forwarded-Uri: /forged",
+                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example"])
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
         seen = up.requests[-1]
@@ -119,6 +135,10 @@ file = %s
                 upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
         s.check("upstream did not see Proxy-Authorization",
                 upstream_saw(seen, "Proxy-Authorization") == [], seen)
+        s.check("upstream did not see the client's other X-Auth-* or context headers",
+                all(upstream_saw(seen, n) == [] for n in (
+                    "X-Auth-Groups", "X-Auth-Backend", "X-Forwarded-Uri", "X-Original-URI",
+                    "X-Forwarded-Host")), seen)
     st, h, b = curl(proxy_port, url, "J\u00fcrgen", "p w:%x")
     s.check("UTF-8 user, password with space, colon and %: allowed", st == 200, st, h)
 
@@ -128,6 +148,32 @@ file = %s
             is not None, log[-2000:])
     s.check("no password in cache.log", "alice-pw" not in log and "p w:%x" not in log)
     s.stop(squid, timeout=20)
+
+    # The issue 12 matrix, with the shipped /admin/ example enabled.
+    s.add_user(hp, "bob", "bob-pw", "staff")
+    s.add_user(hp, "alice", "alice-pw", "staff")
+    port_m = e2e.free_port()
+    squid_m = start_squid(s, "squid-matrix", port_m, helper_conf, admin_example=True)
+    if squid_m is None:
+        return
+    app = "http://app.example.org:%d" % up.port
+    for path in ("/admin/../x", "/admin/%2e%2e/x", "/admin;x/y", "/%2561dmin/", "/ADMIN/x",
+                 "/admin"):
+        n = up.count
+        st, h, b = curl(port_m, app + path, "bob", "bob-pw", extra=["--path-as-is"])
+        s.check("curl --path-as-is %s: refused for bob" % path,
+                st in (400, 403) and up.count == n, st, up.requests[n:])
+    m = rules_matrix.Matrix(s, "squid", port_m, up,
+                            lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))],
+                            port_suffix=":%d" % up.port)
+    m.paths()
+    m.urllib_paths()
+    # Squid goes where the URL says: every name of the app's address is
+    # the app (judged by the dst ACL); a name that does not resolve is 503.
+    m.hosts(served={"other-host", "ip", "trailing-dot", "two-dots", "upper-port",
+                    "line-app-header-other", "line-other-header-app"},
+            refused=(400, 403, 502, 503))
+    s.stop(squid_m, timeout=20)
 
     # The backend down: Redis on a closed port.  BH from the helper; Squid
     # must not serve the page.
