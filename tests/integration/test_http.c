@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,6 +412,87 @@ test_deny_every_profile(void **state)
 		}
 	}
 	free_cases(c, n);
+}
+
+/* ---- a NUL inside the credentials header ---- */
+
+/* Sends the raw request (n bytes, NULs included) on its own connection and
+ * returns the status of the answer, or -1.  curl refuses to send a NUL. */
+static long
+raw_status(const struct pa_daemon *d, const char *req, size_t n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
+	struct timeval tv = { .tv_sec = 5 };
+	char buf[512];
+	ssize_t got;
+	long status = -1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, n) == (ssize_t)n && (got = read(fd, buf, sizeof(buf) - 1)) > 12) {
+		buf[got] = '\0';
+		if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+			status = strtol(buf + 9, NULL, 10);
+	}
+	close(fd);
+	return status;
+}
+
+/* SPEC 3: any character outside the token is malformed, a NUL included.
+ * libmicrohttpd cuts a value at a NUL, so "Basic <valid token>\0junk" was
+ * granted; it must be denied wherever the header stands and whatever the
+ * line ends are, while the same request without the NUL is granted. */
+static void
+test_nul_in_credentials(void **state)
+{
+	static const char *const eols[] = { "\r\n", "\n" };
+	static const char *const tails[] = { "\0junk", "\0:x", " \0" "AAAA" };
+	static const size_t tail_len[] = { 5, 3, 6 };
+	char tok[128], req[512];
+	int e, t, last;
+	size_t n;
+
+	(void)state;
+	pa_base64("alice:" ALICE_PW, strlen("alice:" ALICE_PW), tok, sizeof(tok));
+	for (e = 0; e < 2; e++) {
+		for (last = 0; last < 2; last++) {
+			for (t = -1; t < 3; t++) {
+				const char *eol = eols[e];
+				char cred[256];
+				size_t cl;
+				long st;
+
+				cl = (size_t)snprintf(cred, sizeof(cred), "Proxy-Authorization: Basic %s",
+						      tok);
+				if (t >= 0) {
+					memcpy(cred + cl, tails[t], tail_len[t]);
+					cl += tail_len[t];
+				}
+				n = (size_t)snprintf(req, sizeof(req), "GET /auth HTTP/1.1%sHost: x%s", eol,
+						     eol);
+				if (!last) {
+					memcpy(req + n, cred, cl);
+					n += cl;
+					n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				}
+				n += (size_t)snprintf(req + n, sizeof(req) - n, "Connection: close%s", eol);
+				if (last) {
+					memcpy(req + n, cred, cl);
+					n += cl;
+					n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				}
+				n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				st = raw_status(S, req, n);
+				if (st != (t < 0 ? 204 : 407))
+					fail_msg("line ends %s, credentials header %s, tail %d: status %ld",
+						 e == 0 ? "CRLF" : "LF", last ? "last" : "first", t, st);
+			}
+		}
+	}
 }
 
 static void
@@ -1223,6 +1307,7 @@ main(void)
 		cmocka_unit_test(test_health_and_ready),
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_concurrent_clients),
+		cmocka_unit_test(test_nul_in_credentials),
 		cmocka_unit_test_setup_teardown(test_realm_escaped, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, pa_fixture_setup,
