@@ -495,6 +495,76 @@ test_nul_in_credentials(void **state)
 	}
 }
 
+/* ---- X-Forwarded-For entries that are not bare addresses ---- */
+
+/* One request from the trusted proxy (127.0.0.1) on behalf of xff. */
+static long
+via_proxy(const struct pa_daemon *d, const char *xff, const char *user, const char *password)
+{
+	char auth[512], fwd[256];
+	struct pa_req req = { .path = "/auth", .headers = { auth, fwd, NULL } };
+	struct pa_resp r;
+	long st;
+
+	basic_header(auth, sizeof(auth), user, password);
+	snprintf(fwd, sizeof(fwd), "X-Forwarded-For: %s", xff);
+	if (pa_request(d, &req, &r) != 0)
+		fail_msg("%s", pa_resp_describe(&r));
+	st = r.status;
+	pa_resp_free(&r);
+	return st;
+}
+
+/* A client behind the trusted proxy whose entry carries a port, or is no
+ * address at all ("unknown"), is counted as a client of its own: three
+ * failures from it, each for another user name (so no user is locked),
+ * lock that client, and alice's right password from it is then refused,
+ * while the same password through the same proxy for another client is
+ * granted.  Before, such entries ended the walk at the proxy's own
+ * address, which is counted per user only: the client was never locked. */
+static void
+test_xff_forms_locked(void **state)
+{
+	static const struct {
+		const char *attacker[3], *then, *other;
+	} runs[] = {
+		{ { "203.0.113.7:1111", "203.0.113.7:2222", "203.0.113.7" }, "203.0.113.7:4444",
+		  "203.0.113.8:1111" },
+		{ { "[2001:db8::7]:443", "2001:db8::7", "[2001:db8::7]:80" }, "[2001:db8::7]:1",
+		  "[2001:db8:1::8]:443" },
+		{ { "unknown", "1.1.1.1, unknown", "6.6.6.6, unknown" }, "unknown", "_other" },
+		{ { "_hidden", "_hidden", "_hidden" }, "9.9.9.9, _hidden", "203.0.113.9" },
+	};
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	char users[64];
+	size_t i;
+	int k;
+
+	d = pa_daemon_start(f,
+			    "[server]\nlisten = 127.0.0.1:0\nthreads = 2\n"
+			    "trusted_proxies = 127.0.0.1/32\n"
+			    "max_failures = 3\nfailure_window = 60\nlockout = 60\n"
+			    "[htpasswd]\nfile = @HTPASSWD@\n",
+			    std_htpasswd);
+	assert_non_null(d);
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		for (k = 0; k < 3; k++) {
+			snprintf(users, sizeof(users), "nobody-%zu-%d", i, k);
+			if (via_proxy(d, runs[i].attacker[k], users, "wrong") != 407)
+				fail_msg("run %zu: failure %d not denied", i, k);
+		}
+		if (via_proxy(d, runs[i].then, "alice", ALICE_PW) != 407)
+			fail_msg("run %zu: client '%s' was not locked after 3 failures", i,
+				 runs[i].then);
+		if (via_proxy(d, runs[i].other, "alice", ALICE_PW) != 204)
+			fail_msg("run %zu: another client '%s' behind the proxy was refused", i,
+				 runs[i].other);
+	}
+	assert_true(pa_daemon_wait_log(d, "outcome=locked", 4, 2000));
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 static void
 test_realm_escaped(void **state)
 {
@@ -1311,6 +1381,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_realm_escaped, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_xff_forms_locked, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_unavailable_then_recovers, pa_fixture_setup,
 						pa_fixture_teardown),
