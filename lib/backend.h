@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -29,10 +30,13 @@ enum pa_result {
 	PA_UNAVAILABLE,	/* error or timeout: no answer */
 };
 
-/* Who a backend granted: the canonical name and a comma list of groups. */
+/* Who a backend granted: the canonical name and a comma list of groups.
+ * expires_ms is when the account expires, in Unix milliseconds by this
+ * host's wall clock (0: never): a cached grant must not outlive it. */
 struct pa_identity {
 	char user[PA_USER_MAX + 1];
 	char groups[PA_GROUPS_MAX];
+	int64_t expires_ms;
 };
 
 /* What the core lends every backend when it opens. */
