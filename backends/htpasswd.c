@@ -5,7 +5,10 @@
  * a reference under a short lock and hashes outside it, so a reload never
  * waits for a hash and a hash never sees a half-built table.  A reload
  * builds a new table from the file and swaps it in only when the whole
- * file parsed; a broken file keeps the old table and logs file:line.
+ * file parsed; a broken file keeps the old table, logs file:line at error
+ * level (once for each change of the file that fails) and makes the table
+ * "stale": /readyz names the reason, /metrics shows
+ * proxyauthd_htpasswd_stale 1 and counts failed reloads.
  * The file is looked at (stat) at most once a second, from verify() and
  * from the readiness probe, and re-read on SIGHUP.  Users whose entry
  * changed are handed to the cache's invalidate hook.
@@ -41,6 +44,7 @@ struct htpasswd {
 	bool seen_valid;
 	uint64_t last_check_us;		/* guarded by reload_lock */
 	char error[256];		/* last load problem, guarded by lock */
+	uint64_t failures;		/* failed reloads, guarded by lock */
 };
 
 static int
@@ -364,6 +368,7 @@ maybe_reload(struct htpasswd *h, bool force)
 		if (h->seen_valid || h->error[0] == '\0') {
 			snprintf(h->error, sizeof(h->error), "%s: cannot open: %s", h->path,
 				 strerror(errno));
+			h->failures++;
 			pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: %s%s", h->error,
 				   h->table != NULL ? "; keeping the loaded table" : "");
 		}
@@ -378,6 +383,7 @@ maybe_reload(struct htpasswd *h, bool force)
 	if (pa_htpasswd_parse(h->path, h->env->allow_weak_hashes, &t, &err) != 0) {
 		pthread_mutex_lock(&h->lock);
 		snprintf(h->error, sizeof(h->error), "%s", err.msg);
+		h->failures++;
 		pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: reload failed: %s%s", err.msg,
 			   h->table != NULL ? "; keeping the old table" : "");
 		pthread_mutex_unlock(&h->lock);
@@ -501,9 +507,24 @@ htpasswd_probe(void *ctx, struct pa_error *err)
 	if (h->table == NULL) {
 		pa_error_set(err, "not loaded: %s", h->error);
 		rc = -1;
+	} else if (h->error[0] != '\0') {
+		/* Still answering, from the table loaded before: ready, but
+		 * saying so (a 503 would take every replica out at once). */
+		pa_error_set(err, "stale: %s", h->error);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+static void
+htpasswd_reload_state(void *ctx, bool *stale, uint64_t *failures)
+{
+	struct htpasswd *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	*stale = h->table != NULL && h->error[0] != '\0';
+	*failures = h->failures;
+	pthread_mutex_unlock(&h->lock);
 }
 
 static void
@@ -548,6 +569,7 @@ const struct pa_backend_ops pa_htpasswd_ops = {
 	.verify = htpasswd_verify,
 	.probe = htpasswd_probe,
 	.reload = htpasswd_reload,
+	.reload_state = htpasswd_reload_state,
 	.check_access = htpasswd_check_access,
 	.close = htpasswd_close,
 };

@@ -63,8 +63,15 @@ struct pa_backend_ops {
 		    void **ctx, struct pa_error *err);
 	enum pa_result (*verify)(void *ctx, const struct pa_credentials *cred,
 				 struct pa_identity *who, struct pa_error *err);
-	/* 0 when the backend can answer now, else -1 with a short reason. */
+	/* 0 when the backend can answer now, else -1 with a short reason.  A
+	 * backend with reload_state may answer 0 with err set: it answers, but
+	 * /readyz shows what is wrong (htpasswd: "stale: file:line: why"). */
 	int (*probe)(void *ctx, struct pa_error *err);
+	/* For a backend that answers from a table it re-reads (htpasswd):
+	 * *stale is true while its last reload failed and the older table
+	 * still answers, *failures counts failed reloads.  Shown in /metrics
+	 * as proxyauthd_<name>_stale and _reload_failures_total.  May be NULL. */
+	void (*reload_state)(void *ctx, bool *stale, uint64_t *failures);
 	/* Re-reads what the backend caches from outside (SIGHUP).  May be NULL. */
 	void (*reload)(void *ctx);
 	/* Called once after proxyauthd gave up root (`user`): 0 when what the

@@ -629,7 +629,9 @@ probe_once(struct pa_probe_state *ps)
 				   c->links[i].ops->name, err.msg);
 		ps->up[i] = rc == 0;
 		ps->probed[i] = true;
-		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s", rc == 0 ? "ok" : err.msg);
+		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s",
+			 rc != 0 || (c->links[i].ops->reload_state != NULL && err.msg[0] != '\0')
+				 ? err.msg : "ok");
 		pthread_mutex_unlock(&ps->lock);
 	}
 }

@@ -1162,6 +1162,28 @@ pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, 
 	}
 }
 
+double
+pa_metric(const struct pa_daemon *d, const char *series)
+{
+	struct pa_resp r;
+	size_t n = strlen(series);
+	const char *p;
+	double v = -1;
+
+	if (pa_get(d, "GET", "/metrics", NULL, &r) != 0 || r.status != 200 || r.body == NULL) {
+		pa_resp_free(&r);
+		return -1;
+	}
+	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	}
+	pa_resp_free(&r);
+	return v;
+}
+
 int64_t
 pa_wall_ms(void)
 {

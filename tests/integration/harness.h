@@ -202,6 +202,10 @@ long pa_readyz(const struct pa_daemon *d, char *body, size_t len);
 long pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body,
 		    size_t len);
 
+/* The value of the /metrics sample whose line starts with series (a name,
+ * with its {labels} if any) followed by a space, or -1 when there is none. */
+double pa_metric(const struct pa_daemon *d, const char *series);
+
 /* Wall-clock (CLOCK_REALTIME) milliseconds since 1970. */
 int64_t pa_wall_ms(void);
 

@@ -702,6 +702,95 @@ test_unavailable_then_recovers(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* ---- a reload the daemon refuses ---- */
+
+#define APR1_LINE "legacy:$apr1$dl2MZTAj$jrIW6Cyc6xPw5rWBud1v.0\n"
+
+/* alice is deleted in a file that also holds an $apr1$ line (Apache's
+ * htpasswd -m), which the daemon refuses without allow_weak_hashes: the
+ * daemon keeps its old table (alice still answers, as documented), but it
+ * says so: /readyz stays 200 and names the file and line, /metrics shows
+ * the table stale and one failed reload, and the log has one error line,
+ * not one a second for the same failure.  Once the file is fixed, all is
+ * back to normal and alice is gone.  Before, /readyz said "ok" and
+ * /metrics said nothing. */
+static void
+test_stale_table(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	struct pa_resp r;
+	char *broken, *fixed, want[600], body[2048], *log;
+	const char *no_alice;
+	long waited;
+
+	d = pa_daemon_start(f,
+			    "[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\ncache_size = 0\n"
+			    "[htpasswd]\nfile = @HTPASSWD@\n",
+			    std_htpasswd);
+	assert_non_null(d);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 0);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 0);
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 204, &r, "alice before the change");
+	pa_resp_free(&r);
+
+	/* The standard file without alice's line (line 2), and the $apr1$
+	 * line last: line 7 (the file has a blank line). */
+	no_alice = strchr(strchr(std_htpasswd, '\n') + 1, '\n') + 1;
+	broken = pa_strdupf("# standard users\n%s%s", no_alice, APR1_LINE);
+	fixed = pa_strdupf("# standard users\n%s", no_alice);
+	assert_int_equal(pa_write_file_atomic(d->htpasswd, broken), 0);
+	snprintf(want, sizeof(want), "htpasswd: stale: %s:7: user 'legacy': weak hash",
+		 d->htpasswd);
+	waited = -1;
+	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 5000; pa_sleep_ms(100)) {
+		long st = pa_readyz(d, body, sizeof(body));
+
+		if (st != 200)
+			fail_msg("/readyz %ld while the old table still answers: %s", st, body);
+		if (strstr(body, want) != NULL) {
+			waited = pa_now_ms() - t0;
+			break;
+		}
+	}
+	if (waited < 0)
+		fail_msg("/readyz never named the refused line '%s': '%s'", want, body);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 1);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	assert_true(pa_daemon_wait_log(d, "level=error", 1, 2000));
+	/* The old table answers: alice is still there. */
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 204, &r, "alice from the old table");
+	pa_resp_free(&r);
+	/* The same failure is not counted or logged again every second. */
+	pa_sleep_ms(2500);
+	assert_int_equal(pa_readyz(d, body, sizeof(body)), 200);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	log = pa_daemon_log(d);
+	if (pa_count(log, "level=error") != 1 || pa_count(log, ":7: ") < 1) {
+		fprintf(stderr, "%s", log);
+		free(log);
+		fail_msg("want exactly one error line naming line 7");
+	}
+	free(log);
+
+	assert_int_equal(pa_write_file_atomic(d->htpasswd, fixed), 0);
+	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 5000 && strstr(body, "htpasswd: ok") == NULL;
+	     pa_sleep_ms(100))
+		(void)pa_readyz(d, body, sizeof(body));
+	if (strstr(body, "htpasswd: ok") == NULL || strstr(body, "stale") != NULL)
+		fail_msg("/readyz after the fix: '%s'", body);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 0);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 407, &r, "alice after the fixed file is loaded");
+	pa_resp_free(&r);
+	free(broken);
+	free(fixed);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- methods, paths, other endpoints ---- */
 
 static void
@@ -1391,6 +1480,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload_under_load, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reloads, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_table, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_drains, pa_fixture_setup,
 						pa_fixture_teardown),
