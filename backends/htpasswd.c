@@ -150,8 +150,9 @@ problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
 	return report == NULL;
 }
 
+/* Parses the file at path; messages name it as shown. */
 static int
-parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpasswd_table **out,
 	   struct pa_error *err, FILE *report)
 {
 	struct pa_htpasswd_table *t;
@@ -165,7 +166,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 
 	*out = NULL;
 	if ((fp = fopen(path, "re")) == NULL) {
-		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -178,14 +179,14 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if ((size_t)len != strlen(line)) {
-			pa_error_set(err, "%s:%d: NUL byte in line", path, lineno);
+			pa_error_set(err, "%s:%d: NUL byte in line", shown, lineno);
 			goto fail;
 		}
 		if (t->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			struct pa_htpasswd_entry *nv = realloc(t->v, ncap * sizeof(*nv));
 			if (nv == NULL) {
-				pa_error_set(err, "%s:%d: out of memory", path, lineno);
+				pa_error_set(err, "%s:%d: out of memory", shown, lineno);
 				goto fail;
 			}
 			t->v = nv;
@@ -193,7 +194,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		}
 		rc = parse_line(line, allow_weak, &t->v[t->n], &lerr);
 		if (rc < 0) {
-			if (problem(report, &problems, err, "%s:%d: %s", path, lineno, lerr.msg))
+			if (problem(report, &problems, err, "%s:%d: %s", shown, lineno, lerr.msg))
 				goto fail;
 			continue;
 		}
@@ -209,7 +210,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		}
 	}
 	if (ferror(fp)) {
-		pa_error_set(err, "%s: read error", path);
+		pa_error_set(err, "%s: read error", shown);
 		goto fail;
 	}
 	if (t->n > 0)
@@ -218,7 +219,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		if (strcmp(t->v[i - 1].user, t->v[i].user) == 0) {
 			int a = t->v[i - 1].line, b = t->v[i].line;
 			if (problem(report, &problems, err,
-				    "%s:%d: duplicate user '%s' (also on line %d)", path,
+				    "%s:%d: duplicate user '%s' (also on line %d)", shown,
 				    a > b ? a : b, t->v[i].user, a > b ? b : a))
 				goto fail;
 		}
@@ -240,7 +241,18 @@ int
 pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		  struct pa_error *err)
 {
-	return parse_file(path, allow_weak, out, err, NULL);
+	return parse_file(path, path, allow_weak, out, err, NULL);
+}
+
+int
+pa_htpasswd_check(const char *path, const char *shown, bool allow_weak, FILE *report,
+		  struct pa_error *err)
+{
+	struct pa_htpasswd_table *t = NULL;
+	int rc = parse_file(path, shown, allow_weak, &t, err, report);
+
+	pa_htpasswd_free(t);
+	return rc;
 }
 
 const struct pa_htpasswd_entry *
@@ -432,7 +444,7 @@ htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, v
 			return -1;
 		}
 		fclose(fp);
-		if (parse_file(path, env->allow_weak_hashes, &t, err, env->report) != 0)
+		if (parse_file(path, path, env->allow_weak_hashes, &t, err, env->report) != 0)
 			return -1;
 		pa_htpasswd_free(t);
 	}

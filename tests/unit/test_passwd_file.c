@@ -118,7 +118,7 @@ update_ok(struct fx *f, const char *user, enum pa_pwfile_op op, const char *hash
 {
 	struct pa_error err = { { 0 } };
 
-	if (pa_passwd_file_update(f->path, user, op, hash, groups, &err) != 0)
+	if (pa_passwd_file_update(f->path, user, op, hash, groups, NULL, &err) != 0)
 		fail_msg("update '%s' op %d: %s", user, op, err.msg);
 }
 
@@ -128,7 +128,7 @@ update_fails(struct fx *f, const char *user, enum pa_pwfile_op op, const char *h
 {
 	struct pa_error err = { { 0 } };
 
-	if (pa_passwd_file_update(f->path, user, op, hash, groups, &err) != -1)
+	if (pa_passwd_file_update(f->path, user, op, hash, groups, NULL, &err) != -1)
 		fail_msg("update '%s' op %d accepted", user, op);
 	if (err.msg[0] == '\0' || (says != NULL && strstr(err.msg, says) == NULL))
 		fail_msg("update '%s' op %d: message '%s' lacks '%s'", user, op, err.msg,
@@ -416,7 +416,7 @@ editor_run(void *arg)
 		struct pa_error err = { { 0 } };
 		snprintf(user, sizeof(user), "user%d-%d", e->id, i);
 		if (pa_passwd_file_update(e->f->path, user, PA_PWFILE_SET,
-					  i % 2 ? hash_a : hash_b, "g", &err) != 0)
+					  i % 2 ? hash_a : hash_b, "g", NULL, &err) != 0)
 			e->failures++;
 	}
 	return NULL;
