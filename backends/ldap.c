@@ -90,7 +90,7 @@ struct ldapb {
 	const struct pa_backend_env *env;
 	char *uri, *ca_file, *user_dn_template, *bind_dn, *base_dn, *user_filter;
 	char *group_attribute, *group_base_dn, *group_filter, *group_name_attribute;
-	char *user_name_attribute;	/* search mode: X-Auth-User from the entry */
+	char *user_name_attribute;	/* X-Auth-User from the entry (both modes) */
 	char bind_pw[1024];
 	bool starttls, search_mode;
 	bool tls;			/* starttls or an ldaps:// URI */
@@ -637,16 +637,20 @@ step_groups(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_e
 	return groups_search(b, ld, l->dn, deadline, &l->g, err);
 }
 
-/* The user's bind (user connection); in direct mode also the user's own
- * group lookup, on the connection just bound as that user.  Returns the
- * bind's result code, or the group lookup's failure. */
+/* The user's bind (user connection); in direct mode also, on the
+ * connection just bound as that user, one base-scope read of the user's
+ * own entry for user_name_attribute and group_attribute at once (so an
+ * answer is two operations, bind and read, as search mode's is after its
+ * search), and the group search when group_base_dn is set.  Returns the
+ * bind's result code, or the lookup's failure. */
 static int
 step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
 {
 	struct lookup *l = arg;
-	char *attrs[2] = { b->group_attribute, NULL };
+	bool attr_groups = b->group_base_dn[0] == '\0' && b->group_attribute[0] != '\0';
+	char *attrs[3] = { NULL, NULL, NULL };
 	LDAPMessage *chain, *e;
-	int rc;
+	int rc, na = 0;
 
 	rc = simple_bind(ld, l->dn, l->cred->password, l->cred->password_len, deadline);
 	if (rc != LDAP_SUCCESS) {
@@ -657,19 +661,30 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	if (b->search_mode)
 		return rc;
 	memset(&l->g, 0, sizeof(l->g));
-	if (b->group_base_dn[0] != '\0') {
-		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
-	} else if (b->group_attribute[0] != '\0') {
+	l->name[0] = '\0';
+	if (attr_groups)
+		attrs[na++] = b->group_attribute;
+	if (b->user_name_attribute[0] != '\0')
+		attrs[na++] = b->user_name_attribute;
+	if (na > 0) {
+		/* The DN was built from the typed name: "ALICE" or a fullwidth
+		 * "ａｌｉｃｅ" binds as alice, and the entry says who that is. */
 		rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline,
 			    &chain);
-		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL)
-			groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
-		else if (rc == LDAP_NO_SUCH_OBJECT)
+		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL) {
+			if (attr_groups)
+				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
+			if (b->user_name_attribute[0] != '\0')
+				entry_name(ld, e, b->user_name_attribute, l->name);
+		} else if (rc == LDAP_NO_SUCH_OBJECT) {
 			rc = LDAP_SUCCESS;	/* bound, but may not read its own entry */
-		else if (rc != LDAP_SUCCESS)
-			diag(ld, rc, "reading the user's groups", err);
+		} else if (rc != LDAP_SUCCESS) {
+			diag(ld, rc, "reading the user's own entry", err);
+		}
 		ldap_msgfree(chain);
 	}
+	if (rc == LDAP_SUCCESS && b->group_base_dn[0] != '\0')
+		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
 	/* A failed group lookup after a good bind is no statement about the
 	 * user (not "no such user", not "wrong password"): the caller must
 	 * see it as an error, while API errors keep their meaning for the

@@ -319,6 +319,30 @@ basics(const struct pa_daemon *d, bool search_mode)
 	}
 }
 
+/* slapd matches uid without regard to case, width or surrounding spaces:
+ * whatever was typed, the identity handed on is the entry's uid, with the
+ * entry's groups. */
+static void
+canonical_names(const struct pa_daemon *d)
+{
+	static const char *const typed[] = {
+		"ALICE", " alice ", "Alice", " alice",
+		"\xef\xbd\x81\xef\xbd\x8c\xef\xbd\x89\xef\xbd\x83\xef\xbd\x85",	/* fullwidth */
+		"\xef\xbc\xa1lice",	/* fullwidth A */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		struct pa_resp r;
+
+		assert_int_equal(pa_get_basic(d, "/auth", typed[i], "alice-pw", &r), 0);
+		EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice") &&
+			       HDR_IS(&r, H_X_AUTH_GROUPS, "admins,staff"),
+		       &r, "typed '%s': X-Auth-User must be the entry's uid", typed[i]);
+		pa_resp_free(&r);
+	}
+}
+
 static void
 test_search_then_bind(void **state)
 {
@@ -328,21 +352,7 @@ test_search_then_bind(void **state)
 	start_slapd(t);
 	d = start_daemon(t, NULL, "", search_conf(t, t->s.uri, ""), NULL);
 	basics(d, true);
-	/* slapd matches uid without regard to case or surrounding spaces:
-	 * whatever was typed, the identity handed on is the entry's uid. */
-	{
-		static const char *const typed[] = { "ALICE", " alice ", "Alice" };
-		size_t i;
-
-		for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
-			struct pa_resp r;
-
-			assert_int_equal(pa_get_basic(d, "/auth", typed[i], "alice-pw", &r), 0);
-			EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r,
-			       "typed '%s': X-Auth-User must be the entry's uid", typed[i]);
-			pa_resp_free(&r);
-		}
-	}
+	canonical_names(d);
 }
 
 static void
@@ -367,10 +377,14 @@ test_direct_bind(void **state)
 	start_slapd(t);
 	d = start_daemon(t, NULL, "", direct_conf(t->s.uri, ""), NULL);
 	basics(d, false);
+	/* The bound DN was built from the typed name: X-Auth-User is still
+	 * the entry's uid, read right after the bind. */
+	canonical_names(d);
 	/* Groups by a search under group_base_dn, run as the user itself. */
 	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=groups,"
 						   PA_LDAP_BASE "\n"), NULL);
 	basics(d2, false);
+	canonical_names(d2);
 	/* A group base that does not exist after a good bind: no answer
 	 * (503), neither "no such user" nor a grant without groups. */
 	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=nowhere,"
