@@ -711,7 +711,8 @@ test_unavailable_then_recovers(void **state)
  * daemon keeps its old table (alice still answers, as documented), but it
  * says so: /readyz stays 200 and names the file and line, /metrics shows
  * the table stale and one failed reload, and the log has one error line,
- * not one a second for the same failure.  Once the file is fixed, all is
+ * not one a second for the same failure (a second refused version is
+ * counted and logged again).  Once the file is fixed, all is
  * back to normal and alice is gone.  Before, /readyz said "ok" and
  * /metrics said nothing. */
 static void
@@ -774,6 +775,17 @@ test_stale_table(void **state)
 		fail_msg("want exactly one error line naming line 7");
 	}
 	free(log);
+	/* Another refused version is counted and logged again. */
+	{
+		char *dup = pa_strdupf("%sbob:x\n", broken);
+
+		assert_int_equal(pa_write_file_atomic(d->htpasswd, dup), 0);
+		free(dup);
+	}
+	if (!pa_daemon_wait_log(d, "level=error", 2, 5000))
+		fail_msg("a second refused version was not logged");
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 2);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 1);
 
 	assert_int_equal(pa_write_file_atomic(d->htpasswd, fixed), 0);
 	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 5000 && strstr(body, "htpasswd: ok") == NULL;
@@ -782,7 +794,7 @@ test_stale_table(void **state)
 	if (strstr(body, "htpasswd: ok") == NULL || strstr(body, "stale") != NULL)
 		fail_msg("/readyz after the fix: '%s'", body);
 	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 0);
-	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 2);
 	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
 	EXPECT(r.status == 407, &r, "alice after the fixed file is loaded");
 	pa_resp_free(&r);
