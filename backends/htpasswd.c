@@ -5,7 +5,10 @@
  * a reference under a short lock and hashes outside it, so a reload never
  * waits for a hash and a hash never sees a half-built table.  A reload
  * builds a new table from the file and swaps it in only when the whole
- * file parsed; a broken file keeps the old table and logs file:line.
+ * file parsed; a broken file keeps the old table, logs file:line at error
+ * level (once for each change of the file that fails) and makes the table
+ * "stale": /readyz names the reason, /metrics shows
+ * proxyauthd_htpasswd_stale 1 and counts failed reloads.
  * The file is looked at (stat) at most once a second, from verify() and
  * from the readiness probe, and re-read on SIGHUP.  Users whose entry
  * changed are handed to the cache's invalidate hook.
@@ -41,6 +44,7 @@ struct htpasswd {
 	bool seen_valid;
 	uint64_t last_check_us;		/* guarded by reload_lock */
 	char error[256];		/* last load problem, guarded by lock */
+	uint64_t failures;		/* failed reloads, guarded by lock */
 };
 
 static int
@@ -146,8 +150,9 @@ problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
 	return report == NULL;
 }
 
+/* Parses the file at path; messages name it as shown. */
 static int
-parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpasswd_table **out,
 	   struct pa_error *err, FILE *report)
 {
 	struct pa_htpasswd_table *t;
@@ -161,7 +166,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 
 	*out = NULL;
 	if ((fp = fopen(path, "re")) == NULL) {
-		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -174,14 +179,14 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if ((size_t)len != strlen(line)) {
-			pa_error_set(err, "%s:%d: NUL byte in line", path, lineno);
+			pa_error_set(err, "%s:%d: NUL byte in line", shown, lineno);
 			goto fail;
 		}
 		if (t->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			struct pa_htpasswd_entry *nv = realloc(t->v, ncap * sizeof(*nv));
 			if (nv == NULL) {
-				pa_error_set(err, "%s:%d: out of memory", path, lineno);
+				pa_error_set(err, "%s:%d: out of memory", shown, lineno);
 				goto fail;
 			}
 			t->v = nv;
@@ -189,7 +194,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		}
 		rc = parse_line(line, allow_weak, &t->v[t->n], &lerr);
 		if (rc < 0) {
-			if (problem(report, &problems, err, "%s:%d: %s", path, lineno, lerr.msg))
+			if (problem(report, &problems, err, "%s:%d: %s", shown, lineno, lerr.msg))
 				goto fail;
 			continue;
 		}
@@ -205,7 +210,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		}
 	}
 	if (ferror(fp)) {
-		pa_error_set(err, "%s: read error", path);
+		pa_error_set(err, "%s: read error", shown);
 		goto fail;
 	}
 	if (t->n > 0)
@@ -214,7 +219,7 @@ parse_file(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		if (strcmp(t->v[i - 1].user, t->v[i].user) == 0) {
 			int a = t->v[i - 1].line, b = t->v[i].line;
 			if (problem(report, &problems, err,
-				    "%s:%d: duplicate user '%s' (also on line %d)", path,
+				    "%s:%d: duplicate user '%s' (also on line %d)", shown,
 				    a > b ? a : b, t->v[i].user, a > b ? b : a))
 				goto fail;
 		}
@@ -236,7 +241,18 @@ int
 pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
 		  struct pa_error *err)
 {
-	return parse_file(path, allow_weak, out, err, NULL);
+	return parse_file(path, path, allow_weak, out, err, NULL);
+}
+
+int
+pa_htpasswd_check(const char *path, const char *shown, bool allow_weak, FILE *report,
+		  struct pa_error *err)
+{
+	struct pa_htpasswd_table *t = NULL;
+	int rc = parse_file(path, shown, allow_weak, &t, err, report);
+
+	pa_htpasswd_free(t);
+	return rc;
 }
 
 const struct pa_htpasswd_entry *
@@ -364,6 +380,7 @@ maybe_reload(struct htpasswd *h, bool force)
 		if (h->seen_valid || h->error[0] == '\0') {
 			snprintf(h->error, sizeof(h->error), "%s: cannot open: %s", h->path,
 				 strerror(errno));
+			h->failures++;
 			pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: %s%s", h->error,
 				   h->table != NULL ? "; keeping the loaded table" : "");
 		}
@@ -378,6 +395,7 @@ maybe_reload(struct htpasswd *h, bool force)
 	if (pa_htpasswd_parse(h->path, h->env->allow_weak_hashes, &t, &err) != 0) {
 		pthread_mutex_lock(&h->lock);
 		snprintf(h->error, sizeof(h->error), "%s", err.msg);
+		h->failures++;
 		pa_log_msg(h->env->log, PA_LOG_ERROR, "htpasswd: reload failed: %s%s", err.msg,
 			   h->table != NULL ? "; keeping the old table" : "");
 		pthread_mutex_unlock(&h->lock);
@@ -426,7 +444,7 @@ htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, v
 			return -1;
 		}
 		fclose(fp);
-		if (parse_file(path, env->allow_weak_hashes, &t, err, env->report) != 0)
+		if (parse_file(path, path, env->allow_weak_hashes, &t, err, env->report) != 0)
 			return -1;
 		pa_htpasswd_free(t);
 	}
@@ -501,9 +519,24 @@ htpasswd_probe(void *ctx, struct pa_error *err)
 	if (h->table == NULL) {
 		pa_error_set(err, "not loaded: %s", h->error);
 		rc = -1;
+	} else if (h->error[0] != '\0') {
+		/* Still answering, from the table loaded before: ready, but
+		 * saying so (a 503 would take every replica out at once). */
+		pa_error_set(err, "stale: %s", h->error);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+static void
+htpasswd_reload_state(void *ctx, bool *stale, uint64_t *failures)
+{
+	struct htpasswd *h = ctx;
+
+	pthread_mutex_lock(&h->lock);
+	*stale = h->table != NULL && h->error[0] != '\0';
+	*failures = h->failures;
+	pthread_mutex_unlock(&h->lock);
 }
 
 static void
@@ -548,6 +581,7 @@ const struct pa_backend_ops pa_htpasswd_ops = {
 	.verify = htpasswd_verify,
 	.probe = htpasswd_probe,
 	.reload = htpasswd_reload,
+	.reload_state = htpasswd_reload_state,
 	.check_access = htpasswd_check_access,
 	.close = htpasswd_close,
 };

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -28,6 +29,13 @@ struct pa_htpasswd_table {
 /* Parses the file at path.  Returns 0 and a new table, or -1 with err set
  * to "path:line: message" (or "path: message"). */
 int pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_table **out,
+		      struct pa_error *err);
+
+/* Checks the file at path exactly as the daemon loads it (one parser for
+ * both), naming it shown in messages ("shown:line: message").  Returns 0,
+ * or -1 with err set; with report, every problem but the last (which stays
+ * in err) is also printed there, one a line. */
+int pa_htpasswd_check(const char *path, const char *shown, bool allow_weak, FILE *report,
 		      struct pa_error *err);
 
 /* The entry for user, or NULL. */

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -75,6 +76,7 @@ static const struct pa_conf_key ldap_keys[] = {
 	{ "group_filter", PA_CONF_STRING, 0, 0, "(member=%d)", NULL, NULL },
 	{ "group_name_attribute", PA_CONF_STRING, 0, 0, "cn", NULL, NULL },
 	{ "user_name_attribute", PA_CONF_STRING, 0, 0, "uid", NULL, NULL },
+	{ "expiry_attribute", PA_CONF_STRING, 0, 0, "", NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -90,7 +92,8 @@ struct ldapb {
 	const struct pa_backend_env *env;
 	char *uri, *ca_file, *user_dn_template, *bind_dn, *base_dn, *user_filter;
 	char *group_attribute, *group_base_dn, *group_filter, *group_name_attribute;
-	char *user_name_attribute;	/* search mode: X-Auth-User from the entry */
+	char *user_name_attribute;	/* X-Auth-User from the entry (both modes) */
+	char *expiry_attribute;		/* when the account expires; "" for none */
 	char bind_pw[1024];
 	bool starttls, search_mode;
 	bool tls;			/* starttls or an ldaps:// URI */
@@ -554,6 +557,8 @@ groups_search(struct ldapb *b, LDAP *ld, const char *dn, uint64_t deadline, stru
 struct lookup {
 	const struct pa_credentials *cred;
 	char name[PA_USER_MAX + 1];	/* the entry's user_name_attribute, or "" */
+	int64_t expires_ms;		/* expiry_attribute, Unix ms; 0: none */
+	bool expiry_bad;		/* expiry_attribute not understood */
 	char dn[DN_MAX];
 	int entries;			/* search: how many matched */
 	struct groups g;
@@ -577,6 +582,94 @@ entry_name(LDAP *ld, LDAPMessage *e, const char *attr, char name[PA_USER_MAX + 1
 	ldap_value_free_len(v);
 }
 
+/* RFC 4517 GeneralizedTime, "YYYYMMDDHH[MM[SS]][.f](Z|+hhmm|-hhmm)", as
+ * Unix milliseconds; -1 when it is not one. */
+static int64_t
+generalized_time(const char *s)
+{
+	struct tm tm = { 0 };
+	int v[7] = { 0, 0, 0, 0, 0, 0, 0 }, n = 0, sign, off;
+	time_t t;
+
+	while (n < 7 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9') {
+		v[n++] = (s[0] - '0') * 10 + s[1] - '0';
+		s += 2;
+	}
+	if (n < 5)
+		return -1;		/* at least YYYYMMDDHH */
+	if (*s == '.' || *s == ',')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			;		/* a fraction: whole seconds are enough */
+	tm.tm_year = v[0] * 100 + v[1] - 1900;
+	tm.tm_mon = v[2] - 1;
+	tm.tm_mday = v[3];
+	tm.tm_hour = v[4];
+	tm.tm_min = v[5];
+	tm.tm_sec = v[6];
+	if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	if (*s == 'Z' && s[1] == '\0')
+		return (int64_t)t * 1000;
+	if ((*s != '+' && *s != '-') || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9')
+		return -1;
+	sign = *s == '+' ? 1 : -1;
+	off = ((s[1] - '0') * 10 + s[2] - '0') * 60;
+	s += 3;
+	if (*s >= '0' && *s <= '9' && s[1] >= '0' && s[1] <= '9') {
+		off += (s[0] - '0') * 10 + s[1] - '0';
+		s += 2;
+	}
+	if (*s != '\0')
+		return -1;
+	return ((int64_t)t - sign * (int64_t)off * 60) * 1000;
+}
+
+/* expiry_attribute on entry e into l: none (0), or when the account
+ * expires in Unix ms, read by the attribute's name: accountExpires (Active
+ * Directory: 100 ns since 1601, 0 or the largest value for never),
+ * shadowExpire (days since 1970; -1 for never), else GeneralizedTime
+ * (pwdEndTime).  Several values or one not understood: expiry_bad. */
+static void
+entry_expiry(struct ldapb *b, LDAP *ld, LDAPMessage *e, struct lookup *l)
+{
+	struct berval **v = ldap_get_values_len(ld, e, b->expiry_attribute);
+	char buf[64], *end;
+	long long n;
+
+	l->expires_ms = 0;
+	if (v == NULL || v[0] == NULL)
+		goto done;
+	if (v[1] != NULL || v[0]->bv_len == 0 || v[0]->bv_len >= sizeof(buf)) {
+		l->expiry_bad = true;
+		goto done;
+	}
+	memcpy(buf, v[0]->bv_val, v[0]->bv_len);
+	buf[v[0]->bv_len] = '\0';
+	if (strcasecmp(b->expiry_attribute, "accountExpires") == 0 ||
+	    strcasecmp(b->expiry_attribute, "shadowExpire") == 0) {
+		errno = 0;
+		n = strtoll(buf, &end, 10);
+		if (errno != 0 || *end != '\0' || end == buf)
+			l->expiry_bad = true;
+		else if (strcasecmp(b->expiry_attribute, "shadowExpire") == 0)
+			l->expires_ms = n == -1 ? 0 : n <= 0 ? 1 : n > 106751991167LL ? 0 :
+			    (int64_t)n * 86400000;
+		else if (n != 0 && n != INT64_MAX)
+			l->expires_ms = n / 10000 > 11644473600000LL ?
+			    (int64_t)(n / 10000 - 11644473600000LL) : 1;
+	} else if ((l->expires_ms = generalized_time(buf)) < 0) {
+		l->expires_ms = 0;
+		l->expiry_bad = true;
+	} else if (l->expires_ms == 0) {
+		l->expires_ms = 1;	/* 0 means none */
+	}
+done:
+	ldap_value_free_len(v);
+}
+
 /* Search-then-bind, step 1 (service connection): find the user. */
 static int
 step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
@@ -584,7 +677,7 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	struct lookup *l = arg;
 	char esc[PA_USER_MAX * 3 + 1], filter[FILTER_MAX];
 	bool attr_groups = b->group_base_dn[0] == '\0' && b->group_attribute[0] != '\0';
-	char *attrs[3] = { NULL, NULL, NULL };
+	char *attrs[4] = { NULL, NULL, NULL, NULL };
 	LDAPMessage *chain, *e;
 	char *dn;
 	int rc, na = 0;
@@ -593,6 +686,8 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 		attrs[na++] = b->group_attribute;
 	if (b->user_name_attribute[0] != '\0')
 		attrs[na++] = b->user_name_attribute;
+	if (b->expiry_attribute[0] != '\0')
+		attrs[na++] = b->expiry_attribute;
 	if (na == 0)
 		attrs[na++] = LDAP_NO_ATTRS;
 	l->dn[0] = '\0';
@@ -618,6 +713,8 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
 			if (b->user_name_attribute[0] != '\0')
 				entry_name(ld, e, b->user_name_attribute, l->name);
+			if (b->expiry_attribute[0] != '\0')
+				entry_expiry(b, ld, e, l);
 		}
 		rc = LDAP_SUCCESS;
 	} else {
@@ -637,16 +734,20 @@ step_groups(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_e
 	return groups_search(b, ld, l->dn, deadline, &l->g, err);
 }
 
-/* The user's bind (user connection); in direct mode also the user's own
- * group lookup, on the connection just bound as that user.  Returns the
- * bind's result code, or the group lookup's failure. */
+/* The user's bind (user connection); in direct mode also, on the
+ * connection just bound as that user, one base-scope read of the user's
+ * own entry for user_name_attribute and group_attribute at once (so an
+ * answer is two operations, bind and read, as search mode's is after its
+ * search), and the group search when group_base_dn is set.  Returns the
+ * bind's result code, or the lookup's failure. */
 static int
 step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
 {
 	struct lookup *l = arg;
-	char *attrs[2] = { b->group_attribute, NULL };
+	bool attr_groups = b->group_base_dn[0] == '\0' && b->group_attribute[0] != '\0';
+	char *attrs[4] = { NULL, NULL, NULL, NULL };
 	LDAPMessage *chain, *e;
-	int rc;
+	int rc, na = 0;
 
 	rc = simple_bind(ld, l->dn, l->cred->password, l->cred->password_len, deadline);
 	if (rc != LDAP_SUCCESS) {
@@ -657,19 +758,34 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	if (b->search_mode)
 		return rc;
 	memset(&l->g, 0, sizeof(l->g));
-	if (b->group_base_dn[0] != '\0') {
-		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
-	} else if (b->group_attribute[0] != '\0') {
+	l->name[0] = '\0';
+	if (attr_groups)
+		attrs[na++] = b->group_attribute;
+	if (b->user_name_attribute[0] != '\0')
+		attrs[na++] = b->user_name_attribute;
+	if (b->expiry_attribute[0] != '\0')
+		attrs[na++] = b->expiry_attribute;
+	if (na > 0) {
+		/* The DN was built from the typed name: "ALICE" or a fullwidth
+		 * "ａｌｉｃｅ" binds as alice, and the entry says who that is. */
 		rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline,
 			    &chain);
-		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL)
-			groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
-		else if (rc == LDAP_NO_SUCH_OBJECT)
+		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL) {
+			if (attr_groups)
+				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
+			if (b->user_name_attribute[0] != '\0')
+				entry_name(ld, e, b->user_name_attribute, l->name);
+			if (b->expiry_attribute[0] != '\0')
+				entry_expiry(b, ld, e, l);
+		} else if (rc == LDAP_NO_SUCH_OBJECT) {
 			rc = LDAP_SUCCESS;	/* bound, but may not read its own entry */
-		else if (rc != LDAP_SUCCESS)
-			diag(ld, rc, "reading the user's groups", err);
+		} else if (rc != LDAP_SUCCESS) {
+			diag(ld, rc, "reading the user's own entry", err);
+		}
 		ldap_msgfree(chain);
 	}
+	if (rc == LDAP_SUCCESS && b->group_base_dn[0] != '\0')
+		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
 	/* A failed group lookup after a good bind is no statement about the
 	 * user (not "no such user", not "wrong password"): the caller must
 	 * see it as an error, while API errors keep their meaning for the
@@ -784,6 +900,24 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 			   "bytes or are incomplete; denied", cred->user, PA_GROUPS_MAX);
 		res = PA_DENIED;
 		goto done;
+	}
+	/* Checked here too: slapd does not enforce shadowExpire, nor
+	 * pwdEndTime without a password policy. */
+	if (l->expiry_bad) {
+		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: %s of %s is not understood; denied",
+			   b->expiry_attribute, cred->user);
+		res = PA_DENIED;
+		goto done;
+	}
+	if (l->expires_ms > 0) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		if ((int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 >= l->expires_ms) {
+			res = PA_DENIED;
+			goto done;
+		}
+		who->expires_ms = l->expires_ms;
 	}
 	/* The canonical name is the entry's, when it has one: "ALICE" and
 	 * " alice" find and bind as alice, and must be alice upstream. */
@@ -909,6 +1043,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 	b->group_filter = dup_key(conf, "group_filter");
 	b->group_name_attribute = dup_key(conf, "group_name_attribute");
 	b->user_name_attribute = dup_key(conf, "user_name_attribute");
+	b->expiry_attribute = dup_key(conf, "expiry_attribute");
 	b->starttls = pa_conf_bool(conf, ldap_keys, "starttls");
 	b->timeout_ms = pa_conf_int(conf, ldap_keys, "timeout_ms");
 	n = (int)pa_conf_int(conf, ldap_keys, "pool_size");
@@ -916,7 +1051,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 	    b->bind_dn == NULL || b->base_dn == NULL || b->user_filter == NULL ||
 	    b->group_attribute == NULL || b->group_base_dn == NULL || b->group_filter == NULL ||
 	    b->group_name_attribute == NULL || b->user_name_attribute == NULL ||
-	    pool_init(&b->svc, n) != 0 ||
+	    b->expiry_attribute == NULL || pool_init(&b->svc, n) != 0 ||
 	    pool_init(&b->usr, n) != 0) {
 		ldap_close(b);
 		pa_error_set(err, "out of memory");
@@ -995,6 +1130,7 @@ ldap_close(void *ctx)
 	free(b->group_filter);
 	free(b->group_name_attribute);
 	free(b->user_name_attribute);
+	free(b->expiry_attribute);
 	OPENSSL_cleanse(b->bind_pw, sizeof(b->bind_pw));
 	free(b);
 }

@@ -37,25 +37,31 @@
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PG_CHANNEL "proxyauth_changed"
 
 /* disabled and expired are decided in SQL so that NULLs and the server's
- * clock mean what set_expiry meant; bad_groups flags names that cannot go
+ * clock mean what set_expiry meant, and so is the time left until expires_at
+ * (milliseconds, NULL for none), which bounds a cached grant whatever this
+ * host's clock says; bad_groups flags names that cannot go
  * into a comma list, so array_to_string() cannot blur two names into one. */
 static const char lookup_sql[] =
 	"SELECT username, password_hash, disabled IS NOT FALSE, "
 	"COALESCE(expires_at <= pg_catalog.now(), false), "
 	"pg_catalog.array_to_string(groups, ','), "
 	"EXISTS (SELECT 1 FROM pg_catalog.unnest(groups) AS g(name) "
-	"WHERE g.name IS NULL OR g.name = '' OR g.name ~ '[,[:cntrl:]]') "
+	"WHERE g.name IS NULL OR g.name = '' OR g.name ~ '[,[:cntrl:]]'), "
+	"CASE WHEN pg_catalog.isfinite(expires_at) THEN "
+	"(pg_catalog.date_part('epoch', expires_at - pg_catalog.now()) * 1000)::bigint END "
 	"FROM proxyauth.credentials WHERE username = $1";
 
 static const char probe_sql[] = "SELECT 1 FROM proxyauth.credentials LIMIT 0";
@@ -381,12 +387,15 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	char name[PA_USER_MAX + 1], hash[600], groups[PA_GROUPS_MAX];
 	enum pa_result res = PA_DENIED;
 	bool disabled, expired, bad_groups;
+	long left_ms = 0;		/* until expires_at, when has_left */
+	bool has_left = false;
+	struct timespec wall;
 	PGresult *r;
 	int rows;
 
 	if ((r = pool_exec(g, lookup_sql, 1, param, err)) == NULL)
 		return PA_UNAVAILABLE;
-	if (PQnfields(r) != 6) {
+	if (PQnfields(r) != 7) {
 		PQclear(r);
 		pa_error_set(err, "unexpected columns from proxyauth.credentials");
 		return PA_UNAVAILABLE;
@@ -407,6 +416,11 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		if (!PQgetisnull(r, 0, 1) &&
 		    pa_strlcpy(hash, PQgetvalue(r, 0, 1), sizeof(hash)) != 0)
 			hash[0] = '\0';
+		if (!PQgetisnull(r, 0, 6)) {
+			has_left = true;
+			if (pa_parse_long(PQgetvalue(r, 0, 6), LONG_MIN, LONG_MAX, &left_ms) != 0)
+				expired = true;		/* not understood: refused */
+		}
 		if (!PQgetisnull(r, 0, 4) &&
 		    pa_strlcpy(groups, PQgetvalue(r, 0, 4), sizeof(groups)) != 0) {
 			pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: groups of %s too long; "
@@ -429,6 +443,12 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	}
 	res = pa_backend_check_stored(g->env, "postgres", &g->reference, cred, hash, name, groups,
 				      who);
+	if (res == PA_GRANTED && has_left) {
+		/* The server's time left, on this host's wall clock. */
+		clock_gettime(CLOCK_REALTIME, &wall);
+		who->expires_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 +
+		    (left_ms > 0 ? left_ms : 1);
+	}
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }

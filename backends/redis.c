@@ -93,7 +93,7 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	size_t hl = 0, gl = 0, dl = 0, el = 0;
 	enum pa_result res = PA_DENIED;
 	redisReply *reply;
-	long long expires;
+	long long expires = 0;
 	char *end;
 
 	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", r->prefix, cred->user) >= sizeof(key)) {
@@ -154,6 +154,9 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	}
 	res = pa_backend_check_stored(r->env, "redis", &r->reference, cred, hash, cred->user,
 				      groups, who);
+	/* Unix seconds, compared with this host's clock as above. */
+	if (res == PA_GRANTED && expires > 0)
+		who->expires_ms = expires > INT64_MAX / 1000 ? INT64_MAX : (int64_t)expires * 1000;
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }

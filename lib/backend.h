@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -29,10 +30,13 @@ enum pa_result {
 	PA_UNAVAILABLE,	/* error or timeout: no answer */
 };
 
-/* Who a backend granted: the canonical name and a comma list of groups. */
+/* Who a backend granted: the canonical name and a comma list of groups.
+ * expires_ms is when the account expires, in Unix milliseconds by this
+ * host's wall clock (0: never): a cached grant must not outlive it. */
 struct pa_identity {
 	char user[PA_USER_MAX + 1];
 	char groups[PA_GROUPS_MAX];
+	int64_t expires_ms;
 };
 
 /* What the core lends every backend when it opens. */
@@ -59,8 +63,15 @@ struct pa_backend_ops {
 		    void **ctx, struct pa_error *err);
 	enum pa_result (*verify)(void *ctx, const struct pa_credentials *cred,
 				 struct pa_identity *who, struct pa_error *err);
-	/* 0 when the backend can answer now, else -1 with a short reason. */
+	/* 0 when the backend can answer now, else -1 with a short reason.  A
+	 * backend with reload_state may answer 0 with err set: it answers, but
+	 * /readyz shows what is wrong (htpasswd: "stale: file:line: why"). */
 	int (*probe)(void *ctx, struct pa_error *err);
+	/* For a backend that answers from a table it re-reads (htpasswd):
+	 * *stale is true while its last reload failed and the older table
+	 * still answers, *failures counts failed reloads.  Shown in /metrics
+	 * as proxyauthd_<name>_stale and _reload_failures_total.  May be NULL. */
+	void (*reload_state)(void *ctx, bool *stale, uint64_t *failures);
 	/* Re-reads what the backend caches from outside (SIGHUP).  May be NULL. */
 	void (*reload)(void *ctx);
 	/* Called once after proxyauthd gave up root (`user`): 0 when what the

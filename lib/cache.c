@@ -14,6 +14,7 @@
 struct entry {
 	struct pa_lru_node node;	/* first: the map hands nodes back */
 	uint64_t expires_ms;
+	uint64_t not_after_ms;		/* never used from then on, not even stale */
 	const char *backend;
 	unsigned char result;
 	unsigned short login_len, canon_len, groups_len;
@@ -73,7 +74,9 @@ pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], uint64_
 	enum pa_cache_hit hit = PA_CACHE_MISS;
 
 	if (e != NULL) {
-		if (now_ms < e->expires_ms)
+		if (now_ms >= e->not_after_ms)
+			pa_lru_remove(s, &e->node);	/* the account expired */
+		else if (now_ms < e->expires_ms)
 			hit = PA_CACHE_FRESH;
 		else if (e->result == PA_GRANTED && now_ms < e->expires_ms + stale_grace_ms)
 			hit = PA_CACHE_STALE;
@@ -89,6 +92,19 @@ pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], uint64_
 	}
 	pa_lru_unlock(s);
 	return hit;
+}
+
+uint64_t
+pa_cache_not_after(int64_t expires_unix_ms, int64_t now_unix_ms, uint64_t now_ms)
+{
+	uint64_t left;
+
+	if (expires_unix_ms <= now_unix_ms)
+		return now_ms > 0 ? now_ms : 1;
+	left = (uint64_t)expires_unix_ms - (uint64_t)now_unix_ms;	/* no overflow */
+	if (left > UINT64_MAX - now_ms)
+		return UINT64_MAX;
+	return now_ms + left;
 }
 
 uint64_t
@@ -108,6 +124,8 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 
 	if (view->result != PA_GRANTED && view->result != PA_DENIED)
 		return;
+	if (view->not_after_ms != 0 && expires_ms > view->not_after_ms)
+		expires_ms = view->not_after_ms;
 	if (view->result == PA_GRANTED) {
 		cl = strnlen(view->who->user, sizeof(view->who->user) - 1);
 		gl = strnlen(view->who->groups, sizeof(view->who->groups) - 1);
@@ -116,6 +134,7 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 		return;		/* not caching is always safe */
 	memcpy(e->node.key, key, PA_LRU_KEY);
 	e->expires_ms = expires_ms;
+	e->not_after_ms = view->not_after_ms != 0 ? view->not_after_ms : UINT64_MAX;
 	e->backend = view->backend;
 	e->result = (unsigned char)view->result;
 	e->login_len = (unsigned short)ll;

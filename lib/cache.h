@@ -24,6 +24,9 @@ struct pa_cache_view {
 	enum pa_result result;		/* PA_GRANTED or PA_DENIED */
 	struct pa_identity *who;	/* the caller's: filled by lookup, read by store */
 	const char *backend;		/* static name, or NULL (not found everywhere) */
+	/* Read by store: the monotonic instant after which the answer is
+	 * never used, not even stale (the account's expiry); 0: none. */
+	uint64_t not_after_ms;
 };
 
 struct pa_cache;
@@ -42,10 +45,17 @@ enum pa_cache_hit pa_cache_lookup(struct pa_cache *c, const unsigned char key[PA
 				  uint64_t now_ms, uint64_t stale_grace_ms,
 				  struct pa_cache_view *view);
 
+/* The monotonic instant (milliseconds, as now_ms) of the wall-clock
+ * instant expires_unix_ms, given the two clocks read at one moment:
+ * now_unix_ms and now_ms.  At least 1, and at most now_ms when the instant
+ * has passed. */
+uint64_t pa_cache_not_after(int64_t expires_unix_ms, int64_t now_unix_ms, uint64_t now_ms);
+
 /* The invalidation generation: it moves on with every invalidation. */
 uint64_t pa_cache_generation(const struct pa_cache *c);
 
-/* Stores an answer until expires_ms, replacing an older one, unless an
+/* Stores an answer until expires_ms (cut to view->not_after_ms; an answer
+ * already past it is not stored), replacing an older one, unless an
  * invalidation happened since generation was read (before the backend was
  * asked): an answer from before a change must not outlive it.  login is
  * the name the client sent (for invalidation).  Only PA_GRANTED and

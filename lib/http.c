@@ -95,6 +95,15 @@ struct req {
 	const char *cred_value[MAX_CRED_HEADERS];
 	size_t cred_len[MAX_CRED_HEADERS];
 	int cred_count[MAX_CRED_HEADERS];
+	/* libmicrohttpd (0.9.75) parses header lines in place and hands a
+	 * value's length as strlen(): a NUL inside a value cuts it there, so
+	 * "Basic <token>\0junk" would look well-formed.  In its buffer a line
+	 * ends in "\0\0" (CRLF) or "\0" (LF) right before the next line: a
+	 * value whose terminator is followed by anything else went on past a
+	 * NUL.  cred_end is the last credentials value's end, checked against
+	 * the next header's name (or, for the last header, its own bytes). */
+	const char *cred_end;
+	bool cred_nul;
 	const char *xff, *x_real_ip;
 	size_t xff_len, x_real_ip_len;
 	const char *orig_uri, *orig_url, *orig_method, *fwd_host, *fwd_uri, *fwd_method;
@@ -126,6 +135,11 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 	int i;
 
 	(void)kind;
+	if (r->cred_end != NULL) {
+		if (key != r->cred_end + 1 && (key != r->cred_end + 2 || r->cred_end[1] != '\0'))
+			r->cred_nul = true;
+		r->cred_end = NULL;
+	}
 	if (value == NULL)
 		return MHD_YES;
 	for (i = 0; i < r->h->ncred_names; i++) {
@@ -133,6 +147,7 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 			r->cred_value[i] = value;
 			r->cred_len[i] = value_len;
 			r->cred_count[i]++;
+			r->cred_end = value + value_len;
 			return MHD_YES;
 		}
 	}
@@ -195,6 +210,8 @@ read_request(struct req *r, enum pa_profile profile)
 
 	d->profile = profile;
 	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, r);
+	if (r->cred_end != NULL && r->cred_end[0] == '\0' && r->cred_end[1] != '\0')
+		r->cred_nul = true;	/* the last header: its end is followed by the empty line */
 	/* The peer's text form is made once per connection (on_connection). */
 	if (r->c != NULL) {
 		memcpy(peer, r->c->peer, sizeof(peer));
@@ -230,6 +247,11 @@ read_request(struct req *r, enum pa_profile profile)
 		if (r->cred_count[i] > 1) {
 			d->cred_status = PA_CRED_MALFORMED;
 			d->cred_why = "duplicate credentials header";
+			return;
+		}
+		if (r->cred_count[i] == 1 && r->cred_nul) {
+			d->cred_status = PA_CRED_MALFORMED;
+			d->cred_why = "NUL in credentials header";
 			return;
 		}
 		if (r->cred_count[i] == 1) {

@@ -121,6 +121,26 @@ pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g,
 		emit(&o, "proxyauthd_backend_up{backend=\"%s\"} %d\n", g->chain->links[b].ops->name,
 		     g->backend_up != NULL && g->backend_up[b] ? 1 : 0);
 
+	for (b = 0; g->chain != NULL && b < g->chain->n; b++) {
+		const struct pa_chain_link *l = &g->chain->links[b];
+		bool stale = false;
+		uint64_t failures = 0;
+
+		if (l->ops->reload_state == NULL)
+			continue;
+		l->ops->reload_state(l->ctx, &stale, &failures);
+		emit(&o, "# HELP proxyauthd_%s_stale 1 while the last reload failed and the "
+			 "table loaded before it still answers.\n"
+			 "# TYPE proxyauthd_%s_stale gauge\n"
+			 "proxyauthd_%s_stale %d\n"
+			 "# HELP proxyauthd_%s_reload_failures_total Reloads refused (the file did "
+			 "not parse or could not be read).\n"
+			 "# TYPE proxyauthd_%s_reload_failures_total counter\n"
+			 "proxyauthd_%s_reload_failures_total %llu\n",
+		     l->ops->name, l->ops->name, l->ops->name, stale ? 1 : 0, l->ops->name,
+		     l->ops->name, l->ops->name, (unsigned long long)failures);
+	}
+
 	emit(&o, "# HELP proxyauthd_cache_hits_total Answers taken from the cache.\n"
 		 "# TYPE proxyauthd_cache_hits_total counter\n"
 		 "proxyauthd_cache_hits_total %llu\n"

@@ -7,6 +7,7 @@
 #include "text.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,11 +182,15 @@ pa_cidr_list_match_text(const struct pa_cidr_list *l, const char *addr, size_t l
 	return false;
 }
 
-/* Copies a trimmed address in canonical text form; false if it does not parse. */
+/* Copies a trimmed entry's address in canonical text form: a bare IPv4
+ * or IPv6 address, "IPv4:port" or "[IPv6]:port" (the forms proxies write,
+ * RFC 7239 section 6).  False if it is not one of them. */
 static bool
 addr_canonical(const char *s, size_t len, char *out)
 {
 	unsigned char a[16];
+	const char *colon, *close;
+	size_t i, alen;
 	int family;
 
 	while (len > 0 && (*s == ' ' || *s == '\t')) {
@@ -194,9 +199,70 @@ addr_canonical(const char *s, size_t len, char *out)
 	}
 	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 		len--;
-	if ((family = addr_parse(s, len, a)) == 0)
+	alen = len;
+	if (len > 0 && s[0] == '[') {
+		if ((close = memchr(s, ']', len)) == NULL)
+			return false;
+		colon = close + 1;
+		s++;
+		alen = (size_t)(close - s);
+		len -= alen + 2;	/* what follows ']' */
+	} else if ((colon = memchr(s, ':', len)) != NULL &&
+		   memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL) {
+		alen = (size_t)(colon - s);	/* one colon: IPv4:port */
+		len -= alen;
+	} else {
+		colon = NULL;
+		len = 0;
+	}
+	if (colon != NULL && len > 0) {		/* ":port", 1 to 5 digits */
+		if (*colon != ':' || len < 2 || len > 6)
+			return false;
+		for (i = 1; i < len; i++)
+			if (colon[i] < '0' || colon[i] > '9')
+				return false;
+	}
+	if ((family = addr_parse(s, alen, a)) == 0)
 		return false;
 	return inet_ntop(family, a, out, PA_ADDR_MAX) != NULL;
+}
+
+/* The client label of an entry that is not an address ("unknown", an
+ * RFC 7239 obfuscated "_hidden", garbage): "xff:" and the entry when it is
+ * a short token ("xff:-" when empty), else "xff:#" and 16 hex digits of
+ * its SHA-256.  It never
+ * parses as an address, so it never matches trusted_proxies, and each
+ * such entry is a client of its own for the lockout. */
+static void
+addr_label(const char *s, size_t len, char *out)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	size_t i;
+	bool token = len <= 24;
+
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	for (i = 0; i < len && token; i++)
+		token = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' || s[i] == '.';
+	if (token) {
+		if (len == 0)
+			snprintf(out, PA_ADDR_MAX, "xff:-");
+		else
+			snprintf(out, PA_ADDR_MAX, "xff:%.*s", (int)len, s);
+		return;
+	}
+	if (EVP_Digest(s, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8) {
+		snprintf(out, PA_ADDR_MAX, "xff:#");
+		return;
+	}
+	snprintf(out, PA_ADDR_MAX, "xff:#%02x%02x%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2],
+		 md[3], md[4], md[5], md[6], md[7]);
 }
 
 void
@@ -216,8 +282,12 @@ pa_client_address(const struct pa_cidr_list *trusted, const char *peer, const ch
 			size_t start = end;
 			while (start > 0 && xff[start - 1] != ',')
 				start--;
-			if (!addr_canonical(xff + start, end - start, cand))
-				return;		/* garbage: keep the last trusted hop */
+			if (!addr_canonical(xff + start, end - start, cand)) {
+				/* Not an address: a client of its own, and what
+				 * stands left of it was chosen by that client. */
+				addr_label(xff + start, end - start, out);
+				return;
+			}
 			snprintf(out, PA_ADDR_MAX, "%s", cand);
 			if (!pa_cidr_list_match_text(trusted, cand, strlen(cand)))
 				return;
@@ -225,8 +295,12 @@ pa_client_address(const struct pa_cidr_list *trusted, const char *peer, const ch
 		}
 		return;
 	}
-	if (x_real_ip != NULL && addr_canonical(x_real_ip, x_real_ip_len, cand))
-		snprintf(out, PA_ADDR_MAX, "%s", cand);
+	if (x_real_ip != NULL && x_real_ip_len > 0) {
+		if (addr_canonical(x_real_ip, x_real_ip_len, cand))
+			snprintf(out, PA_ADDR_MAX, "%s", cand);
+		else
+			addr_label(x_real_ip, x_real_ip_len, out);
+	}
 }
 
 void

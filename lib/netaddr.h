@@ -41,9 +41,12 @@ bool pa_cidr_list_match_text(const struct pa_cidr_list *l, const char *addr, siz
 
 /*
  * Chooses the client address.  peer is the TCP peer in text form.  When it
- * is trusted, the right-most untrusted entry of xff (else a valid
- * x_real_ip) is taken; entries that do not parse end the walk.  Writes the
- * address to out[PA_ADDR_MAX].
+ * is trusted, the right-most untrusted entry of xff (else x_real_ip) is
+ * taken.  An entry may be an address, "IPv4:port" or "[IPv6]:port"; one
+ * that is none of these ("unknown", "_hidden", garbage) ends the walk and
+ * becomes a label of its own ("xff:unknown", or "xff:#" and a hash), which
+ * is never an address and never the trusted proxy's.  Writes the address
+ * or label to out[PA_ADDR_MAX].
  */
 void pa_client_address(const struct pa_cidr_list *trusted, const char *peer,
 		       const char *xff, size_t xff_len, const char *x_real_ip,

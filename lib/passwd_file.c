@@ -106,11 +106,70 @@ write_entry(int fd, const char *user, const char *hash, const char *groups)
 	return write_all(fd, "\n", 1);
 }
 
+/* Gives the temporary file out the owner, group and mode the file will
+ * have: the old file's (st) or, for a new one, 0640 in group (or the
+ * folder's group).  0 or -1 with err set. */
+static int
+set_owner(int out, const char *tmp, const char *real, const struct stat *st, gid_t group,
+	  struct pa_error *err)
+{
+	struct stat cur, dir;
+	char *dircopy;
+	int rc;
+
+	if (fstat(out, &cur) != 0) {
+		pa_error_set(err, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (st == NULL) {
+		if (group == (gid_t)-1) {
+			if ((dircopy = strdup(real)) == NULL) {
+				pa_error_set(err, "out of memory");
+				return -1;
+			}
+			rc = stat(dirname(dircopy), &dir);
+			free(dircopy);
+			if (rc != 0) {
+				pa_error_set(err, "%s: folder: %s", real, strerror(errno));
+				return -1;
+			}
+			group = dir.st_gid;
+		}
+		if (group != cur.st_gid && fchown(out, (uid_t)-1, group) != 0) {
+			pa_error_set(err, "%s: cannot give the new file group %ld: %s", real,
+				     (long)group, strerror(errno));
+			return -1;
+		}
+		if (fchmod(out, 0640) != 0) {
+			pa_error_set(err, "%s: cannot set mode: %s", tmp, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	/* Owner and group first: chown may clear set-id bits that the mode
+	 * then puts back. */
+	if ((st->st_uid != cur.st_uid || st->st_gid != cur.st_gid) &&
+	    fchown(out, st->st_uid != cur.st_uid ? st->st_uid : (uid_t)-1,
+		   st->st_gid != cur.st_gid ? st->st_gid : (gid_t)-1) != 0) {
+		pa_error_set(err, "%s: cannot keep its owner %ld and group %ld (%s): run as "
+			     "root or as its owner", real, (long)st->st_uid, (long)st->st_gid,
+			     strerror(errno));
+		return -1;
+	}
+	if (fchmod(out, st->st_mode & 07777) != 0) {
+		pa_error_set(err, "%s: cannot keep its mode: %s", tmp, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
-		      const char *hash, const char *groups, struct pa_error *err)
+		      const char *hash, const char *groups, const struct pa_pwfile_opts *opts,
+		      struct pa_error *err)
 {
-	char *tmp = NULL, *dircopy = NULL, *line = NULL, *normgroups = NULL;
+	char *tmp = NULL, *dircopy = NULL, *line = NULL, *normgroups = NULL, *real = NULL;
+	const char *given = path;
 	size_t cap = 0, ulen = strlen(user);
 	struct stat st;
 	bool found = false, have_st = false;
@@ -125,6 +184,26 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 			return -1;
 		pa_list_normalize(normgroups);
 	}
+	/* Through a symbolic link to the file it names: that file is replaced
+	 * (the daemon may read it by either name) and the link stays. */
+	if ((real = realpath(path, NULL)) == NULL) {
+		struct stat lst;
+
+		if (errno != ENOENT || op != PA_PWFILE_SET) {
+			pa_error_set(err, "%s: %s", path, strerror(errno));
+			goto done;
+		}
+		if (lstat(path, &lst) == 0) {
+			pa_error_set(err, "%s: a symbolic link to a missing file: create the "
+				     "file it names first", path);
+			goto done;
+		}
+		if ((real = strdup(path)) == NULL) {
+			pa_error_set(err, "out of memory");
+			goto done;
+		}
+	}
+	path = real;
 	if ((lockfd = open_locked(path)) < 0) {
 		if (errno != ENOENT || op != PA_PWFILE_SET) {
 			pa_error_set(err, "%s: %s", path, strerror(errno));
@@ -149,11 +228,9 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 		tmp = NULL;
 		goto done;
 	}
-	if (fchmod(out, have_st ? (st.st_mode & 07777) : 0640) != 0 ||
-	    (have_st && geteuid() == 0 && fchown(out, st.st_uid, st.st_gid) != 0)) {
-		pa_error_set(err, "%s: cannot set mode or owner: %s", tmp, strerror(errno));
+	if (set_owner(out, tmp, path, have_st ? &st : NULL,
+		      opts != NULL ? opts->new_group : (gid_t)-1, err) != 0)
 		goto done;
-	}
 	while (in != NULL && (n = getline(&line, &cap, in)) >= 0) {
 		size_t lu = line_user(line);
 		if (lu == ulen && strncmp(line, user, ulen) == 0) {
@@ -207,6 +284,8 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 		goto io;
 	}
 	out = -1;
+	if (opts != NULL && opts->check != NULL && opts->check(tmp, given, opts->check_arg, err) != 0)
+		goto done;
 	if (rename(tmp, path) != 0)
 		goto io;
 	free(tmp);
@@ -234,5 +313,6 @@ done:
 	free(line);
 	free(dircopy);
 	free(normgroups);
+	free(real);
 	return ret;
 }

@@ -503,6 +503,18 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 		v.result = res->ans.result == PA_GRANTED ? PA_GRANTED : PA_DENIED;
 		v.backend = res->ans.result == PA_NOT_FOUND ? NULL : res->ans.backend;
 		v.who = &res->who;
+		v.not_after_ms = 0;
+		if (res->ans.result == PA_GRANTED && res->who.expires_ms > 0) {
+			/* The account expires: the grant is not used past that,
+			 * fresh or stale (the cache cuts the TTL to it). */
+			struct timespec wall;
+
+			clock_gettime(CLOCK_REALTIME, &wall);
+			v.not_after_ms = pa_cache_not_after(res->who.expires_ms,
+							    (int64_t)wall.tv_sec * 1000 +
+								    wall.tv_nsec / 1000000,
+							    pa_now_us() / 1000);
+		}
 		ttl = v.result == PA_GRANTED ? p->ttl_ms : p->negative_ttl_ms;
 		/* With negative_ttl 0 a denial is still stored when stale
 		 * answers are on (born expired, it answers nothing): it must
@@ -644,7 +656,9 @@ probe_once(struct pa_probe_state *ps)
 				   c->links[i].ops->name, err.msg);
 		ps->up[i] = rc == 0;
 		ps->probed[i] = true;
-		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s", rc == 0 ? "ok" : err.msg);
+		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s",
+			 rc != 0 || (c->links[i].ops->reload_state != NULL && err.msg[0] != '\0')
+				 ? err.msg : "ok");
 		pthread_mutex_unlock(&ps->lock);
 	}
 }

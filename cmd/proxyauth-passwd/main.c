@@ -7,6 +7,13 @@
  *       adds or updates USER in FILE (atomically); GROUPS replaces the
  *       user's groups, leaving it out keeps them
  *   proxyauth-passwd -f FILE --disable|--enable|--delete USER
+ *       the file is checked whole with the daemon's own parser before it
+ *       is put in place: one the daemon would refuse is not written
+ *       (FILE:LINE: why, exit 1) unless --force; -c CONF reads
+ *       allow_weak_hashes (and the file, without -f) from proxyauthd's
+ *       configuration; a symbolic link is written through; owner, group
+ *       and mode are kept, a new file is 0640 in -g GROUP (default: the
+ *       folder's group)
  *   proxyauth-passwd [-a ALG] [-C COST] --redis ADDRESS USER [GROUPS]
  *   proxyauth-passwd --redis ADDRESS --disable|--enable|--delete USER
  *       the same for a Redis user (<prefix>user:USER), each change
@@ -18,14 +25,17 @@
  * and never taken from the command line, where other users could see it.
  */
 #include "backend.h"
+#include "config.h"
 #include "credentials.h"
 #include "hash.h"
+#include "htpasswd.h"
 #include "passwd_file.h"
 #include "redisconn.h"
 #include "secret.h"
 #include "text.h"
 
 #include <getopt.h>
+#include <grp.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,11 +50,40 @@ usage(void)
 		"usage: proxyauth-passwd [-a bcrypt|yescrypt|argon2id] [-C COST]\n"
 		"       proxyauth-passwd [-a ALG] [-C COST] -f FILE USER [GROUPS]\n"
 		"       proxyauth-passwd -f FILE --disable|--enable|--delete USER\n"
+		"  File options: -c CONF (proxyauthd's: allow_weak_hashes, and [htpasswd]\n"
+		"                file when -f is left out) -g GROUP (of a new file)\n"
+		"                --force (write a file proxyauthd would refuse)\n"
 		"       proxyauth-passwd [-a ALG] [-C COST] --redis ADDRESS USER [GROUPS]\n"
 		"       proxyauth-passwd --redis ADDRESS --disable|--enable|--delete USER\n"
 		"  Redis options: --redis-user NAME --redis-password-file FILE\n"
 		"                 --redis-db N --redis-prefix PREFIX (default proxyauth:)\n"
 		"The password is read from standard input.\n");
+}
+
+struct file_check {
+	bool allow_weak;
+	bool force;
+};
+
+/* The new file, checked as proxyauthd will load it: every problem is
+ * named FILE:LINE.  Refused unless --force. */
+static int
+check_new_file(const char *tmp, const char *shown, void *arg, struct pa_error *err)
+{
+	const struct file_check *fc = arg;
+
+	if (pa_htpasswd_check(tmp, shown, fc->allow_weak, stderr, err) == 0)
+		return 0;
+	if (fc->force) {
+		fprintf(stderr, "%s\nproxyauth-passwd: warning: written with --force; proxyauthd "
+			"refuses this file and keeps the table it loaded before\n", err->msg);
+		return 0;
+	}
+	fprintf(stderr, "%s\n", err->msg);
+	pa_error_set(err, "%s: proxyauthd would refuse the new file (and keep serving its "
+		     "old table); nothing was written: fix what is named above, or use "
+		     "--force", shown);
+	return -1;
 }
 
 /* Reads one line (the password) from stdin into buf; no echo on a tty. */
@@ -192,6 +231,7 @@ main(int argc, char **argv)
 		{ "redis-password-file", required_argument, NULL, 'P' },
 		{ "redis-db", required_argument, NULL, 'B' },
 		{ "redis-prefix", required_argument, NULL, 'F' },
+		{ "force", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -203,9 +243,14 @@ main(int argc, char **argv)
 	long cost = 0;
 	int ch, ret = 1;
 	struct redis_target rt = { .opts = { .timeout_ms = 5000 }, .prefix = "proxyauth:" };
-	const char *redis_pwfile = NULL;
+	const char *redis_pwfile = NULL, *conf_path = NULL, *group = NULL;
+	struct file_check fc = { false, false };
+	struct pa_pwfile_opts fopts = { check_new_file, &fc, (gid_t)-1 };
+	struct pa_config cfg;
+	char conf_file[4096] = "";
 
-	while ((ch = getopt_long(argc, argv, "a:C:f:h", longopts, NULL)) != -1) {
+	memset(&cfg, 0, sizeof(cfg));
+	while ((ch = getopt_long(argc, argv, "a:c:C:f:g:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			alg = optarg;
@@ -219,6 +264,15 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			file = optarg;
+			break;
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'g':
+			group = optarg;
+			break;
+		case 'O':
+			fc.force = true;
 			break;
 		case 'D':
 			op = PA_PWFILE_DISABLE;
@@ -254,6 +308,40 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (conf_path != NULL) {
+		const struct pa_section *ht;
+
+		/* The daemon's own reading of it: what it would accept. */
+		if (pa_config_load(conf_path, environ, &cfg, stderr) != 0) {
+			fprintf(stderr, "proxyauth-passwd: %s: not a usable proxyauthd "
+				"configuration\n", conf_path);
+			pa_config_free(&cfg);
+			return 2;
+		}
+		fc.allow_weak = pa_conf_bool(pa_config_section(&cfg, "server"), pa_server_keys,
+					     "allow_weak_hashes");
+		if (file == NULL && rt.opts.address == NULL &&
+		    (ht = pa_config_section(&cfg, "htpasswd")) != NULL) {
+			snprintf(conf_file, sizeof(conf_file), "%s",
+				 pa_conf_str(ht, pa_backend_find("htpasswd")->keys, "file"));
+			if (conf_file[0] != '\0')
+				file = conf_file;
+		}
+		pa_config_free(&cfg);
+	}
+	if (group != NULL) {
+		struct group *gr = getgrnam(group);
+		long gid;
+
+		if (gr != NULL)
+			fopts.new_group = gr->gr_gid;
+		else if (pa_parse_long(group, 0, 2147483647L, &gid) == 0)
+			fopts.new_group = (gid_t)gid;
+		else {
+			fprintf(stderr, "proxyauth-passwd: no group '%s'\n", group);
+			return 2;
+		}
+	}
 	bool target = file != NULL || rt.opts.address != NULL;
 	if ((file != NULL && rt.opts.address != NULL) ||
 	    (!target && (argc != 0 || op != PA_PWFILE_SET)) ||
@@ -310,7 +398,7 @@ main(int argc, char **argv)
 		ret = redis_update(&rt, argv[0], op, hash, argc == 2 ? groups : NULL) == 0 ? 0 : 1;
 		goto done;
 	}
-	if (pa_passwd_file_update(file, argv[0], op, hash, argc == 2 ? argv[1] : NULL,
+	if (pa_passwd_file_update(file, argv[0], op, hash, argc == 2 ? argv[1] : NULL, &fopts,
 				  &err) != 0) {
 		fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
 		goto done;

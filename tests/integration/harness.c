@@ -1162,6 +1162,63 @@ pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body, 
 	}
 }
 
+double
+pa_metric(const struct pa_daemon *d, const char *series)
+{
+	struct pa_resp r;
+	size_t n = strlen(series);
+	const char *p;
+	double v = -1;
+
+	if (pa_get(d, "GET", "/metrics", NULL, &r) != 0 || r.status != 200 || r.body == NULL) {
+		pa_resp_free(&r);
+		return -1;
+	}
+	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+			v = strtod(p + n + 1, NULL);
+			break;
+		}
+	}
+	pa_resp_free(&r);
+	return v;
+}
+
+int64_t
+pa_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+pa_watch_expiry(const struct pa_daemon *d, const char *user, const char *password,
+		int64_t expires_ms, struct pa_expiry_seen *seen)
+{
+	struct pa_resp r;
+	int64_t t0, t1;
+
+	memset(seen, 0, sizeof(*seen));
+	while ((t0 = pa_wall_ms()) < expires_ms + 1500) {
+		if (pa_get_basic(d, "/auth", user, password, &r) != 0)
+			fail_msg("/auth: %s", pa_resp_describe(&r));
+		t1 = pa_wall_ms();
+		if (r.status == 204 && t0 < expires_ms) {
+			seen->allows_before++;
+		} else if (r.status == 204) {
+			seen->allowed_after = true;
+			seen->last_allow = (long)(t0 - expires_ms);
+		} else if (!seen->denied) {
+			seen->denied = true;
+			seen->first_deny = (long)(t1 - expires_ms);
+		}
+		pa_resp_free(&r);
+		pa_sleep_ms(100);
+	}
+}
+
 void
 pa_last_decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len)
 {

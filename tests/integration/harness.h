@@ -202,6 +202,29 @@ long pa_readyz(const struct pa_daemon *d, char *body, size_t len);
 long pa_wait_readyz(const struct pa_daemon *d, long want, long limit_ms, char *body,
 		    size_t len);
 
+/* The value of the /metrics sample whose line starts with series (a name,
+ * with its {labels} if any) followed by a space, or -1 when there is none. */
+double pa_metric(const struct pa_daemon *d, const char *series);
+
+/* Wall-clock (CLOCK_REALTIME) milliseconds since 1970. */
+int64_t pa_wall_ms(void);
+
+/* What pa_watch_expiry() saw, in wall-clock ms relative to the expiry. */
+struct pa_expiry_seen {
+	int allows_before;	/* allows that began before the expiry */
+	bool denied;		/* a deny came at all */
+	long first_deny;	/* when the first deny had been answered */
+	bool allowed_after;	/* an allow came for a request begun after it */
+	long last_allow;	/* when the last allowed request began */
+};
+
+/* Asks user:password on /auth every 100 ms from now until 1.5 s after
+ * expires_ms (Unix milliseconds) and records when answers changed (an
+ * allow by the time its request began, a deny by the time it arrived:
+ * both err towards a late revocation). */
+void pa_watch_expiry(const struct pa_daemon *d, const char *user, const char *password,
+		     int64_t expires_ms, struct pa_expiry_seen *seen);
+
 /* The value of key in the daemon's last decision line (text log format);
  * fails the test when there is none. */
 void pa_last_decision_field(const struct pa_daemon *d, const char *key, char *out, size_t len);

@@ -209,6 +209,8 @@ pa_slapd_start(struct pa_slapd *s)
 		"modulepath /usr/lib/ldap\n"
 		"moduleload back_mdb\n"
 		"moduleload memberof\n"
+		/* For its schema only (pwdEndTime): no overlay, no policy. */
+		"moduleload ppolicy\n"
 		"pidfile %s/slapd.pid\n"
 		"argsfile %s/slapd.args\n"
 		"TLSCACertificateFile %s\n"

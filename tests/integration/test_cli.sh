@@ -363,6 +363,79 @@ check "passwd -f: nothing left behind" test "$(ls "$T" | grep -c '^users.htpassw
 run "$PASSWD" -f "$F" --disable
 check "passwd --disable without a user: usage error" test "$rc" -ne 0
 
+# ---- proxyauth-passwd -f: a file the daemon would refuse is not written ----
+
+# Apache's htpasswd -m writes $apr1$, which the daemon refuses (without
+# allow_weak_hashes), keeping its old table: deleting alice there would
+# leave her allowed.  proxyauth-passwd checks the new file with the
+# daemon's own parser and refuses, naming file:line, unless --force.
+R=$T/refuse.htpasswd
+hash alice-pw -C 4 -f "$R" alice >/dev/null
+hash bob-pw -C 4 -f "$R" bob >/dev/null
+htpasswd -bm "$R" legacy legacy-pw 2>/dev/null
+check "htpasswd -m wrote an \$apr1\$ line" grep -qE '^legacy:\$apr1\$' "$R"
+cp "$R" "$T/refuse.before"
+run "$PASSWD" -f "$R" --delete alice
+check "passwd --delete on a file the daemon refuses: exit non-zero" test "$rc" -ne 0
+check "passwd: names file:line and why" grep -qF "$R:2: user 'legacy': weak hash" <<<"$err"
+check "passwd: says nothing was written" grep -q "nothing was written" <<<"$err"
+check "passwd: the file is left as it was" cmp -s "$R" "$T/refuse.before"
+check "passwd: no temporary file left" test "$(ls "$T" | grep -c '^refuse.htpasswd')" -eq 1
+run hash carol-pw -C 4 -f "$R" carol
+check "passwd: an add to it is refused too" test "$rc" -ne 0 -a "$(grep -c '^carol:' "$R")" -eq 0
+printf '[server]\nallow_weak_hashes = true\n[htpasswd]\nfile = %s\n' "$R" >"$T/weak.conf"
+run "$PASSWD" -c "$T/weak.conf" --delete alice
+check "passwd -c: the daemon's allow_weak_hashes and file are used" \
+	test "$rc" -eq 0 -a "$(grep -c '^alice:' "$R")" -eq 0
+run "$PASSWD" -f "$R" --force --delete bob
+check "passwd --force writes it anyway" test "$rc" -eq 0 -a "$(grep -c '^bob:' "$R")" -eq 0
+check "passwd --force still names the line" grep -qF "$R:1: user 'legacy'" <<<"$err"
+
+# ---- proxyauth-passwd -f: symbolic links, owner, group and mode ----
+
+mkdir "$T/real"
+hash alice-pw -C 4 -f "$T/real/users" alice >/dev/null
+ln -s real/users "$T/link.htpasswd"
+run hash bob-pw -C 4 -f "$T/link.htpasswd" bob
+check "passwd through a symlink: exit 0" test "$rc" -eq 0
+check "passwd through a symlink: the link stays a link" test -L "$T/link.htpasswd"
+check "passwd through a symlink: the target changed" grep -q '^bob:' "$T/real/users"
+check "passwd through a symlink: alice kept in the target" grep -q '^alice:' "$T/real/users"
+check "passwd through a symlink: no temporary file left" \
+	test "$(ls "$T/real" | wc -l)" -eq 1 -a "$(ls "$T" | grep -c '^link.htpasswd')" -eq 1
+ln -s real/missing "$T/dangling.htpasswd"
+run hash x-pw -C 4 -f "$T/dangling.htpasswd" x
+check "passwd through a dangling symlink: refused, the link stays" \
+	test "$rc" -ne 0 -a -L "$T/dangling.htpasswd"
+
+if [ "$(id -u)" -eq 0 ]; then
+	O=$T/owned.htpasswd
+	hash alice-pw -C 4 -f "$O" alice >/dev/null
+	chown nobody:nogroup "$O"
+	chmod 0660 "$O"
+	run hash bob-pw -C 4 -f "$O" bob
+	check "passwd: owner, group and mode kept" \
+		test "$(stat -c '%U:%G %a' "$O")" = "nobody:nogroup 660"
+	chown nobody:nogroup "$T/real/users"
+	chmod 0604 "$T/real/users"
+	run hash carol-pw -C 4 -f "$T/link.htpasswd" carol
+	check "passwd through a symlink: the target's owner and mode kept" \
+		test "$(stat -c '%U:%G %a' "$T/real/users")" = "nobody:nogroup 604"
+	run hash alice-pw -C 4 -f "$T/new-g.htpasswd" -g nogroup alice
+	check "passwd: a new file with -g: 0640 in that group" \
+		test "$(stat -c '%U:%G %a' "$T/new-g.htpasswd")" = "root:nogroup 640"
+	mkdir "$T/gdir"
+	chgrp nogroup "$T/gdir"
+	run hash alice-pw -C 4 -f "$T/gdir/users" alice
+	check "passwd: a new file: 0640 in its folder's group" \
+		test "$(stat -c '%U:%G %a' "$T/gdir/users")" = "root:nogroup 640"
+	run hash alice-pw -C 4 -f "$T/new-bad.htpasswd" -g no-such-group-here alice
+	check "passwd: an unknown -g group is refused" \
+		test "$rc" -ne 0 -a ! -e "$T/new-bad.htpasswd"
+else
+	ok "owner and group tests need root: skipped"
+fi
+
 # ---- the daemon takes files written by proxyauth-passwd and htpasswd ----
 
 W=$T/written.htpasswd

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,6 +414,157 @@ test_deny_every_profile(void **state)
 	free_cases(c, n);
 }
 
+/* ---- a NUL inside the credentials header ---- */
+
+/* Sends the raw request (n bytes, NULs included) on its own connection and
+ * returns the status of the answer, or -1.  curl refuses to send a NUL. */
+static long
+raw_status(const struct pa_daemon *d, const char *req, size_t n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port) };
+	struct timeval tv = { .tv_sec = 5 };
+	char buf[512];
+	ssize_t got;
+	long status = -1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, n) == (ssize_t)n && (got = read(fd, buf, sizeof(buf) - 1)) > 12) {
+		buf[got] = '\0';
+		if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+			status = strtol(buf + 9, NULL, 10);
+	}
+	close(fd);
+	return status;
+}
+
+/* SPEC 3: any character outside the token is malformed, a NUL included.
+ * libmicrohttpd cuts a value at a NUL, so "Basic <valid token>\0junk" was
+ * granted; it must be denied wherever the header stands and whatever the
+ * line ends are, while the same request without the NUL is granted. */
+static void
+test_nul_in_credentials(void **state)
+{
+	static const char *const eols[] = { "\r\n", "\n" };
+	static const char *const tails[] = { "\0junk", "\0:x", " \0" "AAAA" };
+	static const size_t tail_len[] = { 5, 3, 6 };
+	char tok[128], req[512];
+	int e, t, last;
+	size_t n;
+
+	(void)state;
+	pa_base64("alice:" ALICE_PW, strlen("alice:" ALICE_PW), tok, sizeof(tok));
+	for (e = 0; e < 2; e++) {
+		for (last = 0; last < 2; last++) {
+			for (t = -1; t < 3; t++) {
+				const char *eol = eols[e];
+				char cred[256];
+				size_t cl;
+				long st;
+
+				cl = (size_t)snprintf(cred, sizeof(cred), "Proxy-Authorization: Basic %s",
+						      tok);
+				if (t >= 0) {
+					memcpy(cred + cl, tails[t], tail_len[t]);
+					cl += tail_len[t];
+				}
+				n = (size_t)snprintf(req, sizeof(req), "GET /auth HTTP/1.1%sHost: x%s", eol,
+						     eol);
+				if (!last) {
+					memcpy(req + n, cred, cl);
+					n += cl;
+					n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				}
+				n += (size_t)snprintf(req + n, sizeof(req) - n, "Connection: close%s", eol);
+				if (last) {
+					memcpy(req + n, cred, cl);
+					n += cl;
+					n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				}
+				n += (size_t)snprintf(req + n, sizeof(req) - n, "%s", eol);
+				st = raw_status(S, req, n);
+				if (st != (t < 0 ? 204 : 407))
+					fail_msg("line ends %s, credentials header %s, tail %d: status %ld",
+						 e == 0 ? "CRLF" : "LF", last ? "last" : "first", t, st);
+			}
+		}
+	}
+}
+
+/* ---- X-Forwarded-For entries that are not bare addresses ---- */
+
+/* One request from the trusted proxy (127.0.0.1) on behalf of xff. */
+static long
+via_proxy(const struct pa_daemon *d, const char *xff, const char *user, const char *password)
+{
+	char auth[512], fwd[256];
+	struct pa_req req = { .path = "/auth", .headers = { auth, fwd, NULL } };
+	struct pa_resp r;
+	long st;
+
+	basic_header(auth, sizeof(auth), user, password);
+	snprintf(fwd, sizeof(fwd), "X-Forwarded-For: %s", xff);
+	if (pa_request(d, &req, &r) != 0)
+		fail_msg("%s", pa_resp_describe(&r));
+	st = r.status;
+	pa_resp_free(&r);
+	return st;
+}
+
+/* A client behind the trusted proxy whose entry carries a port, or is no
+ * address at all ("unknown"), is counted as a client of its own: three
+ * failures from it, each for another user name (so no user is locked),
+ * lock that client, and alice's right password from it is then refused,
+ * while the same password through the same proxy for another client is
+ * granted.  Before, such entries ended the walk at the proxy's own
+ * address, which is counted per user only: the client was never locked. */
+static void
+test_xff_forms_locked(void **state)
+{
+	static const struct {
+		const char *attacker[3], *then, *other;
+	} runs[] = {
+		{ { "203.0.113.7:1111", "203.0.113.7:2222", "203.0.113.7" }, "203.0.113.7:4444",
+		  "203.0.113.8:1111" },
+		{ { "[2001:db8::7]:443", "2001:db8::7", "[2001:db8::7]:80" }, "[2001:db8::7]:1",
+		  "[2001:db8:1::8]:443" },
+		{ { "unknown", "1.1.1.1, unknown", "6.6.6.6, unknown" }, "unknown", "_other" },
+		{ { "_hidden", "_hidden", "_hidden" }, "9.9.9.9, _hidden", "203.0.113.9" },
+	};
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	char users[64];
+	size_t i;
+	int k;
+
+	d = pa_daemon_start(f,
+			    "[server]\nlisten = 127.0.0.1:0\nthreads = 2\n"
+			    "trusted_proxies = 127.0.0.1/32\n"
+			    "max_failures = 3\nfailure_window = 60\nlockout = 60\n"
+			    "[htpasswd]\nfile = @HTPASSWD@\n",
+			    std_htpasswd);
+	assert_non_null(d);
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		for (k = 0; k < 3; k++) {
+			snprintf(users, sizeof(users), "nobody-%zu-%d", i, k);
+			if (via_proxy(d, runs[i].attacker[k], users, "wrong") != 407)
+				fail_msg("run %zu: failure %d not denied", i, k);
+		}
+		if (via_proxy(d, runs[i].then, "alice", ALICE_PW) != 407)
+			fail_msg("run %zu: client '%s' was not locked after 3 failures", i,
+				 runs[i].then);
+		if (via_proxy(d, runs[i].other, "alice", ALICE_PW) != 204)
+			fail_msg("run %zu: another client '%s' behind the proxy was refused", i,
+				 runs[i].other);
+	}
+	assert_true(pa_daemon_wait_log(d, "outcome=locked", 4, 2000));
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 static void
 test_realm_escaped(void **state)
 {
@@ -545,6 +699,107 @@ test_unavailable_then_recovers(void **state)
 	EXPECT(r.status == 200 && strstr(r.body, "htpasswd") != NULL, &r, "readyz: '%s'",
 	       r.body);
 	pa_resp_free(&r);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- a reload the daemon refuses ---- */
+
+#define APR1_LINE "legacy:$apr1$dl2MZTAj$jrIW6Cyc6xPw5rWBud1v.0\n"
+
+/* alice is deleted in a file that also holds an $apr1$ line (Apache's
+ * htpasswd -m), which the daemon refuses without allow_weak_hashes: the
+ * daemon keeps its old table (alice still answers, as documented), but it
+ * says so: /readyz stays 200 and names the file and line, /metrics shows
+ * the table stale and one failed reload, and the log has one error line,
+ * not one a second for the same failure (a second refused version is
+ * counted and logged again).  Once the file is fixed, all is
+ * back to normal and alice is gone.  Before, /readyz said "ok" and
+ * /metrics said nothing. */
+static void
+test_stale_table(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	struct pa_resp r;
+	char *broken, *fixed, want[600], body[2048], *log;
+	const char *no_alice;
+	long waited;
+
+	d = pa_daemon_start(f,
+			    "[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\ncache_size = 0\n"
+			    "[htpasswd]\nfile = @HTPASSWD@\n",
+			    std_htpasswd);
+	assert_non_null(d);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 0);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 0);
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 204, &r, "alice before the change");
+	pa_resp_free(&r);
+
+	/* The standard file without alice's line (line 2), and the $apr1$
+	 * line last: line 7 (the file has a blank line). */
+	no_alice = strchr(strchr(std_htpasswd, '\n') + 1, '\n') + 1;
+	broken = pa_strdupf("# standard users\n%s%s", no_alice, APR1_LINE);
+	fixed = pa_strdupf("# standard users\n%s", no_alice);
+	assert_int_equal(pa_write_file_atomic(d->htpasswd, broken), 0);
+	snprintf(want, sizeof(want), "htpasswd: stale: %s:7: user 'legacy': weak hash",
+		 d->htpasswd);
+	waited = -1;
+	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 5000; pa_sleep_ms(100)) {
+		long st = pa_readyz(d, body, sizeof(body));
+
+		if (st != 200)
+			fail_msg("/readyz %ld while the old table still answers: %s", st, body);
+		if (strstr(body, want) != NULL) {
+			waited = pa_now_ms() - t0;
+			break;
+		}
+	}
+	if (waited < 0)
+		fail_msg("/readyz never named the refused line '%s': '%s'", want, body);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 1);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	assert_true(pa_daemon_wait_log(d, "level=error", 1, 2000));
+	/* The old table answers: alice is still there. */
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 204, &r, "alice from the old table");
+	pa_resp_free(&r);
+	/* The same failure is not counted or logged again every second. */
+	pa_sleep_ms(2500);
+	assert_int_equal(pa_readyz(d, body, sizeof(body)), 200);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 1);
+	log = pa_daemon_log(d);
+	if (pa_count(log, "level=error") != 1 || pa_count(log, ":7: ") < 1) {
+		fprintf(stderr, "%s", log);
+		free(log);
+		fail_msg("want exactly one error line naming line 7");
+	}
+	free(log);
+	/* Another refused version is counted and logged again. */
+	{
+		char *dup = pa_strdupf("%sbob:x\n", broken);
+
+		assert_int_equal(pa_write_file_atomic(d->htpasswd, dup), 0);
+		free(dup);
+	}
+	if (!pa_daemon_wait_log(d, "level=error", 2, 5000))
+		fail_msg("a second refused version was not logged");
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 2);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 1);
+
+	assert_int_equal(pa_write_file_atomic(d->htpasswd, fixed), 0);
+	for (long t0 = pa_now_ms(); pa_now_ms() - t0 < 5000 && strstr(body, "htpasswd: ok") == NULL;
+	     pa_sleep_ms(100))
+		(void)pa_readyz(d, body, sizeof(body));
+	if (strstr(body, "htpasswd: ok") == NULL || strstr(body, "stale") != NULL)
+		fail_msg("/readyz after the fix: '%s'", body);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_stale") == 0);
+	assert_true(pa_metric(d, "proxyauthd_htpasswd_reload_failures_total") == 2);
+	assert_int_equal(pa_get_basic(d, "/auth", "alice", ALICE_PW, &r), 0);
+	EXPECT(r.status == 407, &r, "alice after the fixed file is loaded");
+	pa_resp_free(&r);
+	free(broken);
+	free(fixed);
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
@@ -1223,9 +1478,12 @@ main(void)
 		cmocka_unit_test(test_health_and_ready),
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_concurrent_clients),
+		cmocka_unit_test(test_nul_in_credentials),
 		cmocka_unit_test_setup_teardown(test_realm_escaped, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_xff_forms_locked, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_unavailable_then_recovers, pa_fixture_setup,
 						pa_fixture_teardown),
@@ -1234,6 +1492,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload_under_load, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reloads, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_table, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_drains, pa_fixture_setup,
 						pa_fixture_teardown),

@@ -319,6 +319,30 @@ basics(const struct pa_daemon *d, bool search_mode)
 	}
 }
 
+/* slapd matches uid without regard to case, width or surrounding spaces:
+ * whatever was typed, the identity handed on is the entry's uid, with the
+ * entry's groups. */
+static void
+canonical_names(const struct pa_daemon *d)
+{
+	static const char *const typed[] = {
+		"ALICE", " alice ", "Alice", " alice",
+		"\xef\xbd\x81\xef\xbd\x8c\xef\xbd\x89\xef\xbd\x83\xef\xbd\x85",	/* fullwidth */
+		"\xef\xbc\xa1lice",	/* fullwidth A */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		struct pa_resp r;
+
+		assert_int_equal(pa_get_basic(d, "/auth", typed[i], "alice-pw", &r), 0);
+		EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice") &&
+			       HDR_IS(&r, H_X_AUTH_GROUPS, "admins,staff"),
+		       &r, "typed '%s': X-Auth-User must be the entry's uid", typed[i]);
+		pa_resp_free(&r);
+	}
+}
+
 static void
 test_search_then_bind(void **state)
 {
@@ -328,21 +352,7 @@ test_search_then_bind(void **state)
 	start_slapd(t);
 	d = start_daemon(t, NULL, "", search_conf(t, t->s.uri, ""), NULL);
 	basics(d, true);
-	/* slapd matches uid without regard to case or surrounding spaces:
-	 * whatever was typed, the identity handed on is the entry's uid. */
-	{
-		static const char *const typed[] = { "ALICE", " alice ", "Alice" };
-		size_t i;
-
-		for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
-			struct pa_resp r;
-
-			assert_int_equal(pa_get_basic(d, "/auth", typed[i], "alice-pw", &r), 0);
-			EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r,
-			       "typed '%s': X-Auth-User must be the entry's uid", typed[i]);
-			pa_resp_free(&r);
-		}
-	}
+	canonical_names(d);
 }
 
 static void
@@ -367,16 +377,95 @@ test_direct_bind(void **state)
 	start_slapd(t);
 	d = start_daemon(t, NULL, "", direct_conf(t->s.uri, ""), NULL);
 	basics(d, false);
+	/* The bound DN was built from the typed name: X-Auth-User is still
+	 * the entry's uid, read right after the bind. */
+	canonical_names(d);
 	/* Groups by a search under group_base_dn, run as the user itself. */
 	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=groups,"
 						   PA_LDAP_BASE "\n"), NULL);
 	basics(d2, false);
+	canonical_names(d2);
 	/* A group base that does not exist after a good bind: no answer
 	 * (503), neither "no such user" nor a grant without groups. */
 	d2 = start_daemon(t, NULL, "", direct_conf(t->s.uri, "group_base_dn = ou=nowhere,"
 						   PA_LDAP_BASE "\n"), NULL);
 	expect_unavailable(d2, "alice", "alice-pw", "direct, group_base_dn missing");
 	expect_deny(d2, "alice", "wrong", "direct, group_base_dn missing, wrong password");
+}
+
+/* ---- account expiry -------------------------------------------------------- */
+
+/* Sets (or, with value NULL, removes) attr on uid=user as the rootdn. */
+static void
+ldap_set(const struct lt *t, const char *user, const char *attr, const char *value)
+{
+	char *ldif = pa_strdupf("%s/mod.ldif", t->f->dir), out[2048];
+	char *text = value != NULL
+		? pa_strdupf("dn: uid=%s,ou=people," PA_LDAP_BASE "\nchangetype: modify\n"
+			     "replace: %s\n%s: %s\n", user, attr, attr, value)
+		: pa_strdupf("dn: uid=%s,ou=people," PA_LDAP_BASE "\nchangetype: modify\n"
+			     "delete: %s\n", user, attr);
+	const char *argv[] = { "ldapmodify", "-x", "-H", t->s.uri, "-D", PA_LDAP_ROOT_DN, "-w",
+			       PA_LDAP_ROOT_PASSWORD, "-f", ldif, NULL };
+
+	assert_int_equal(pa_write_file(ldif, text), 0);
+	if (pa_ldap_tool(argv, out, sizeof(out)) != 0)
+		fail_msg("ldapmodify %s %s: %s", user, attr, out);
+	free(text);
+	free(ldif);
+}
+
+/* expiry_attribute = pwdEndTime: slapd itself does not enforce it without
+ * a password policy, so the backend does, in both modes, with no extra
+ * operation (read with the name); and a cached grant (cache_ttl 60) ends
+ * within a second of it, with no allow begun 0.2 s after it. */
+static void
+test_expiry(void **state)
+{
+	struct lt *t = *state;
+	struct pa_expiry_seen seen;
+	struct pa_daemon *d, *ds;
+	char when[32], *conf, *log;
+	time_t e;
+	int64_t expires;
+
+	start_slapd(t);
+	ldap_set(t, "carol", "pwdEndTime", "20200101000000Z");
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\ncache_ttl = 60\n"
+			  "backends = ldap\n[ldap]\nuri = %s\nuser_dn_template = uid=%%u,ou=people,"
+			  PA_LDAP_BASE "\nexpiry_attribute = pwdEndTime\n", t->s.uri);
+	d = pa_daemon_start(t->f, conf, NULL);
+	free(conf);
+	assert_non_null(d);
+	ds = start_daemon(t, NULL, "", search_conf(t, t->s.uri, "expiry_attribute = pwdEndTime\n"),
+			  NULL);
+	expect_deny(d, "carol", "carol-pw", "direct: carol expired in 2020");
+	expect_deny(ds, "carol", "carol-pw", "search: carol expired in 2020");
+	/* With a time zone offset: 2020, still past. */
+	ldap_set(t, "u01", "pwdEndTime", "20200101013000+0130");
+	expect_deny(d, "u01", "pw-u01", "direct: expired, with an offset");
+	expect_allow(d, "alice", "alice-pw", "admins,staff", "ldap", "direct: alice, no expiry");
+	expect_allow(ds, "alice", "alice-pw", "admins,staff", "ldap", "search: alice, no expiry");
+
+	e = time(NULL) + 3;
+	strftime(when, sizeof(when), "%Y%m%d%H%M%SZ", gmtime(&e));
+	ldap_set(t, "bob", "pwdEndTime", when);
+	expires = (int64_t)e * 1000;
+	expect_allow(d, "bob", "bob-pw", "staff", "ldap", "direct: bob before pwdEndTime");
+	pa_watch_expiry(d, "bob", "bob-pw", expires, &seen);
+	log = pa_daemon_log(d);
+	if (pa_count(log, "cache=hit") < 1 || seen.allows_before < 2) {
+		free(log);
+		fail_msg("bob's grant was not served from the cache before expiry");
+	}
+	free(log);
+	if (!seen.denied || seen.first_deny > 1000)
+		fail_msg("first deny %ld ms after pwdEndTime (want <= 1000)",
+			 seen.denied ? seen.first_deny : -1L);
+	if (seen.allowed_after && seen.last_allow > 200)
+		fail_msg("allowed %ld ms after pwdEndTime", seen.last_allow);
+	print_message("ldap expiry: first deny %ld ms after pwdEndTime\n", seen.first_deny);
+	expect_deny(ds, "bob", "bob-pw", "search: bob after pwdEndTime");
 }
 
 /* ---- names that would inject -------------------------------------------- */
@@ -831,6 +920,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_search_then_bind, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_search_group_search, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_direct_bind, lt_setup, lt_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_injection_search, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_injection_direct, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_failover, lt_setup, lt_teardown),

@@ -355,6 +355,44 @@ test_users(void **state)
 
 /* Records the daemon refuses to grant: groups that cannot be a comma
  * list, two rows for one name (a view the operator wrote). */
+/* A cached grant ends with the account: cache_ttl is 60 s, expires_at is
+ * 2.5 s after the first grant, and from then on every answer is a deny
+ * (the first within a second of expires_at, no allow begun 0.2 s after
+ * it).  Before, the cached grant went on for the whole TTL (about 57 s
+ * past expires_at was measured). */
+static void
+test_expiry_ends_cached_grant(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_expiry_seen seen;
+	struct pa_daemon *d;
+	long long expires;
+	char *log;
+
+	add_cheap_user("exa", "exa-pw", "g");
+	sql("alice_admin", "SELECT proxyauth.set_expiry('exa', now() + interval '2.5 seconds')");
+	expires = atoll(sql("postgres", "SELECT (extract(epoch FROM expires_at) * 1000)::bigint "
+			    "FROM proxyauth.users WHERE username = 'exa'"));
+	d = start_daemon(f, "", "");
+	wait_listening(d, 1, 5000);
+	expect_allow(d, "exa", "exa-pw", "g", "exa before it expires");
+	pa_watch_expiry(d, "exa", "exa-pw", (int64_t)expires, &seen);
+	log = pa_daemon_log(d);
+	if (pa_count(log, "cache=hit") < 1 || seen.allows_before < 2) {
+		free(log);
+		fail_msg("the grant was not served from the cache before expiry (%d allows)",
+			 seen.allows_before);
+	}
+	free(log);
+	if (!seen.denied || seen.first_deny > 1000)
+		fail_msg("first deny %ld ms after expires_at (want <= 1000)",
+			 seen.denied ? seen.first_deny : -1L);
+	if (seen.allowed_after && seen.last_allow > 200)
+		fail_msg("allowed %ld ms after expires_at", seen.last_allow);
+	print_message("postgres expiry: first deny %ld ms after expires_at, %d cached allows "
+		      "before\n", seen.first_deny, seen.allows_before);
+}
+
 static void
 test_odd_records(void **state)
 {
@@ -847,6 +885,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_ends_cached_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalidation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_down, setup, teardown),

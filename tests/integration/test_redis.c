@@ -1456,12 +1456,50 @@ test_passwd(void **state)
 	assert_int_equal(pa_daemon_stop(d2), 0);
 }
 
+/* A cached grant ends with the account: cache_ttl is 60 s, the user
+ * expires about 2.5 s after the first grant, and from then on every answer
+ * is a deny (the first within a second of `expires`, no allow begun 0.2 s
+ * after it).  Before, the cached grant went on for the whole TTL. */
+static void
+test_expiry_ends_cached_grant(void **state)
+{
+	struct rt *t = *state;
+	struct pa_expiry_seen seen;
+	struct pa_daemon *d;
+	char exp[32], *log;
+	long long expires;
+
+	start_redis(t);
+	expires = (long long)(pa_wall_ms() / 1000) + 3;
+	snprintf(exp, sizeof(exp), "%lld", expires);
+	seed(&t->rs, "exa", "exa-pw", "groups", "g", "expires", exp, NULL);
+	d = start_daemon(t, t->rs.addr, "", "");
+	expect_allow(d, "exa", "exa-pw", "g", "exa before it expires");
+	pa_watch_expiry(d, "exa", "exa-pw", (int64_t)expires * 1000, &seen);
+	log = pa_daemon_log(d);
+	if (pa_count(log, "cache=hit") < 1 || seen.allows_before < 2) {
+		free(log);
+		fail_msg("the grant was not served from the cache before expiry (%d allows)",
+			 seen.allows_before);
+	}
+	free(log);
+	if (!seen.denied || seen.first_deny > 1000)
+		fail_msg("first deny %ld ms after expires (want <= 1000)",
+			 seen.denied ? seen.first_deny : -1L);
+	if (seen.allowed_after && seen.last_allow > 200)
+		fail_msg("allowed %ld ms after expires", seen.last_allow);
+	print_message("redis expiry: first deny %ld ms after expires, %d cached allows before\n",
+		      seen.first_deny, seen.allows_before);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_users, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_chain, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_ends_cached_grant, rt_setup,
+						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_acl_user, rt_setup, rt_teardown),

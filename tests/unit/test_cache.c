@@ -94,6 +94,49 @@ test_stale_grace_only_for_grants(void **state)
 	pa_cache_free(c);
 }
 
+/* A grant for an account that expires is used until then and no longer:
+ * the TTL is cut to the expiry, and stale_grace does not bring it back. */
+static void
+test_grant_never_outlives_expiry(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	static struct pa_identity who = { "alice", "g", 0 };
+	struct pa_cache_view v = { .result = PA_GRANTED, .who = &who, .backend = "redis" };
+	struct pa_cache_view got;
+	unsigned char k[32];
+
+	(void)state;
+	key_for(c, "alice", "pw", k);
+	v.not_after_ms = 3000;		/* expires at 3 s; TTL would say 61 s */
+	pa_cache_store(c, k, "alice", &v, 1000 + 60000, pa_cache_generation(c));
+	assert_int_equal(lookup(c, "alice", "pw", 2999, 0, &got), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, "alice", "pw", 3000, 30000, &got), PA_CACHE_MISS);
+	assert_int_equal(pa_cache_entries(c), 0);
+	/* Expiry after the TTL: stale grace applies up to the expiry only. */
+	v.not_after_ms = 20000;
+	pa_cache_store(c, k, "alice", &v, 10000, pa_cache_generation(c));
+	assert_int_equal(lookup(c, "alice", "pw", 9999, 30000, &got), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, "alice", "pw", 19999, 30000, &got), PA_CACHE_STALE);
+	assert_int_equal(lookup(c, "alice", "pw", 20000, 30000, &got), PA_CACHE_MISS);
+	/* Already past: born expired, never used. */
+	v.not_after_ms = 500;
+	pa_cache_store(c, k, "alice", &v, 1000 + 60000, pa_cache_generation(c));
+	assert_int_equal(lookup(c, "alice", "pw", 1000, 30000, &got), PA_CACHE_MISS);
+	pa_cache_free(c);
+}
+
+/* Wall-clock expiry to the monotonic clock: the time left is kept. */
+static void
+test_not_after_conversion(void **state)
+{
+	(void)state;
+	assert_int_equal(pa_cache_not_after(1700000002500, 1700000000000, 5000), 7500);
+	assert_int_equal(pa_cache_not_after(1700000000000, 1700000000000, 5000), 5000);
+	assert_int_equal(pa_cache_not_after(1600000000000, 1700000000000, 5000), 5000);
+	assert_int_equal(pa_cache_not_after(1, 2, 0), 1);	/* 0 means none: never */
+	assert_true(pa_cache_not_after(INT64_MAX, -1, UINT64_MAX - 5) == UINT64_MAX);
+}
+
 static void
 test_key_depends_on_user_password_and_secret(void **state)
 {
@@ -224,7 +267,7 @@ static void
 test_answer_from_before_an_invalidation_is_not_stored(void **state)
 {
 	struct pa_cache *c = pa_cache_new(10, test_key);
-	struct pa_identity who = { "alice", "g" };
+	struct pa_identity who = { "alice", "g", 0 };
 	struct pa_cache_view v = { .result = PA_GRANTED, .who = &who, .backend = "htpasswd" };
 	unsigned char k[32];
 	uint64_t gen;
@@ -282,6 +325,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ttl_on_injected_clock),
 		cmocka_unit_test(test_stale_grace_only_for_grants),
+		cmocka_unit_test(test_grant_never_outlives_expiry),
+		cmocka_unit_test(test_not_after_conversion),
 		cmocka_unit_test(test_key_depends_on_user_password_and_secret),
 		cmocka_unit_test(test_key_is_standard_hmac_sha256),
 		cmocka_unit_test(test_lru_eviction_and_bound),

@@ -398,6 +398,14 @@ test_counted_value(void **state)
 	memcpy(exact, buf, sizeof(exact));	/* not NUL-terminated */
 	expect("unterminated buffer", exact, sizeof(exact), OK, "alice", "secret");
 	expect("NUL inside the token", nul, sizeof(nul) - 1, BAD, NULL, NULL);
+	/* A NUL anywhere in the counted value is malformed (SPEC 3): after a
+	 * whole valid token, as the last byte, or in the scheme. */
+	expect("NUL and junk after a valid token", T("Basic YWxpY2U6c2VjcmV0\0junk"), BAD, NULL,
+	       NULL);
+	expect("NUL as the last byte", T("Basic YWxpY2U6c2VjcmV0\0"), BAD, NULL, NULL);
+	expect("NUL after padding", T("Basic YWxpY2U6c2Vjcg==\0"), BAD, NULL, NULL);
+	expect("NUL between scheme and token", T("Basic \0YWxpY2U6c2VjcmV0"), BAD, NULL, NULL);
+	expect("NUL in the scheme", T("Ba\0sic YWxpY2U6c2VjcmV0"), MISSING, NULL, NULL);
 	expect("len cuts the scheme", buf, 3, MISSING, NULL, NULL);
 	expect("len cuts after the scheme", buf, 5, BAD, NULL, NULL);
 }

@@ -245,12 +245,37 @@ static const struct client_case {
 	  "6.6.6.6, 9.9.9.9, 1.1.1.1, 10.0.0.5", NULL, "1.1.1.1" },
 	{ "all trusted: left-most", "10.0.0.0/8", "10.0.0.1", "10.0.0.7, 10.0.0.5", NULL,
 	  "10.0.0.7" },
+	/* An entry that is not an address is a client of its own (a label
+	 * that never parses as an address), never the trusted proxy, and
+	 * what stands left of it is not looked at. */
 	{ "garbage stops the walk", "10.0.0.0/8", "10.0.0.1", "1.1.1.1, garbage, 10.0.0.5", NULL,
-	  "10.0.0.5" },
-	{ "garbage right-most", "10.0.0.0/8", "10.0.0.1", "1.1.1.1, garbage", NULL, "10.0.0.1" },
+	  "xff:garbage" },
+	{ "garbage right-most", "10.0.0.0/8", "10.0.0.1", "1.1.1.1, garbage", NULL, "xff:garbage" },
+	{ "unknown", "10.0.0.0/8", "10.0.0.1", "unknown", NULL, "xff:unknown" },
+	{ "obfuscated identifier", "10.0.0.0/8", "10.0.0.1", "1.1.1.1, _hidden , 10.0.0.5", NULL,
+	  "xff:_hidden" },
 	{ "empty entry stops the walk", "10.0.0.0/8", "10.0.0.1", "1.1.1.1,, 10.0.0.5", NULL,
-	  "10.0.0.5" },
-	{ "port in entry is garbage", "10.0.0.0/8", "10.0.0.1", "1.1.1.1:5555", NULL, "10.0.0.1" },
+	  "xff:-" },
+	{ "not a token: hashed", "10.0.0.0/8", "10.0.0.1", "1.1.1.1, <script> x", NULL,
+	  "xff:#37e0f6918af507f2" },
+	{ "long entry: hashed", "10.0.0.0/8", "10.0.0.1",
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", NULL, "xff:#ffe054fe7ae0cb6d" },
+	{ "address-like label is hashed", "10.0.0.0/8", "10.0.0.1", "10.0.0.5/8", NULL, "xff:#6be3e33eb62243c2" },
+	/* Ports, as proxies write them (RFC 7239 section 6). */
+	{ "IPv4:port", "10.0.0.0/8", "10.0.0.1", "203.0.113.9:5678", NULL, "203.0.113.9" },
+	{ "IPv4:port, trusted skipped", "10.0.0.0/8", "10.0.0.1", "203.0.113.9:5678, 10.0.0.5:80",
+	  NULL, "203.0.113.9" },
+	{ "[IPv6]:port", "10.0.0.0/8", "10.0.0.1", "[2001:db8::1]:443", NULL, "2001:db8::1" },
+	{ "[IPv6] without port", "10.0.0.0/8", "10.0.0.1", " [2001:DB8::1] ", NULL, "2001:db8::1" },
+	{ "[IPv6]:port trusted skipped", "fd00::/8", "fd00::1", "[2001:db8::1]:443, [fd00::2]:80",
+	  NULL, "2001:db8::1" },
+	{ "IPv4: empty port", "10.0.0.0/8", "10.0.0.1", "203.0.113.9:", NULL, "xff:#e8d25948b4cc9828" },
+	{ "IPv4: port too long", "10.0.0.0/8", "10.0.0.1", "203.0.113.9:123456", NULL, "xff:#63a84fb46e408fb0" },
+	{ "IPv4: port not digits", "10.0.0.0/8", "10.0.0.1", "203.0.113.9:http", NULL, "xff:#d86a7c641871b133" },
+	{ "[IPv6] junk after", "10.0.0.0/8", "10.0.0.1", "[2001:db8::1]x", NULL, "xff:#d0093260868ad74a" },
+	{ "[IPv6 unclosed", "10.0.0.0/8", "10.0.0.1", "[2001:db8::1", NULL, "xff:#c74555494886611e" },
+	{ "IPv6:port unbracketed is IPv6 garbage", "10.0.0.0/8", "10.0.0.1", "2001:db8::1:99999",
+	  NULL, "xff:#15ed8a2b58ca8f0e" },
 	{ "spaces and tabs", "10.0.0.0/8", "10.0.0.1", " \t1.1.1.1\t ,\t10.0.0.5 ", NULL,
 	  "1.1.1.1" },
 	{ "no spaces", "10.0.0.0/8", "10.0.0.1", "1.1.1.1,10.0.0.5", NULL, "1.1.1.1" },
@@ -266,11 +291,12 @@ static const struct client_case {
 	{ "X-Real-IP when XFF absent", "10.0.0.0/8", "10.0.0.1", NULL, "1.1.1.1", "1.1.1.1" },
 	{ "XFF wins over X-Real-IP", "10.0.0.0/8", "10.0.0.1", "5.5.5.5", "1.1.1.1", "5.5.5.5" },
 	{ "XFF garbage: X-Real-IP not used", "10.0.0.0/8", "10.0.0.1", "garbage", "1.1.1.1",
-	  "10.0.0.1" },
-	{ "X-Real-IP garbage", "10.0.0.0/8", "10.0.0.1", NULL, "not an address", "10.0.0.1" },
+	  "xff:garbage" },
+	{ "X-Real-IP garbage", "10.0.0.0/8", "10.0.0.1", NULL, "not an address", "xff:#f8121aab13d54c46" },
+	{ "X-Real-IP with port", "10.0.0.0/8", "10.0.0.1", NULL, "1.1.1.1:80", "1.1.1.1" },
 	{ "X-Real-IP with spaces", "10.0.0.0/8", "10.0.0.1", NULL, " 1.1.1.1 ", "1.1.1.1" },
 	{ "X-Real-IP list is garbage", "10.0.0.0/8", "10.0.0.1", NULL, "1.1.1.1, 2.2.2.2",
-	  "10.0.0.1" },
+	  "xff:#8164f947952d83ea" },
 };
 
 static void
@@ -313,12 +339,13 @@ test_client_address_counted(void **state)
 	assert_string_equal(out, "1.1.1.1");
 	pa_client_address(&l, "10.0.0.1", NULL, 0, "2.2.2.2garbage", 7, out);
 	assert_string_equal(out, "2.2.2.2");
-	/* An over-long entry cannot overflow out. */
+	/* An over-long entry cannot overflow out: it becomes a hashed label. */
 	{
 		char longxff[512];
 		memset(longxff, '1', sizeof(longxff));
 		pa_client_address(&l, "10.0.0.1", longxff, sizeof(longxff), NULL, 0, out);
-		assert_string_equal(out, "10.0.0.1");
+		assert_int_equal(strncmp(out, "xff:#", 5), 0);
+		assert_int_equal(strlen(out), 5 + 16);
 	}
 	pa_cidr_list_free(&l);
 }

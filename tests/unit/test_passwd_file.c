@@ -118,7 +118,7 @@ update_ok(struct fx *f, const char *user, enum pa_pwfile_op op, const char *hash
 {
 	struct pa_error err = { { 0 } };
 
-	if (pa_passwd_file_update(f->path, user, op, hash, groups, &err) != 0)
+	if (pa_passwd_file_update(f->path, user, op, hash, groups, NULL, &err) != 0)
 		fail_msg("update '%s' op %d: %s", user, op, err.msg);
 }
 
@@ -128,7 +128,7 @@ update_fails(struct fx *f, const char *user, enum pa_pwfile_op op, const char *h
 {
 	struct pa_error err = { { 0 } };
 
-	if (pa_passwd_file_update(f->path, user, op, hash, groups, &err) != -1)
+	if (pa_passwd_file_update(f->path, user, op, hash, groups, NULL, &err) != -1)
 		fail_msg("update '%s' op %d accepted", user, op);
 	if (err.msg[0] == '\0' || (says != NULL && strstr(err.msg, says) == NULL))
 		fail_msg("update '%s' op %d: message '%s' lacks '%s'", user, op, err.msg,
@@ -416,7 +416,7 @@ editor_run(void *arg)
 		struct pa_error err = { { 0 } };
 		snprintf(user, sizeof(user), "user%d-%d", e->id, i);
 		if (pa_passwd_file_update(e->f->path, user, PA_PWFILE_SET,
-					  i % 2 ? hash_a : hash_b, "g", &err) != 0)
+					  i % 2 ? hash_a : hash_b, "g", NULL, &err) != 0)
 			e->failures++;
 	}
 	return NULL;
@@ -459,6 +459,88 @@ test_concurrent_editors(void **state)
 	assert_int_equal(scratch_count(f->dir), 1);
 }
 
+/* The hook sees the new content before it is in place; its refusal
+ * leaves the file as it was and no temporary file behind, and its
+ * message names the file as the caller gave it. */
+struct seen {
+	char shown[SCRATCH_PATH_MAX + 64];
+	char *text;
+	int refuse;
+};
+
+static int
+hook(const char *tmp, const char *shown, void *arg, struct pa_error *err)
+{
+	struct seen *s = arg;
+
+	snprintf(s->shown, sizeof(s->shown), "%s", shown);
+	free(s->text);
+	s->text = scratch_read(tmp);
+	if (s->refuse) {
+		pa_error_set(err, "%s:1: refused by the hook", shown);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+test_check_hook(void **state)
+{
+	struct fx *f = *state;
+	struct seen s = { "", NULL, 1 };
+	struct pa_pwfile_opts o = { hook, &s, (gid_t)-1 };
+	struct pa_error err = { { 0 } };
+	char *want;
+
+	put(f, "alice:A@\nbob:B@\n", 0640);
+	assert_int_equal(pa_passwd_file_update(f->path, "alice", PA_PWFILE_DELETE, NULL, NULL, &o,
+					       &err), -1);
+	assert_non_null(strstr(err.msg, "refused by the hook"));
+	assert_string_equal(s.shown, f->path);
+	want = expand("bob:B@\n");
+	assert_string_equal(s.text, want);	/* what would have been written */
+	free(want);
+	expect_file(f, "alice:A@\nbob:B@\n");
+	s.refuse = 0;
+	assert_int_equal(pa_passwd_file_update(f->path, "alice", PA_PWFILE_DELETE, NULL, NULL, &o,
+					       &err), 0);
+	expect_file(f, "bob:B@\n");
+	free(s.text);
+}
+
+/* A symbolic link is written through: the file it names changes (with its
+ * mode), the link stays a link and nothing is left in either folder. */
+static void
+test_symlink_followed(void **state)
+{
+	struct fx *f = *state;
+	char real[SCRATCH_PATH_MAX + 32], link[SCRATCH_PATH_MAX + 32], *got, *want;
+	struct stat st;
+
+	snprintf(real, sizeof(real), "%s/target", f->dir);
+	snprintf(link, sizeof(link), "%s/link", f->dir);
+	want = expand("alice:A@\n");
+	scratch_write(real, want, 0604);
+	free(want);
+	assert_int_equal(symlink("target", link), 0);
+	{
+		struct pa_error err = { { 0 } };
+
+		if (pa_passwd_file_update(link, "bob", PA_PWFILE_SET, hash_b, NULL, NULL, &err) != 0)
+			fail_msg("through a link: %s", err.msg);
+	}
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(stat(real, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	got = scratch_read(real);
+	want = expand("alice:A@\nbob:B@\n");
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	assert_int_equal(scratch_count(f->dir), 2);	/* target and link only */
+}
+
 int
 main(void)
 {
@@ -475,6 +557,8 @@ main(void)
 		T(test_replaced_atomically),
 		T(test_no_final_newline),
 		T(test_concurrent_editors),
+		T(test_check_hook),
+		T(test_symlink_followed),
 	};
 
 	return cmocka_run_group_tests(tests, make_hashes, free_hashes);
