@@ -20,8 +20,15 @@
  * it as it would any broken connection.  A connection whose request is being answered is
  * never cut.
  *
+ * Locked answers are held back for about the time a verification takes
+ * (pa_pipeline_locked_delay_us), so that their timing does not tell an
+ * attacker that it is locked, without spending that time's CPU: the
+ * connection stays suspended on a deadline-ordered heap, and one holder
+ * thread resumes it when its time comes.
+ *
  * Invariants: a suspended connection is resumed exactly once, by the
- * worker that ran its lookup (or at once when the queue refused it); the
+ * worker that ran its lookup, or by the holder for a locked answer (or at
+ * once when the queue or the holder refused it); the
  * request state is freed only in the completion callback, which
  * libmicrohttpd calls after the connection was resumed.
  */
@@ -70,6 +77,18 @@ struct pa_http {
 	struct conn *conns;		/* every open connection */
 	pthread_t sweeper;
 	bool sweeper_running, sweeper_stop;
+	/* locked answers held back (see the top of this file) */
+	pthread_mutex_t held_lock;
+	pthread_cond_t held_cond;
+	struct held *held;		/* a min-heap by due_us */
+	size_t nheld, capheld;
+	pthread_t holder;
+	bool holder_running, holder_stop;
+};
+
+struct held {
+	uint64_t due_us;
+	struct MHD_Connection *conn;
 };
 
 /* One connection: its socket context. */
@@ -293,6 +312,102 @@ respond_decision(struct req *r)
 	return ret;
 }
 
+/* Puts a suspended connection on the heap to be resumed after delay_us.
+ * False when it cannot be held (holder stopped, out of memory): the caller
+ * resumes it itself. */
+static bool
+hold(struct pa_http *h, struct MHD_Connection *conn, uint64_t delay_us)
+{
+	struct held e = { pa_now_us() + delay_us, conn };
+	size_t i;
+	bool ok = false;
+
+	pthread_mutex_lock(&h->held_lock);
+	if (!h->holder_running || h->holder_stop)
+		goto done;
+	if (h->nheld == h->capheld) {
+		size_t cap = h->capheld == 0 ? 64 : h->capheld * 2;
+		struct held *v = realloc(h->held, cap * sizeof(*v));
+
+		if (v == NULL)
+			goto done;
+		h->held = v;
+		h->capheld = cap;
+	}
+	for (i = h->nheld++; i > 0 && h->held[(i - 1) / 2].due_us > e.due_us; i = (i - 1) / 2)
+		h->held[i] = h->held[(i - 1) / 2];
+	h->held[i] = e;
+	pthread_cond_signal(&h->held_cond);
+	ok = true;
+done:
+	pthread_mutex_unlock(&h->held_lock);
+	return ok;
+}
+
+/* Removes the earliest entry (held_lock held, nheld > 0). */
+static struct held
+held_pop(struct pa_http *h)
+{
+	struct held top = h->held[0], last = h->held[--h->nheld];
+	size_t i = 0, c;
+
+	while ((c = 2 * i + 1) < h->nheld) {
+		if (c + 1 < h->nheld && h->held[c + 1].due_us < h->held[c].due_us)
+			c++;
+		if (last.due_us <= h->held[c].due_us)
+			break;
+		h->held[i] = h->held[c];
+		i = c;
+	}
+	if (h->nheld > 0)
+		h->held[i] = last;
+	return top;
+}
+
+/* The holder thread: resumes each held connection at its time, and every
+ * one left when told to stop. */
+static void *
+holder(void *arg)
+{
+	struct pa_http *h = arg;
+	struct timespec until;
+	struct held e;
+	uint64_t now;
+
+	pthread_mutex_lock(&h->held_lock);
+	for (;;) {
+		if (h->nheld == 0) {
+			if (h->holder_stop)
+				break;
+			pthread_cond_wait(&h->held_cond, &h->held_lock);
+			continue;
+		}
+		now = pa_now_us();
+		if (h->held[0].due_us > now && !h->holder_stop) {
+			until = pa_deadline_ms((long)((h->held[0].due_us - now) / 1000) + 1);
+			pthread_cond_timedwait(&h->held_cond, &h->held_lock, &until);
+			continue;
+		}
+		e = held_pop(h);
+		pthread_mutex_unlock(&h->held_lock);
+		MHD_resume_connection(e.conn);
+		pthread_mutex_lock(&h->held_lock);
+	}
+	pthread_mutex_unlock(&h->held_lock);
+	return NULL;
+}
+
+/* A locked answer, decided and its connection suspended: held back, or
+ * resumed at once when it cannot be. */
+static void
+hold_locked(struct req *r)
+{
+	uint64_t delay = pa_pipeline_locked_delay_us(r->h->p, arc4random());
+
+	if (delay == 0 || !hold(r->h, r->conn, delay))
+		MHD_resume_connection(r->conn);
+}
+
 static void
 run_lookup(struct pa_job *job)
 {
@@ -300,7 +415,10 @@ run_lookup(struct pa_job *job)
 
 	pa_decide_lookup(r->h->p, &r->d);
 	r->state = REQ_DONE;
-	MHD_resume_connection(r->conn);
+	if (r->d.outcome == PA_OUT_LOCKED)
+		hold_locked(r);
+	else
+		MHD_resume_connection(r->conn);
 }
 
 static enum MHD_Result
@@ -411,8 +529,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 
 	read_request(r, profile);
-	if (pa_decide_begin(h->p, &r->d))
-		return respond_decision(r);
+	if (pa_decide_begin(h->p, &r->d)) {
+		if (r->d.outcome != PA_OUT_LOCKED)
+			return respond_decision(r);
+		r->state = REQ_DONE;
+		MHD_suspend_connection(conn);
+		hold_locked(r);
+		return MHD_YES;
+	}
 
 	r->state = REQ_PENDING;
 	r->job.run = run_lookup;
@@ -614,6 +738,8 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 	atomic_init(&h->in_flight, 0);
 	pthread_mutex_init(&h->conns_lock, NULL);
 	pthread_cond_init(&h->sweep_cond, NULL);
+	pthread_mutex_init(&h->held_lock, NULL);
+	pthread_cond_init(&h->held_cond, NULL);
 	h->header_timeout_us = (uint64_t)pa_conf_int(srv, pa_server_keys, "header_timeout") *
 			       1000000u;
 	if (pa_list_foreach(p->cred_headers, add_cred_name, h) != 0) {
@@ -676,6 +802,13 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 			     pa_conf_str(srv, pa_server_keys, "listen"));
 		goto fail;
 	}
+	if (pthread_create(&h->holder, NULL, holder, h) != 0) {
+		pa_error_set(err, "cannot start the locked-answer holder");
+		goto fail;
+	}
+	pthread_mutex_lock(&h->held_lock);
+	h->holder_running = true;
+	pthread_mutex_unlock(&h->held_lock);
 	if (h->header_timeout_us > 0) {
 		if (pthread_create(&h->sweeper, NULL, sweeper, h) != 0) {
 			pa_error_set(err, "cannot start the connection sweeper");
@@ -724,6 +857,14 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	 * stays valid while libmicrohttpd's threads may still call it. */
 	if (pa_workq_stop(h->workq, drain_ms - waited > 100 ? drain_ms - waited : 100) != 0)
 		return -1;	/* a lookup hangs past the drain time: leave it all */
+	if (h->holder_running) {
+		/* Held answers go out now; later ones are not held. */
+		pthread_mutex_lock(&h->held_lock);
+		h->holder_stop = true;
+		pthread_cond_signal(&h->held_cond);
+		pthread_mutex_unlock(&h->held_lock);
+		pthread_join(h->holder, NULL);
+	}
 	if (h->sweeper_running) {
 		pthread_mutex_lock(&h->conns_lock);
 		h->sweeper_stop = true;
@@ -741,6 +882,9 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 			MHD_destroy_response(h->shared[i]);
 	pthread_cond_destroy(&h->sweep_cond);
 	pthread_mutex_destroy(&h->conns_lock);
+	free(h->held);
+	pthread_cond_destroy(&h->held_cond);
+	pthread_mutex_destroy(&h->held_lock);
 	free(h);
 	return 0;
 }
