@@ -264,6 +264,11 @@ pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int w
 				if (!mem.user)
 					(void)pair_good(l, &l->mem, s, now_ms, &mem.good, &err);
 			}
+			if (sh.good && !mem.good) {
+				good_key(k, s, s->user);
+				(void)l->mem.ops->put(l->mem.ctx, k, l->o.known_ms, false, now_ms,
+						      &err);
+			}
 			from_shared = sh.user || sh.addr;
 		}
 	}
@@ -272,6 +277,9 @@ pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int w
 			*why = from_shared ? "address locked out (shared)" : "address locked out";
 		return PA_LOCKOUT_ADDRESS;
 	}
+	if (mem.user && !mem.good && !(where & PA_LOCKOUT_SHARED) &&
+	    shared_usable(l, PA_LOCKOUT_SHARED, now_ms))
+		return PA_LOCKOUT_ASK_SHARED;
 	if ((mem.user || sh.user) && !(mem.good || sh.good)) {
 		if (why != NULL)
 			*why = from_shared ? "user locked out (shared)" : "user locked out";

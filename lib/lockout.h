@@ -114,6 +114,10 @@ enum pa_lockout_verdict {
 	PA_LOCKOUT_GO,
 	PA_LOCKOUT_USER,		/* the user is locked */
 	PA_LOCKOUT_ADDRESS,		/* the address is locked */
+	/* Asked of memory only: the user is locked here, but the shared
+	 * store may know this client as known good.  Ask again where the
+	 * shared store may be asked, and use no cached answer before. */
+	PA_LOCKOUT_ASK_SHARED,
 };
 
 /* Where a call may look: the memory store (any thread, cheap) and/or the

@@ -267,18 +267,26 @@ subject(const struct pa_pipeline *p, struct pa_decision *d)
 
 /* Asks the lockout whether d may go on; where: PA_LOCKOUT_MEMORY on any
  * thread, PA_LOCKOUT_SHARED on workers only. */
+static enum pa_lockout_verdict
+lockout_verdict(const struct pa_pipeline *p, struct pa_decision *d, int where)
+{
+	const char *why = NULL;
+	enum pa_lockout_verdict v;
+
+	if (p->lockout == NULL)
+		return PA_LOCKOUT_GO;
+	v = pa_lockout_check(p->lockout, subject(p, d), where, pa_now_us() / 1000, &why);
+	if (v == PA_LOCKOUT_USER || v == PA_LOCKOUT_ADDRESS)
+		pa_error_set(&d->why, "%s", why);
+	return v;
+}
+
 static bool
 lockout_says_locked(const struct pa_pipeline *p, struct pa_decision *d, int where)
 {
-	const char *why = NULL;
+	enum pa_lockout_verdict v = lockout_verdict(p, d, where);
 
-	if (p->lockout == NULL)
-		return false;
-	if (pa_lockout_check(p->lockout, subject(p, d), where, pa_now_us() / 1000, &why) ==
-	    PA_LOCKOUT_GO)
-		return false;
-	pa_error_set(&d->why, "%s", why);
-	return true;
+	return v == PA_LOCKOUT_USER || v == PA_LOCKOUT_ADDRESS;
 }
 
 static bool
@@ -365,6 +373,8 @@ pa_decision_init(struct pa_decision *d)
 bool
 pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 {
+	enum pa_lockout_verdict verdict;
+
 	d->cache = NULL;
 	switch (d->cred_status) {
 	case PA_CRED_OK:
@@ -378,7 +388,8 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 		d->outcome = PA_OUT_MALFORMED;
 		return true;
 	}
-	if (locked(p, d)) {
+	verdict = lockout_verdict(p, d, PA_LOCKOUT_MEMORY);
+	if (verdict == PA_LOCKOUT_USER || verdict == PA_LOCKOUT_ADDRESS) {
 		d->outcome = PA_OUT_LOCKED;
 		return true;
 	}
@@ -386,7 +397,9 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 		pa_cache_key(p->cache, d->cred.user, d->cred.user_len, d->cred.password,
 			     d->cred.password_len, d->key);
 		d->have_key = true;
-		if (cached(p, d)) {
+		/* ASK_SHARED: only the shared store, on a worker, can tell
+		 * whether this client may pass a lock; no cached answer first. */
+		if (verdict == PA_LOCKOUT_GO && cached(p, d)) {
 			if (p->metrics != NULL)
 				atomic_fetch_add_explicit(&p->metrics->cache_hits, 1,
 							  memory_order_relaxed);

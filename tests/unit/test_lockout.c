@@ -421,11 +421,40 @@ test_replicas_share_the_store(void **state)
 	 * (a cached answer there would pass) until it asks the store ... */
 	assert_int_equal(check(r1, "alice", "203.0.113.9", M, 5), GO);
 	assert_int_equal(check(r1, "alice", "203.0.113.9", SHARED_TOO, 5), USER);
-	/* ... and from then on it holds in memory too. */
+	/* ... and from then on memory knows it: no cached answer passes
+	 * (ASK_SHARED sends it to the store), and with the store gone it
+	 * is locked from memory. */
+	assert_int_equal(check(r1, "alice", "203.0.113.10", M, 6), PA_LOCKOUT_ASK_SHARED);
 	f.fail = true;
-	assert_int_equal(check(r1, "alice", "203.0.113.10", M, 6), USER);
+	assert_int_equal(check(r1, "alice", "203.0.113.10", SHARED_TOO, 6), USER);
+	assert_int_equal(check(r1, "alice", "203.0.113.10", M, 7), USER);	/* paused */
 	f.fail = false;
-	/* The same wrong password tried on another replica counts once. */
+	pa_lockout_free(r1);
+	pa_lockout_free(r2);
+	fake_free(&f);
+}
+
+/* The owner succeeded through r1 only; r2 learns from the store that
+ * its address is known good. */
+static void
+test_known_good_through_the_store(void **state)
+{
+	struct fake f;
+	struct pa_lockout *r1, *r2;
+
+	(void)state;
+	fake_init(&f);
+	r1 = mk(2, MIN, 300000, &f);
+	r2 = mk(2, MIN, 300000, &f);
+	right(r1, "alice", "alice", "192.0.2.10", SHARED_TOO, 0);
+	wrong(r2, "alice", "203.0.113.1", "g1", SHARED_TOO, 1);
+	wrong(r2, "alice", "203.0.113.2", "g2", SHARED_TOO, 2);
+	assert_int_equal(check(r2, "alice", "203.0.113.3", M, 3), PA_LOCKOUT_ASK_SHARED);
+	assert_int_equal(check(r2, "alice", "203.0.113.3", SHARED_TOO, 3), USER);
+	/* Memory alone cannot clear the owner on r2: it must ask. */
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 3), PA_LOCKOUT_ASK_SHARED);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", SHARED_TOO, 3), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 4), GO);	/* learnt */
 	pa_lockout_free(r1);
 	pa_lockout_free(r2);
 	fake_free(&f);
@@ -551,6 +580,7 @@ main(void)
 		cmocka_unit_test(test_ipv6_counted_per_prefix),
 		cmocka_unit_test(test_ipv6_prefix_is_configurable),
 		cmocka_unit_test(test_replicas_share_the_store),
+		cmocka_unit_test(test_known_good_through_the_store),
 		cmocka_unit_test(test_stale_password_once_across_replicas),
 		cmocka_unit_test(test_store_failure_falls_back_to_memory),
 		cmocka_unit_test(test_zero_disables),
