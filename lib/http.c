@@ -23,8 +23,8 @@
  * Locked answers are held back for about the time a verification takes
  * (pa_pipeline_locked_delay_us), so that their timing does not tell an
  * attacker that it is locked, without spending that time's CPU: the
- * connection stays suspended on a deadline-ordered heap, and one holder
- * thread resumes it when its time comes.
+ * connection stays suspended, and the hold queue's thread (holdq.h)
+ * resumes it when its time comes.
  *
  * Invariants: a suspended connection is resumed exactly once, by the
  * worker that ran its lookup, or by the holder for a locked answer (or at
@@ -33,6 +33,7 @@
  * libmicrohttpd calls after the connection was resumed.
  */
 #include "http.h"
+#include "holdq.h"
 #include "text.h"
 #include "workq.h"
 
@@ -77,18 +78,7 @@ struct pa_http {
 	struct conn *conns;		/* every open connection */
 	pthread_t sweeper;
 	bool sweeper_running, sweeper_stop;
-	/* locked answers held back (see the top of this file) */
-	pthread_mutex_t held_lock;
-	pthread_cond_t held_cond;
-	struct held *held;		/* a min-heap by due_us */
-	size_t nheld, capheld;
-	pthread_t holder;
-	bool holder_running, holder_stop;
-};
-
-struct held {
-	uint64_t due_us;
-	struct MHD_Connection *conn;
+	struct pa_holdq *held;		/* locked answers held back */
 };
 
 /* One connection: its socket context. */
@@ -312,89 +302,10 @@ respond_decision(struct req *r)
 	return ret;
 }
 
-/* Puts a suspended connection on the heap to be resumed after delay_us.
- * False when it cannot be held (holder stopped, out of memory): the caller
- * resumes it itself. */
-static bool
-hold(struct pa_http *h, struct MHD_Connection *conn, uint64_t delay_us)
+static void
+resume_held(void *conn)
 {
-	struct held e = { pa_now_us() + delay_us, conn };
-	size_t i;
-	bool ok = false;
-
-	pthread_mutex_lock(&h->held_lock);
-	if (!h->holder_running || h->holder_stop)
-		goto done;
-	if (h->nheld == h->capheld) {
-		size_t cap = h->capheld == 0 ? 64 : h->capheld * 2;
-		struct held *v = realloc(h->held, cap * sizeof(*v));
-
-		if (v == NULL)
-			goto done;
-		h->held = v;
-		h->capheld = cap;
-	}
-	for (i = h->nheld++; i > 0 && h->held[(i - 1) / 2].due_us > e.due_us; i = (i - 1) / 2)
-		h->held[i] = h->held[(i - 1) / 2];
-	h->held[i] = e;
-	pthread_cond_signal(&h->held_cond);
-	ok = true;
-done:
-	pthread_mutex_unlock(&h->held_lock);
-	return ok;
-}
-
-/* Removes the earliest entry (held_lock held, nheld > 0). */
-static struct held
-held_pop(struct pa_http *h)
-{
-	struct held top = h->held[0], last = h->held[--h->nheld];
-	size_t i = 0, c;
-
-	while ((c = 2 * i + 1) < h->nheld) {
-		if (c + 1 < h->nheld && h->held[c + 1].due_us < h->held[c].due_us)
-			c++;
-		if (last.due_us <= h->held[c].due_us)
-			break;
-		h->held[i] = h->held[c];
-		i = c;
-	}
-	if (h->nheld > 0)
-		h->held[i] = last;
-	return top;
-}
-
-/* The holder thread: resumes each held connection at its time, and every
- * one left when told to stop. */
-static void *
-holder(void *arg)
-{
-	struct pa_http *h = arg;
-	struct timespec until;
-	struct held e;
-	uint64_t now;
-
-	pthread_mutex_lock(&h->held_lock);
-	for (;;) {
-		if (h->nheld == 0) {
-			if (h->holder_stop)
-				break;
-			pthread_cond_wait(&h->held_cond, &h->held_lock);
-			continue;
-		}
-		now = pa_now_us();
-		if (h->held[0].due_us > now && !h->holder_stop) {
-			until = pa_deadline_ms((long)((h->held[0].due_us - now) / 1000) + 1);
-			pthread_cond_timedwait(&h->held_cond, &h->held_lock, &until);
-			continue;
-		}
-		e = held_pop(h);
-		pthread_mutex_unlock(&h->held_lock);
-		MHD_resume_connection(e.conn);
-		pthread_mutex_lock(&h->held_lock);
-	}
-	pthread_mutex_unlock(&h->held_lock);
-	return NULL;
+	MHD_resume_connection(conn);
 }
 
 /* A locked answer, decided and its connection suspended: held back, or
@@ -404,7 +315,7 @@ hold_locked(struct req *r)
 {
 	uint64_t delay = pa_pipeline_locked_delay_us(r->h->p, arc4random());
 
-	if (delay == 0 || !hold(r->h, r->conn, delay))
+	if (delay == 0 || r->h->held == NULL || !pa_holdq_add(r->h->held, r->conn, delay))
 		MHD_resume_connection(r->conn);
 }
 
@@ -738,8 +649,6 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 	atomic_init(&h->in_flight, 0);
 	pthread_mutex_init(&h->conns_lock, NULL);
 	pthread_cond_init(&h->sweep_cond, NULL);
-	pthread_mutex_init(&h->held_lock, NULL);
-	pthread_cond_init(&h->held_cond, NULL);
 	h->header_timeout_us = (uint64_t)pa_conf_int(srv, pa_server_keys, "header_timeout") *
 			       1000000u;
 	if (pa_list_foreach(p->cred_headers, add_cred_name, h) != 0) {
@@ -763,6 +672,10 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 			pa_error_set(err, "cannot build responses");
 			goto fail;
 		}
+	}
+	if ((h->held = pa_holdq_start(resume_held)) == NULL) {
+		pa_error_set(err, "cannot start the locked-answer hold queue");
+		goto fail;
 	}
 	h->workq = pa_workq_start((int)pa_conf_int(srv, pa_server_keys, "workers"),
 				  (size_t)pa_conf_int(srv, pa_server_keys, "max_connections"));
@@ -802,13 +715,6 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 			     pa_conf_str(srv, pa_server_keys, "listen"));
 		goto fail;
 	}
-	if (pthread_create(&h->holder, NULL, holder, h) != 0) {
-		pa_error_set(err, "cannot start the locked-answer holder");
-		goto fail;
-	}
-	pthread_mutex_lock(&h->held_lock);
-	h->holder_running = true;
-	pthread_mutex_unlock(&h->held_lock);
 	if (h->header_timeout_us > 0) {
 		if (pthread_create(&h->sweeper, NULL, sweeper, h) != 0) {
 			pa_error_set(err, "cannot start the connection sweeper");
@@ -857,14 +763,8 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	 * stays valid while libmicrohttpd's threads may still call it. */
 	if (pa_workq_stop(h->workq, drain_ms - waited > 100 ? drain_ms - waited : 100) != 0)
 		return -1;	/* a lookup hangs past the drain time: leave it all */
-	if (h->holder_running) {
-		/* Held answers go out now; later ones are not held. */
-		pthread_mutex_lock(&h->held_lock);
-		h->holder_stop = true;
-		pthread_cond_signal(&h->held_cond);
-		pthread_mutex_unlock(&h->held_lock);
-		pthread_join(h->holder, NULL);
-	}
+	/* Held answers go out now; later ones are not held. */
+	pa_holdq_stop(h->held);
 	if (h->sweeper_running) {
 		pthread_mutex_lock(&h->conns_lock);
 		h->sweeper_stop = true;
@@ -877,14 +777,12 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	pa_workq_free(h->workq);
+	pa_holdq_free(h->held);
 	for (i = 0; i < RESP_COUNT; i++)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);
 	pthread_cond_destroy(&h->sweep_cond);
 	pthread_mutex_destroy(&h->conns_lock);
-	free(h->held);
-	pthread_cond_destroy(&h->held_cond);
-	pthread_mutex_destroy(&h->held_lock);
 	free(h);
 	return 0;
 }
