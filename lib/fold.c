@@ -2,8 +2,8 @@
  * User name folding on libunistring.  Plain ASCII, the usual case, takes
  * a fast path (NFKC leaves it alone and case folding is tolower), so the
  * cached answer path pays for Unicode only when a name has some.  The
- * general path: NFKD, full case folding with NFKC recomposition, then a
- * walk that drops default-ignorable code points and trims and collapses
+ * general path: NFKD, default-ignorable code points dropped, full case
+ * folding with NFKC recomposition, then a walk that trims and collapses
  * spaces.  Nothing here keeps state; libunistring's buffers are freed
  * before returning.
  */
@@ -83,6 +83,8 @@ fold_bytes(const char *in, size_t len, char *out)
 
 		if (c >= 'A' && c <= 'Z')
 			c = (uint8_t)(c - 'A' + 'a');
+		else if (c == '\0')
+			c = '?';	/* never in a name; keeps the key a C string */
 		put(&s, &c, 1, c == ' ');
 	}
 	if (s.n >= PA_FOLD_MAX)
@@ -102,7 +104,8 @@ pa_fold_user(const char *in, size_t len, char *out)
 	for (i = 0; i < len; i++)
 		if ((unsigned char)in[i] >= 0x80)
 			ascii = false;
-	if (ascii || len > PA_FOLD_MAX || u8_check((const uint8_t *)in, len) != NULL)
+	if (ascii || len > PA_FOLD_MAX || memchr(in, '\0', len) != NULL ||
+	    u8_check((const uint8_t *)in, len) != NULL)
 		return fold_bytes(in, len, out);
 	/* U+0130 is "i" to slapd (simple lower-casing) but "i" + U+0307 to
 	 * full case folding: take slapd's reading, the looser one. */
@@ -114,8 +117,26 @@ pa_fold_user(const char *in, size_t len, char *out)
 			pre[n++] = (uint8_t)in[i];
 		}
 	}
-	if ((nfkd = u8_normalize(UNINORM_NFKD, pre, n, NULL, &nd)) == NULL ||
-	    (folded = u8_casefold(nfkd, nd, NULL, UNINORM_NFKC, NULL, &nf)) == NULL) {
+	if ((nfkd = u8_normalize(UNINORM_NFKD, pre, n, NULL, &nd)) == NULL) {
+		ret = fold_bytes(in, len, out);
+		goto done;
+	}
+	/* Ignorable code points go before composing: dropped afterwards, one
+	 * between two combining marks (U+034F) would leave them out of
+	 * canonical order, and the fold would not be stable. */
+	for (i = 0, n = 0; i < nd;) {
+		ucs4_t uc;
+		int k = u8_mbtouc(&uc, nfkd + i, nd - i);
+
+		if (k <= 0)
+			break;
+		if (!uc_is_property_default_ignorable_code_point(uc)) {
+			memmove(nfkd + n, nfkd + i, (size_t)k);
+			n += (size_t)k;
+		}
+		i += (size_t)k;
+	}
+	if ((folded = u8_casefold(nfkd, n, NULL, UNINORM_NFKC, NULL, &nf)) == NULL) {
 		ret = fold_bytes(in, len, out);
 		goto done;
 	}
@@ -125,8 +146,7 @@ pa_fold_user(const char *in, size_t len, char *out)
 
 		if (k <= 0)
 			break;
-		if (!uc_is_property_default_ignorable_code_point(uc))
-			put(&s, folded + i, (size_t)k, uc == ' ');
+		put(&s, folded + i, (size_t)k, uc == ' ');
 		i += (size_t)k;
 	}
 	if (s.n >= PA_FOLD_MAX)

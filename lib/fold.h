@@ -22,7 +22,8 @@
 
 /* Folds in[0..len) into out[PA_FOLD_MAX] (NUL-terminated) and returns its
  * length.  A name of spaces only folds to " "; text that is not UTF-8
- * (never passed by the credentials parser) is folded as ASCII bytes. */
+ * or holds NUL (never passed by the credentials parser) is folded as
+ * ASCII bytes, NUL as '?'. */
 size_t pa_fold_user(const char *in, size_t len, char *out);
 
 #endif

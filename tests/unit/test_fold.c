@@ -79,6 +79,28 @@ test_distinct_names_stay_apart(void **state)
 	assert_string_not_equal(a, fold("jose"));
 }
 
+/* Folding a fold changes nothing, also where an ignorable code point
+ * stood between two combining marks (found by fuzz_fold). */
+static void
+test_fold_is_stable(void **state)
+{
+	static const char *const in[] = {
+		"\xcd\x8f\xcd\xaf\xcd\x8f\xcd\x87",	/* CGJ U+036F CGJ U+0347 */
+		"AL\xc4\xb0" "CE", "Stra\xc3\x9f" "e", " a  b ", "\xef\xb7\xba",
+		"x\x00y",
+	};
+	char a[PA_FOLD_MAX], b[PA_FOLD_MAX];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		n = pa_fold_user(in[i], i == 5 ? 3 : strlen(in[i]), a);
+		assert_int_equal(strlen(a), n);
+		pa_fold_user(a, n, b);
+		assert_string_equal(a, b);
+	}
+}
+
 static void
 test_long_fold_is_bounded(void **state)
 {
@@ -107,6 +129,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_distinct_names_stay_apart),
+		cmocka_unit_test(test_fold_is_stable),
 		cmocka_unit_test(test_long_fold_is_bounded),
 	};
 
