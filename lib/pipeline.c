@@ -454,11 +454,8 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 		 * stale_grace would otherwise bring back in an outage although
 		 * the backend has just refused it. */
 		if (ttl > 0 || (v.result == PA_DENIED && p->stale_grace_ms > 0))
-			pa_cache_store(p->cache, d->key,
-				       /* the canonical name, which invalidations use */
-				       v.result == PA_GRANTED && res->who.user[0] != '\0'
-					       ? res->who.user : d->cred.user,
-				       &v, pa_now_us() / 1000 + ttl, generation);
+			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl,
+				       generation);
 	}
 	if (flight != NULL)
 		pa_flights_finish(p->flights, flight, res);

@@ -854,6 +854,34 @@ test_lockout_ends_and_resets(void **state)
 	assert_int_equal(counter(&f->p.metrics->lockouts_user), 2);	/* alice, bob */
 }
 
+/* After a grant the backend's canonical name is the identity: in the log
+ * line, and in the lockout, where the success clears the failures the
+ * canonical name had from that address. */
+static void
+test_lockout_canonical_identity(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	set_lockout(f, 3, 60000, 300000);
+	f->fk.canon = "alice";
+	decide_at(f, &d, "alice", "wrong-1", "198.51.100.1", NULL, NULL);
+	decide_at(f, &d, "alice", "wrong-2", "198.51.100.1", NULL, NULL);
+	assert_false(decide_at(f, &d, "a.smith", RIGHT_PW, "198.51.100.1", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	expect_field(f, "user", "alice");
+	decide_at(f, &d, "alice", "wrong-3", "198.51.100.2", NULL, NULL);
+	EXPECT_OUTCOME(&d, PA_OUT_DENY);
+	expect_field(f, "user", "alice");
+	/* Two failures were cleared by a.smith's success: one is left. */
+	assert_false(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.3", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	/* A denial logs the name as typed. */
+	decide_at(f, &d, "A.Smith", "wrong-4", "198.51.100.4", NULL, NULL);
+	expect_field(f, "user", "A.Smith");
+	f->fk.canon = NULL;
+}
+
 /* ---- coalescing ---------------------------------------------------------- */
 
 #define NTHREADS 16
@@ -1196,6 +1224,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_ends_and_resets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_canonical_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_unavailable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_per_credentials, setup, teardown),
