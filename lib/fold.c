@@ -110,7 +110,8 @@ pa_fold_user(const char *in, size_t len, char *out)
 	/* U+0130 is "i" to slapd (simple lower-casing) but "i" + U+0307 to
 	 * full case folding: take slapd's reading, the looser one. */
 	for (i = 0; i < len; i++) {
-		if ((unsigned char)in[i] == 0xc4 && i + 1 < len && (unsigned char)in[i + 1] == 0xb0) {
+		if ((unsigned char)in[i] == 0xc4 && i + 1 < len &&
+		    (unsigned char)in[i + 1] == 0xb0) {
 			pre[n++] = 'I';
 			i++;
 		} else {

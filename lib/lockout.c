@@ -96,7 +96,8 @@ address_key(int prefix, const char *client, char *out)
 		return;
 	}
 	if (inet_pton(AF_INET6, client, a) == 1) {
-		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+							  0xff, 0xff };
 
 		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
 			inet_ntop(AF_INET, a + 12, out, PA_LOCKOUT_ADDR_MAX);

@@ -548,7 +548,8 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 #define FIELD(k, v, l, num) f[n++] = (struct pa_log_field){ k, v, l, num }
 	FIELD("client", d->client, SIZE_MAX, false);
 	/* After a grant the backend's canonical name is the identity. */
-	if ((d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) && d->who.user[0] != '\0')
+	if ((d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) &&
+	    d->who.user[0] != '\0')
 		FIELD("user", d->who.user, SIZE_MAX, false);
 	else
 		FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);

@@ -96,9 +96,11 @@ metric_sum(const struct pa_daemon *d, const char *prefix)
 
 	if (pa_get(d, "GET", "/metrics", NULL, &r) != 0 || r.status != 200)
 		fail_msg("no /metrics");
-	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+	for (p = r.body; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
 		const char *sp;
 
+		if (*p == '\n')
+			p++;
 		if (strncmp(p, prefix, strlen(prefix)) != 0 || (sp = strchr(p, ' ')) == NULL)
 			continue;
 		if (sscanf(sp, " %lf", &v) == 1)
