@@ -313,7 +313,7 @@ resume_held(void *conn)
 static void
 hold_locked(struct req *r)
 {
-	uint64_t delay = pa_pipeline_locked_delay_us(r->h->p, arc4random());
+	uint64_t delay = pa_pipeline_locked_delay_us(r->h->p, &r->d, arc4random());
 
 	if (delay == 0 || r->h->held == NULL || !pa_holdq_add(r->h->held, r->conn, delay))
 		MHD_resume_connection(r->conn);

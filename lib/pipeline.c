@@ -85,9 +85,13 @@ observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
 }
 
 uint64_t
-pa_pipeline_locked_delay_us(const struct pa_pipeline *p, uint32_t rnd)
+pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decision *dec,
+			    uint32_t rnd)
 {
 	uint64_t d = atomic_load_explicit(&p->verify_avg_us, memory_order_relaxed);
+
+	if (dec->outcome != PA_OUT_LOCKED || dec->locked_cached)
+		return 0;
 
 	/* +-25 % jitter, so the answer time is no constant to recognise */
 	d = d * (750 + rnd % 501) / 1000;
@@ -295,6 +299,28 @@ locked(const struct pa_pipeline *p, struct pa_decision *d)
 	return lockout_says_locked(p, d, PA_LOCKOUT_MEMORY);
 }
 
+/* d is locked.  Were it not, would its answer have come from the cache,
+ * at once?  Then the locked answer must come at once too, or an attacker
+ * could tell a lock by re-sending a wrong password it just tried. */
+static void
+set_locked(const struct pa_pipeline *p, struct pa_decision *d)
+{
+	struct pa_identity who;
+	struct pa_cache_view v = { .who = &who };
+
+	d->outcome = PA_OUT_LOCKED;
+	if (p->cache == NULL)
+		return;
+	if (!d->have_key) {
+		pa_cache_key(p->cache, d->cred.user, d->cred.user_len, d->cred.password,
+			     d->cred.password_len, d->key);
+		d->have_key = true;
+	}
+	d->locked_cached = pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000,
+					   p->stale_grace_ms, &v) == PA_CACHE_FRESH;
+	OPENSSL_cleanse(&who, sizeof(who));
+}
+
 /* Tells the lockout how an authentication ended (memory; the shared store
  * is told by shared_count on the worker). */
 static void
@@ -390,7 +416,7 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 	}
 	verdict = lockout_verdict(p, d, PA_LOCKOUT_MEMORY);
 	if (verdict == PA_LOCKOUT_USER || verdict == PA_LOCKOUT_ADDRESS) {
-		d->outcome = PA_OUT_LOCKED;
+		set_locked(p, d);
 		return true;
 	}
 	if (p->cache != NULL) {
@@ -471,7 +497,7 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	 * every request queued behind the lockout's first failure would still
 	 * be tried against the backend. */
 	if (locked(p, d) || shared_locked(p, d)) {
-		d->outcome = PA_OUT_LOCKED;
+		set_locked(p, d);
 		return;
 	}
 	/* Filled while this request waited for a worker? */

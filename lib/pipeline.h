@@ -105,6 +105,7 @@ struct pa_decision {
 	const char *rule;		/* the [rule] that decided, or NULL */
 	bool granted_after_unavailable;
 	bool lk_ready;			/* lk is filled */
+	bool locked_cached;		/* locked, but the cache held an answer */
 	/* The large members come last, so that pa_decision_init() clears
 	 * only what must be clear instead of 6 KiB per request. */
 	struct pa_error why;		/* reason for unavailable / locked, for the log */
@@ -136,10 +137,13 @@ bool pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d);
 
-/* How long to hold a locked answer, in microseconds: about what a real
- * verification has recently taken, with jitter, within the configured
- * bounds.  rnd is any random 32-bit value. */
-uint64_t pa_pipeline_locked_delay_us(const struct pa_pipeline *p, uint32_t rnd);
+/* How long to hold d's answer, in microseconds: for a locked answer about
+ * what a real verification has recently taken, with jitter, within the
+ * configured bounds; 0 for any other, and for a locked one whose
+ * credentials the cache would have answered at once.  rnd is any random
+ * 32-bit value. */
+uint64_t pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decision *d,
+				     uint32_t rnd);
 
 /* Readiness: 0 when every backend answered its last probe.  Otherwise -1
  * and a plain-text reason per backend in buf. */

@@ -134,7 +134,7 @@ answer(struct request *r)
 	uint64_t delay;
 
 	if (r->d.outcome == PA_OUT_LOCKED && r->h->held != NULL &&
-	    (delay = pa_pipeline_locked_delay_us(&r->h->pipe, arc4random())) > 0 &&
+	    (delay = pa_pipeline_locked_delay_us(&r->h->pipe, &r->d, arc4random())) > 0 &&
 	    pa_holdq_add(r->h->held, r, delay))
 		return;
 	finish(r);

@@ -882,6 +882,37 @@ test_lockout_canonical_identity(void **state)
 	f->fk.canon = NULL;
 }
 
+/* A locked answer is held back about a verification's time, unless the
+ * cache would have answered these credentials at once: re-sending a wrong
+ * password just tried must not tell an attacker it is locked. */
+static void
+test_locked_delay(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	set_lockout(f, 2, 60000, 300000);
+	f->p.locked_delay_min_us = 1000;
+	f->p.locked_delay_max_us = 2000000;
+	assert_false(decide_at(f, &d, "alice", "wrong-1", "198.51.100.1", NULL, NULL));
+	assert_int_equal(pa_pipeline_locked_delay_us(&f->p, &d, 0), 0);	/* a deny */
+	decide_at(f, &d, "alice", "wrong-2", "198.51.100.1", NULL, NULL);
+	assert_true(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.2", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 0) >= 1000);
+	/* wrong-1 is in the negative cache: its locked answer is not held. */
+	assert_true(decide_at(f, &d, "alice", "wrong-1", "198.51.100.2", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_int_equal(pa_pipeline_locked_delay_us(&f->p, &d, 0), 0);
+	/* The average of verifications sets the delay, within the bounds. */
+	atomic_store(&f->p.verify_avg_us, 100000);
+	assert_true(decide_at(f, &d, "alice", "wrong-9", "198.51.100.2", NULL, NULL));
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 0) == 75000);
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 500) == 125000);
+	f->p.locked_delay_max_us = 50000;
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 250) == 50000);
+}
+
 /* ---- coalescing ---------------------------------------------------------- */
 
 #define NTHREADS 16
@@ -1225,6 +1256,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lockout_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_ends_and_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_canonical_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_unavailable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_per_credentials, setup, teardown),
