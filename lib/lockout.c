@@ -387,13 +387,16 @@ record_in(struct pa_lockout *l, const struct pa_lockout_store *st, bool shared,
 	}
 	if (store_failure(l, st, s, tag, now, &us, &as, err) != 0)
 		return -1;
+	/* A lock the shared store starts is copied into memory; when memory
+	 * had started it already (this replica saw enough failures itself),
+	 * it was reported then. */
 	if (shared && us) {
 		key(k, "lock:u:", s->user);
-		(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now, err);
+		us = l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now, err) == 1;
 	}
 	if (shared && as) {
 		key(k, "lock:a:", s->addr);
-		(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now, err);
+		as = l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now, err) == 1;
 	}
 	if (us)
 		emit(l, PA_LOCKOUT_EV_USER_LOCKED, s->user, shared);

@@ -460,6 +460,26 @@ test_known_good_through_the_store(void **state)
 	fake_free(&f);
 }
 
+/* One replica with a shared store sees a lock start in memory and in the
+ * store at once: it is reported (logged, counted) once. */
+static void
+test_lock_reported_once(void **state)
+{
+	struct fake f;
+	struct pa_lockout *l;
+
+	(void)state;
+	fake_init(&f);
+	l = mk(3, MIN, 300000, &f);
+	wrong(l, "alice", "192.0.2.1", "g1", SHARED_TOO, 0);
+	wrong(l, "alice", "192.0.2.2", "g2", SHARED_TOO, 1);
+	wrong(l, "alice", "192.0.2.3", "g3", SHARED_TOO, 2);
+	assert_int_equal(ev.user_locks, 1);
+	assert_int_equal(check(l, "alice", "192.0.2.4", SHARED_TOO, 3), USER);
+	pa_lockout_free(l);
+	fake_free(&f);
+}
+
 static void
 test_stale_password_once_across_replicas(void **state)
 {
@@ -586,6 +606,7 @@ main(void)
 		cmocka_unit_test(test_ipv6_prefix_is_configurable),
 		cmocka_unit_test(test_replicas_share_the_store),
 		cmocka_unit_test(test_known_good_through_the_store),
+		cmocka_unit_test(test_lock_reported_once),
 		cmocka_unit_test(test_stale_password_once_across_replicas),
 		cmocka_unit_test(test_store_failure_falls_back_to_memory),
 		cmocka_unit_test(test_zero_disables),
