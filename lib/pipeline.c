@@ -68,20 +68,24 @@ invalidate(void *arg, const char *backend, const char *user)
 static void
 observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
 {
-	struct pa_pipeline *p = arg;
-	struct pa_metrics *m = p->metrics;
-	uint64_t avg;
+	struct pa_metrics *m = arg;
 
 	atomic_fetch_add_explicit(&m->backend_requests[link][r], 1, memory_order_relaxed);
 	pa_metrics_observe(&m->backend_duration[link], us);
-	/* What a verification takes, for holding locked answers: an
-	 * exponential average (weight 1/8) of answered lookups.  Racing
-	 * updates may lose one sample; that is all. */
-	if (r != PA_UNAVAILABLE) {
-		avg = atomic_load_explicit(&p->verify_avg_us, memory_order_relaxed);
-		avg = avg == 0 ? us : avg - avg / 8 + us / 8;
-		atomic_store_explicit(&p->verify_avg_us, avg, memory_order_relaxed);
-	}
+}
+
+/* What a verification takes, for holding locked answers: an exponential
+ * average (weight 1/8) of the chain's answered lookups, the whole chain
+ * as the client waited for it.  Racing updates may lose a sample; that is
+ * all. */
+static void
+observe_verify(const struct pa_pipeline *p, uint64_t us)
+{
+	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* the atomic only */
+	uint64_t avg = atomic_load_explicit(&mp->verify_avg_us, memory_order_relaxed);
+
+	avg = avg == 0 ? us : avg - avg / 8 + us / 8;
+	atomic_store_explicit(&mp->verify_avg_us, avg, memory_order_relaxed);
 }
 
 uint64_t
@@ -237,7 +241,7 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
 	p->chain.observe = observe_backend;
-	p->chain.observe_arg = p;
+	p->chain.observe_arg = p->metrics;
 	return 0;
 fail:
 	pa_pipeline_close(p);
@@ -492,6 +496,7 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	struct pa_flight_result *res;
 	struct pa_cache_view v = { .who = &d->who };
+	uint64_t t0;
 
 	/* Locked while this request waited for a worker?  Without this check
 	 * every request queued behind the lockout's first failure would still
@@ -514,7 +519,10 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		return;
 	}
 	d->cache = "miss";
+	t0 = pa_now_us();
 	lookup_coalesced(p, d, res);
+	if (res->ans.result != PA_UNAVAILABLE)
+		observe_verify(p, pa_now_us() - t0);
 	if (res->ans.result == PA_UNAVAILABLE && p->cache != NULL && p->stale_grace_ms > 0 &&
 	    d->have_key &&
 	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, p->stale_grace_ms, &v) ==
