@@ -20,12 +20,20 @@
  * it as it would any broken connection.  A connection whose request is being answered is
  * never cut.
  *
+ * Locked answers are held back for about the time a verification takes
+ * (pa_pipeline_locked_delay_us), so that their timing does not tell an
+ * attacker that it is locked, without spending that time's CPU: the
+ * connection stays suspended, and the hold queue's thread (holdq.h)
+ * resumes it when its time comes.
+ *
  * Invariants: a suspended connection is resumed exactly once, by the
- * worker that ran its lookup (or at once when the queue refused it); the
+ * worker that ran its lookup, or by the holder for a locked answer (or at
+ * once when the queue or the holder refused it); the
  * request state is freed only in the completion callback, which
  * libmicrohttpd calls after the connection was resumed.
  */
 #include "http.h"
+#include "holdq.h"
 #include "text.h"
 #include "workq.h"
 
@@ -70,6 +78,7 @@ struct pa_http {
 	struct conn *conns;		/* every open connection */
 	pthread_t sweeper;
 	bool sweeper_running, sweeper_stop;
+	struct pa_holdq *held;		/* locked answers held back */
 };
 
 /* One connection: its socket context. */
@@ -329,13 +338,33 @@ respond_decision(struct req *r)
 }
 
 static void
+resume_held(void *conn)
+{
+	MHD_resume_connection(conn);
+}
+
+/* A locked answer, decided and its connection suspended: held back, or
+ * resumed at once when it cannot be. */
+static void
+hold_locked(struct req *r)
+{
+	uint64_t delay = pa_pipeline_locked_delay_us(r->h->p, &r->d, arc4random());
+
+	if (delay == 0 || r->h->held == NULL || !pa_holdq_add(r->h->held, r->conn, delay))
+		MHD_resume_connection(r->conn);
+}
+
+static void
 run_lookup(struct pa_job *job)
 {
 	struct req *r = (struct req *)job;
 
 	pa_decide_lookup(r->h->p, &r->d);
 	r->state = REQ_DONE;
-	MHD_resume_connection(r->conn);
+	if (r->d.outcome == PA_OUT_LOCKED)
+		hold_locked(r);
+	else
+		MHD_resume_connection(r->conn);
 }
 
 static enum MHD_Result
@@ -446,8 +475,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 
 	read_request(r, profile);
-	if (pa_decide_begin(h->p, &r->d))
-		return respond_decision(r);
+	if (pa_decide_begin(h->p, &r->d)) {
+		if (r->d.outcome != PA_OUT_LOCKED)
+			return respond_decision(r);
+		r->state = REQ_DONE;
+		MHD_suspend_connection(conn);
+		hold_locked(r);
+		return MHD_YES;
+	}
 
 	r->state = REQ_PENDING;
 	r->job.run = run_lookup;
@@ -673,6 +708,10 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 			goto fail;
 		}
 	}
+	if ((h->held = pa_holdq_start(resume_held)) == NULL) {
+		pa_error_set(err, "cannot start the locked-answer hold queue");
+		goto fail;
+	}
 	h->workq = pa_workq_start((int)pa_conf_int(srv, pa_server_keys, "workers"),
 				  (size_t)pa_conf_int(srv, pa_server_keys, "max_connections"));
 	if (h->workq == NULL) {
@@ -759,6 +798,8 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	 * stays valid while libmicrohttpd's threads may still call it. */
 	if (pa_workq_stop(h->workq, drain_ms - waited > 100 ? drain_ms - waited : 100) != 0)
 		return -1;	/* a lookup hangs past the drain time: leave it all */
+	/* Held answers go out now; later ones are not held. */
+	pa_holdq_stop(h->held);
 	if (h->sweeper_running) {
 		pthread_mutex_lock(&h->conns_lock);
 		h->sweeper_stop = true;
@@ -771,6 +812,7 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	pa_workq_free(h->workq);
+	pa_holdq_free(h->held);
 	for (i = 0; i < RESP_COUNT; i++)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);

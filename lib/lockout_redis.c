@@ -1,157 +1,203 @@
 /*
- * Shared lockout counters in Redis.  All commands are argv-style; names
- * are only ever parts of keys.
+ * Lockout store in Redis.  Each call is one to three commands; a reply of
+ * an unexpected type is an error, so a Redis that holds something else
+ * under our keys makes the lockout fall back to memory instead of
+ * guessing.
  */
 #include "lockout_redis.h"
-#include "backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct pa_shared_lockout {
+struct rstore {
 	struct pa_redis_pool *pool;
 	char *prefix;
-	long max_failures;
-	uint64_t window_ms, lockout_ms;
 };
 
-struct pa_shared_lockout *
-pa_shared_lockout_new(const struct pa_redis_opts *opts, const char *prefix, long max_failures,
-		      uint64_t window_ms, uint64_t lockout_ms)
-{
-	struct pa_shared_lockout *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return NULL;
-	s->max_failures = max_failures;
-	s->window_ms = window_ms;
-	s->lockout_ms = lockout_ms;
-	if ((s->prefix = strdup(prefix)) == NULL || (s->pool = pa_redis_pool_new(opts, 8)) == NULL) {
-		pa_shared_lockout_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-void
-pa_shared_lockout_free(struct pa_shared_lockout *s)
-{
-	if (s == NULL)
-		return;
-	pa_redis_pool_free(s->pool);
-	free(s->prefix);
-	free(s);
-}
+#define RKEY_MAX (PA_FOLD_MAX + PA_LOCKOUT_ADDR_MAX + 320)
 
 static int
-key(char *buf, size_t len, const char *prefix, const char *what, char kind, const char *name)
+full_key(const struct rstore *r, const char *key, char *buf, struct pa_error *err)
 {
-	return (size_t)snprintf(buf, len, "%s%s:%c:%s", prefix, what, kind, name) < len ? 0 : -1;
+	if ((size_t)snprintf(buf, RKEY_MAX, "%s%s", r->prefix, key) >= RKEY_MAX) {
+		pa_error_set(err, "lockout key too long");
+		return -1;
+	}
+	return 0;
 }
 
-/* The integer reply of a one-key command, or -1 with err. */
-static long long
-int_command(struct pa_shared_lockout *s, int argc, const char **argv, struct pa_error *err)
+/* Runs a command; the reply, or NULL with err (also for an error reply). */
+static redisReply *
+command(struct rstore *r, int argc, const char **argv, struct pa_error *err)
 {
-	redisReply *r = pa_redis_pool_command(s->pool, argc, argv, err);
-	long long n;
+	redisReply *rep = pa_redis_pool_command(r->pool, argc, argv, err);
 
-	if (r == NULL)
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+		pa_error_set(err, "%s: %.200s", argv[0], rep->str);
+		freeReplyObject(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+/* An integer reply into *n: 0, or -1 with err. */
+static int
+int_command(struct rstore *r, int argc, const char **argv, long long *n,
+	    struct pa_error *err)
+{
+	redisReply *rep = command(r, argc, argv, err);
+
+	if (rep == NULL)
 		return -1;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		freeReplyObject(r);
+	if (rep->type != REDIS_REPLY_INTEGER) {
+		freeReplyObject(rep);
 		pa_error_set(err, "unexpected reply to %s", argv[0]);
 		return -1;
 	}
-	n = r->integer;
-	freeReplyObject(r);
+	*n = rep->integer;
+	freeReplyObject(rep);
+	return 0;
+}
+
+static int
+r_put(void *ctx, const char *key, uint64_t ttl_ms, bool only_new, uint64_t now_ms,
+      struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX], ttl[24];
+	const char *argv[6] = { "SET", k, "1", "PX", ttl, "NX" };
+	redisReply *rep;
+	int ret;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0)
+		return -1;
+	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)(ttl_ms > 0 ? ttl_ms : 1));
+	if ((rep = command(r, only_new ? 6 : 5, argv, err)) == NULL)
+		return -1;
+	/* OK when set; nil when NX found the key. */
+	ret = rep->type == REDIS_REPLY_STATUS ? 1 : 0;
+	freeReplyObject(rep);
+	return ret;
+}
+
+static int
+r_exists(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX];
+	const char *argv[2] = { "EXISTS", k };
+	long long n;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0 || int_command(r, 2, argv, &n, err) != 0)
+		return -1;
+	return n > 0;
+}
+
+static long long
+r_incr(void *ctx, const char *key, const char *field, uint64_t ttl_ms, uint64_t now_ms,
+       struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX], ttl[24];
+	const char *incr[4] = { "HINCRBY", k, field, "1" };
+	const char *pttl[2] = { "PTTL", k };
+	const char *expire[3] = { "PEXPIRE", k, ttl };
+	const char *vals[2] = { "HVALS", k };
+	redisReply *rep;
+	long long n, sum = 0;
+	size_t i;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0)
+		return -1;
+	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)(ttl_ms > 0 ? ttl_ms : 1));
+	if (int_command(r, 4, incr, &n, err) != 0 || int_command(r, 2, pttl, &n, err) != 0)
+		return -1;
+	/* The first count opens the window: the set expires with it.  A set
+	 * left without an expiry (that PEXPIRE was lost) gets one now, so
+	 * failures never add up past the window. */
+	if (n == -1 && int_command(r, 3, expire, &n, err) != 0)
+		return -1;
+	if ((rep = command(r, 2, vals, err)) == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(rep);
+		pa_error_set(err, "unexpected reply to HVALS");
+		return -1;
+	}
+	for (i = 0; i < rep->elements; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			sum += atoll(rep->element[i]->str);
+	freeReplyObject(rep);
+	return sum > 0 ? sum : 1;
+}
+
+static long long
+r_get(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX];
+	const char *argv[3] = { "HGET", k, field };
+	redisReply *rep;
+	long long n = 0;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0 || (rep = command(r, 3, argv, err)) == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_STRING)
+		n = atoll(rep->str);
+	freeReplyObject(rep);
 	return n;
 }
 
-int
-pa_shared_lockout_locked(struct pa_shared_lockout *s, const char *user, const char *addr,
-			 bool *user_locked, bool *addr_locked, struct pa_error *err)
+static int
+r_drop(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa_error *err)
 {
-	char ku[PA_USER_MAX + 256], ka[128 + 256];
-	const char *eu[2] = { "EXISTS", ku };
-	const char *ea[2] = { "EXISTS", ka };
+	struct rstore *r = ctx;
+	char k[RKEY_MAX];
+	const char *argv[3] = { "HDEL", k, field };
 	long long n;
 
-	*user_locked = *addr_locked = false;
-	if (key(ku, sizeof(ku), s->prefix, "lock", 'u', user) != 0 ||
-	    (addr != NULL && key(ka, sizeof(ka), s->prefix, "lock", 'a', addr) != 0)) {
-		pa_error_set(err, "lockout key too long");
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0 || int_command(r, 3, argv, &n, err) != 0)
 		return -1;
-	}
-	if ((n = int_command(s, 2, eu, err)) < 0)
-		return -1;
-	*user_locked = n > 0;
-	if (addr != NULL && !*user_locked) {
-		if ((n = int_command(s, 2, ea, err)) < 0)
-			return -1;
-		*addr_locked = n > 0;
-	}
 	return 0;
 }
 
-int
-pa_shared_lockout_failure(struct pa_shared_lockout *s, char kind, const char *name,
-			  bool *started, struct pa_error *err)
+static void
+r_close(void *ctx)
 {
-	char kf[PA_USER_MAX + 256], kl[PA_USER_MAX + 256], window[24], lockout[24];
-	const char *incr[2] = { "INCR", kf };
-	const char *expire[3] = { "PEXPIRE", kf, window };
-	const char *lock[5] = { "SET", kl, "1", "PX", lockout };
-	const char *del[2] = { "DEL", kf };
-	redisReply *r;
-	long long n;
+	struct rstore *r = ctx;
 
-	*started = false;
-	if (key(kf, sizeof(kf), s->prefix, "fail", kind, name) != 0 ||
-	    key(kl, sizeof(kl), s->prefix, "lock", kind, name) != 0) {
-		pa_error_set(err, "lockout key too long");
-		return -1;
-	}
-	snprintf(window, sizeof(window), "%llu", (unsigned long long)s->window_ms);
-	snprintf(lockout, sizeof(lockout), "%llu", (unsigned long long)s->lockout_ms);
-	const char *pttl[2] = { "PTTL", kf };
-
-	if ((n = int_command(s, 2, incr, err)) < 0)
-		return -1;
-	/* The first failure opens the window: the counter expires with it.
-	 * A counter left without an expiry (the PEXPIRE after an earlier
-	 * first failure was lost) gets one now, so failures never add up
-	 * past the window. */
-	if (n == 1 || int_command(s, 2, pttl, err) == -1) {
-		if (int_command(s, 3, expire, err) < 0)
-			return -1;
-	}
-	if (n < s->max_failures)
-		return 0;
-	if ((r = pa_redis_pool_command(s->pool, 5, lock, err)) == NULL)
-		return -1;
-	freeReplyObject(r);
-	if ((r = pa_redis_pool_command(s->pool, 2, del, err)) == NULL)
-		return -1;
-	freeReplyObject(r);
-	*started = true;
-	return 0;
+	if (r == NULL)
+		return;
+	pa_redis_pool_free(r->pool);
+	free(r->prefix);
+	free(r);
 }
 
-int
-pa_shared_lockout_success(struct pa_shared_lockout *s, const char *user, struct pa_error *err)
-{
-	char kf[PA_USER_MAX + 256];
-	const char *del[2] = { "DEL", kf };
-	redisReply *r;
+static const struct pa_lockout_store_ops redis_ops = {
+	r_put, r_exists, r_incr, r_get, r_drop, r_close,
+};
 
-	if (key(kf, sizeof(kf), s->prefix, "fail", 'u', user) != 0) {
-		pa_error_set(err, "lockout key too long");
+int
+pa_lockout_redis_new(const struct pa_redis_opts *opts, const char *prefix,
+		     struct pa_lockout_store *out)
+{
+	struct rstore *r = calloc(1, sizeof(*r));
+
+	out->ops = &redis_ops;
+	out->ctx = NULL;
+	if (r == NULL)
+		return -1;
+	if ((r->prefix = strdup(prefix)) == NULL ||
+	    (r->pool = pa_redis_pool_new(opts, 8)) == NULL) {
+		r_close(r);
 		return -1;
 	}
-	if ((r = pa_redis_pool_command(s->pool, 2, del, err)) == NULL)
-		return -1;
-	freeReplyObject(r);
+	out->ctx = r;
 	return 0;
 }

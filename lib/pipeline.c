@@ -10,7 +10,6 @@
 #include "secret.h"
 #include "text.h"
 
-#include <ctype.h>
 #include <stddef.h>
 #include <openssl/crypto.h>
 
@@ -75,11 +74,43 @@ observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
 	pa_metrics_observe(&m->backend_duration[link], us);
 }
 
+/* What a verification takes, for holding locked answers: an exponential
+ * average (weight 1/8) of the chain's answered lookups, the whole chain
+ * as the client waited for it.  Racing updates may lose a sample; that is
+ * all. */
+static void
+observe_verify(const struct pa_pipeline *p, uint64_t us)
+{
+	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* the atomic only */
+	uint64_t avg = atomic_load_explicit(&mp->verify_avg_us, memory_order_relaxed);
+
+	avg = avg == 0 ? us : avg - avg / 8 + us / 8;
+	atomic_store_explicit(&mp->verify_avg_us, avg, memory_order_relaxed);
+}
+
+uint64_t
+pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decision *dec,
+			    uint32_t rnd)
+{
+	uint64_t d = atomic_load_explicit(&p->verify_avg_us, memory_order_relaxed);
+
+	if (dec->outcome != PA_OUT_LOCKED || dec->locked_cached)
+		return 0;
+
+	/* +-25 % jitter, so the answer time is no constant to recognise */
+	d = d * (750 + rnd % 501) / 1000;
+	if (d < p->locked_delay_min_us)
+		d = p->locked_delay_min_us;
+	if (d > p->locked_delay_max_us)
+		d = p->locked_delay_max_us;
+	return d;
+}
+
 /* lockout_store = redis: the counters shared through the [redis] section's
  * server. */
 static int
-open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg, long max_failures,
-		    uint64_t window_ms, uint64_t lockout_ms, struct pa_error *err)
+open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg,
+		    struct pa_lockout_store *store, struct pa_error *err)
 {
 	const struct pa_backend_ops *ops = pa_backend_find("redis");
 	const struct pa_section *rs = pa_config_section(cfg, "redis");
@@ -98,47 +129,55 @@ open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg, long max
 	p->shared_opts.password = p->shared_password;
 	p->shared_opts.db = pa_conf_int(rs, ops->keys, "db");
 	p->shared_opts.timeout_ms = pa_conf_int(rs, ops->keys, "timeout_ms");
-	p->shared_lock = pa_shared_lockout_new(&p->shared_opts,
-					       pa_conf_str(rs, ops->keys, "key_prefix"),
-					       max_failures, window_ms, lockout_ms);
-	if (p->shared_lock == NULL) {
+	if (pa_lockout_redis_new(&p->shared_opts, pa_conf_str(rs, ops->keys, "key_prefix"),
+				 store) != 0) {
 		pa_error_set(err, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-/* Notes a failed call to the shared lockout store: counted, and logged
- * when it starts failing (and when it answers again, in shared_ok). */
-/* After a failed call the store is left alone for two seconds: a Redis
- * that drops packets would otherwise add its timeout to every lookup. */
-static bool
-shared_usable(const struct pa_pipeline *p, uint64_t now_ms)
-{
-	return now_ms >= atomic_load_explicit(&p->shared_retry_ms, memory_order_relaxed);
-}
-
+/* The lockout's events: locks counted and logged, the shared store's
+ * failures counted, and its fall back to memory logged once. */
 static void
-shared_failed(const struct pa_pipeline *p, const struct pa_error *err)
+lockout_event(void *arg, enum pa_lockout_event ev, const char *what, bool shared)
 {
-	struct pa_pipeline *mp = (struct pa_pipeline *)p;	/* atomics only */
+	const struct pa_pipeline *p = arg;
+	const char *scope = shared ? "on every replica" : "after repeated failures";
 
-	atomic_store(&mp->shared_retry_ms, pa_now_us() / 1000 + 2000);
-	if (p->metrics != NULL)
-		atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
-					  memory_order_relaxed);
-	if (!atomic_exchange(&mp->shared_down, true))
+	switch (ev) {
+	case PA_LOCKOUT_EV_USER_LOCKED:
+	case PA_LOCKOUT_EV_ADDRESS_LOCKED:
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(ev == PA_LOCKOUT_EV_ADDRESS_LOCKED
+							  ? &p->metrics->lockouts_address
+							  : &p->metrics->lockouts_user,
+						  1, memory_order_relaxed);
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: %s %s locked %s",
+			   ev == PA_LOCKOUT_EV_ADDRESS_LOCKED ? "address" : "user", what, scope);
+		break;
+	case PA_LOCKOUT_EV_STORE_ERROR:
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
+						  memory_order_relaxed);
+		break;
+	case PA_LOCKOUT_EV_STORE_DOWN:
 		pa_log_msg(p->log, PA_LOG_WARN, "lockout: the redis store failed (%s); counting "
-			   "in memory only until it answers", err->msg);
+			   "in memory only until it answers", what);
+		break;
+	case PA_LOCKOUT_EV_STORE_UP:
+		pa_log_msg(p->log, PA_LOG_INFO, "lockout: the redis store answers again");
+		break;
+	}
 }
 
-static void
-shared_ok(const struct pa_pipeline *p)
+int
+pa_pipeline_set_lockout(struct pa_pipeline *p, const struct pa_lockout_opts *o,
+			const struct pa_lockout_store *shared)
 {
-	struct pa_pipeline *mp = (struct pa_pipeline *)p;
-
-	if (atomic_load(&mp->shared_down) && atomic_exchange(&mp->shared_down, false))
-		pa_log_msg(p->log, PA_LOG_INFO, "lockout: the redis store answers again");
+	pa_lockout_free(p->lockout);
+	p->lockout = pa_lockout_new(o, shared, lockout_event, p);
+	return p->lockout != NULL ? 0 : -1;
 }
 
 int
@@ -147,9 +186,15 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 {
 	const struct pa_section *srv = pa_config_section(cfg, "server");
 	long cache_size = pa_conf_int(srv, pa_server_keys, "cache_size");
-	long max_failures = pa_conf_int(srv, pa_server_keys, "max_failures");
-	uint64_t window_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "failure_window") * 1000;
-	uint64_t lockout_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "lockout") * 1000;
+	struct pa_lockout_opts lo = {
+		.max_failures = pa_conf_int(srv, pa_server_keys, "max_failures"),
+		.window_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "failure_window") * 1000,
+		.lockout_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "lockout") * 1000,
+		.known_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "known_client_ttl") * 1000,
+		.ipv6_prefix = (int)pa_conf_int(srv, pa_server_keys, "lockout_ipv6_prefix"),
+		.capacity = 100000,
+	};
+	struct pa_lockout_store shared = { NULL, NULL };
 
 	memset(p, 0, sizeof(*p));
 	p->log = env->log;
@@ -159,6 +204,12 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	p->ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "cache_ttl") * 1000;
 	p->negative_ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "negative_ttl") * 1000;
 	p->stale_grace_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "stale_grace") * 1000;
+	p->locked_delay_min_us =
+		(uint64_t)pa_conf_int(srv, pa_server_keys, "locked_delay_min_ms") * 1000;
+	p->locked_delay_max_us =
+		(uint64_t)pa_conf_int(srv, pa_server_keys, "locked_delay_max_ms") * 1000;
+	if (p->locked_delay_max_us < p->locked_delay_min_us)
+		p->locked_delay_max_us = p->locked_delay_min_us;
 	p->cred_headers = strdup(pa_conf_str(srv, pa_server_keys, "credentials_header"));
 	p->realm = strdup(pa_conf_str(srv, pa_server_keys, "realm"));
 	if (p->cred_headers == NULL || p->realm == NULL) {
@@ -176,16 +227,17 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		goto fail;
 	if ((p->metrics = calloc(1, sizeof(*p->metrics))) == NULL ||
 	    (p->flights = pa_flights_new()) == NULL ||
-	    (cache_size > 0 && (p->cache = pa_cache_new((size_t)cache_size, NULL)) == NULL) ||
-	    (p->lock_users = pa_lockout_new(max_failures, window_ms, lockout_ms, 100000)) == NULL ||
-	    (p->lock_addrs = pa_lockout_new(max_failures, window_ms, lockout_ms, 100000)) == NULL) {
+	    (cache_size > 0 && (p->cache = pa_cache_new((size_t)cache_size, NULL)) == NULL)) {
 		pa_error_set(err, "out of memory for the cache and counters");
 		goto fail;
 	}
 	if (strcmp(pa_conf_str(srv, pa_server_keys, "lockout_store"), "redis") == 0 &&
-	    max_failures > 0 && open_shared_lockout(p, cfg, max_failures, window_ms, lockout_ms,
-						    err) != 0)
+	    lo.max_failures > 0 && open_shared_lockout(p, cfg, &shared, err) != 0)
 		goto fail;
+	if (pa_pipeline_set_lockout(p, &lo, shared.ops != NULL ? &shared : NULL) != 0) {
+		pa_error_set(err, "out of memory for the lockout counters");
+		goto fail;
+	}
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
 	p->chain.observe = observe_backend;
@@ -194,34 +246,6 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 fail:
 	pa_pipeline_close(p);
 	return -1;
-}
-
-/* The lockout key of a user, as LDAP matches names (caseIgnoreMatch with
- * insignificant spaces) and most databases: ASCII case folded, leading and
- * trailing spaces dropped, inner runs of spaces as one.  " Alice " and
- * "alice" are one user to slapd, so they share one count. */
-static size_t
-fold_user(const struct pa_decision *d, char *out)
-{
-	size_t i, n = 0;
-	bool space = false;
-
-	for (i = 0; i < d->cred.user_len; i++) {
-		unsigned char c = (unsigned char)d->cred.user[i];
-
-		if (c == ' ') {
-			space = n > 0;
-			continue;
-		}
-		if (space)
-			out[n++] = ' ';
-		space = false;
-		out[n++] = (char)tolower(c);
-	}
-	if (n == 0 && d->cred.user_len > 0)
-		out[n++] = ' ';	/* a name of spaces only: one key of its own */
-	out[n] = '\0';
-	return n;
 }
 
 /*
@@ -237,60 +261,80 @@ address_countable(const struct pa_pipeline *p, const struct pa_decision *d)
 	       !pa_cidr_list_match_text(&p->trusted, d->client, strlen(d->client));
 }
 
+/* Who the lockout counts this request as, made once. */
+static const struct pa_lockout_subject *
+subject(const struct pa_pipeline *p, struct pa_decision *d)
+{
+	if (!d->lk_ready) {
+		pa_lockout_subject(p->lockout, d->cred.user, d->cred.user_len,
+				   address_countable(p, d) ? d->client : NULL, &d->lk);
+		d->lk_ready = true;
+	}
+	return &d->lk;
+}
+
+/* Asks the lockout whether d may go on; where: PA_LOCKOUT_MEMORY on any
+ * thread, PA_LOCKOUT_SHARED on workers only. */
+static enum pa_lockout_verdict
+lockout_verdict(const struct pa_pipeline *p, struct pa_decision *d, int where)
+{
+	const char *why = NULL;
+	enum pa_lockout_verdict v;
+
+	if (p->lockout == NULL)
+		return PA_LOCKOUT_GO;
+	v = pa_lockout_check(p->lockout, subject(p, d), where, pa_now_us() / 1000, &why);
+	if (v == PA_LOCKOUT_USER || v == PA_LOCKOUT_ADDRESS)
+		pa_error_set(&d->why, "%s", why);
+	return v;
+}
+
+static bool
+lockout_says_locked(const struct pa_pipeline *p, struct pa_decision *d, int where)
+{
+	enum pa_lockout_verdict v = lockout_verdict(p, d, where);
+
+	return v == PA_LOCKOUT_USER || v == PA_LOCKOUT_ADDRESS;
+}
+
 static bool
 locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	char folded[PA_USER_MAX + 1];
-	size_t n;
-	uint64_t now = pa_now_us() / 1000;
-
-	if (p->lock_users == NULL)
-		return false;
-	n = fold_user(d, folded);
-	if (pa_lockout_locked(p->lock_users, folded, n, now)) {
-		pa_error_set(&d->why, "user locked out");
-		return true;
-	}
-	if (pa_lockout_locked(p->lock_addrs, d->client, strlen(d->client), now) &&
-	    address_countable(p, d)) {
-		pa_error_set(&d->why, "address locked out");
-		return true;
-	}
-	return false;
+	return lockout_says_locked(p, d, PA_LOCKOUT_MEMORY);
 }
 
-/* A lockout of a user or an address has started: counted and logged. */
+/* d is locked.  Were it not, would its answer have come from the cache,
+ * at once?  Then the locked answer must come at once too, or an attacker
+ * could tell a lock by re-sending a wrong password it just tried. */
 static void
-lockout_started(const struct pa_pipeline *p, bool address, const char *name, const char *scope)
+set_locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	if (p->metrics != NULL)
-		atomic_fetch_add_explicit(address ? &p->metrics->lockouts_address
-						  : &p->metrics->lockouts_user,
-					  1, memory_order_relaxed);
-	pa_log_msg(p->log, PA_LOG_WARN, "lockout: %s %s locked %s", address ? "address" : "user",
-		   name, scope);
+	struct pa_identity who;
+	struct pa_cache_view v = { .who = &who };
+
+	d->outcome = PA_OUT_LOCKED;
+	if (p->cache == NULL)
+		return;
+	if (!d->have_key) {
+		pa_cache_key(p->cache, d->cred.user, d->cred.user_len, d->cred.password,
+			     d->cred.password_len, d->key);
+		d->have_key = true;
+	}
+	d->locked_cached = pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000,
+					   p->stale_grace_ms, &v) == PA_CACHE_FRESH;
+	OPENSSL_cleanse(&who, sizeof(who));
 }
 
-/* Counts a failed or a successful authentication for the lockout. */
+/* Tells the lockout how an authentication ended (memory; the shared store
+ * is told by shared_count on the worker). */
 static void
 count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 {
-	char folded[PA_USER_MAX + 1];
-	size_t n;
-	uint64_t now = pa_now_us() / 1000;
-
-	if (p->lock_users == NULL)
+	if (p->lockout == NULL)
 		return;
-	n = fold_user(d, folded);
-	if (!failed) {
-		pa_lockout_success(p->lock_users, folded, n);
-		return;
-	}
-	if (pa_lockout_failure(p->lock_users, folded, n, now))
-		lockout_started(p, false, d->cred.user, "after repeated failures");
-	if (address_countable(p, d) &&
-	    pa_lockout_failure(p->lock_addrs, d->client, strlen(d->client), now))
-		lockout_started(p, true, d->client, "after repeated failures");
+	pa_lockout_record(p->lockout, subject(p, d), !failed, failed ? NULL : d->who.user,
+			  d->cred.password, d->cred.password_len, PA_LOCKOUT_MEMORY,
+			  pa_now_us() / 1000);
 }
 
 /* Rules exist and decide on context headers that a peer outside
@@ -386,6 +430,8 @@ pa_decision_init(struct pa_decision *d)
 bool
 pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 {
+	enum pa_lockout_verdict verdict;
+
 	d->cache = NULL;
 	switch (d->cred_status) {
 	case PA_CRED_OK:
@@ -399,15 +445,18 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 		d->outcome = PA_OUT_MALFORMED;
 		return true;
 	}
-	if (locked(p, d)) {
-		d->outcome = PA_OUT_LOCKED;
+	verdict = lockout_verdict(p, d, PA_LOCKOUT_MEMORY);
+	if (verdict == PA_LOCKOUT_USER || verdict == PA_LOCKOUT_ADDRESS) {
+		set_locked(p, d);
 		return true;
 	}
 	if (p->cache != NULL) {
 		pa_cache_key(p->cache, d->cred.user, d->cred.user_len, d->cred.password,
 			     d->cred.password_len, d->key);
 		d->have_key = true;
-		if (cached(p, d)) {
+		/* ASK_SHARED: only the shared store, on a worker, can tell
+		 * whether this client may pass a lock; no cached answer first. */
+		if (verdict == PA_LOCKOUT_GO && cached(p, d)) {
 			if (p->metrics != NULL)
 				atomic_fetch_add_explicit(&p->metrics->cache_hits, 1,
 							  memory_order_relaxed);
@@ -421,68 +470,20 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 static bool
 shared_locked(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	char folded[PA_USER_MAX + 1];
-	struct pa_error err = { { 0 } };
-	bool user_locked = false, addr_locked = false;
-	uint64_t now = pa_now_us() / 1000;
-	size_t n;
-
-	if (p->shared_lock == NULL || !shared_usable(p, now))
-		return false;
-	n = fold_user(d, folded);
-	if (pa_shared_lockout_locked(p->shared_lock, folded,
-				     address_countable(p, d) ? d->client : NULL, &user_locked,
-				     &addr_locked, &err) != 0) {
-		shared_failed(p, &err);
-		return false;	/* memory counters still apply */
-	}
-	shared_ok(p);
-	/* Learn the lock here too, so that cached answers, which never ask
-	 * Redis, are refused as well while it lasts. */
-	if (user_locked)
-		pa_lockout_lock(p->lock_users, folded, n, now);
-	if (addr_locked)
-		pa_lockout_lock(p->lock_addrs, d->client, strlen(d->client), now);
-	if (user_locked || addr_locked)
-		pa_error_set(&d->why, "locked out (shared)");
-	return user_locked || addr_locked;
+	return lockout_says_locked(p, d, PA_LOCKOUT_SHARED);
 }
 
-/* Counts a backend-decided answer in the shared store. */
+/* Tells the shared store how a backend-decided answer ended. */
 static void
 shared_count(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	char folded[PA_USER_MAX + 1];
-	struct pa_error err = { { 0 } };
-	bool started = false;
-	int rc = 0;
-	size_t n;
-	uint64_t now = pa_now_us() / 1000;
+	bool granted = d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN;
 
-	if (p->shared_lock == NULL || !shared_usable(p, now))
+	if (p->lockout == NULL || (!granted && d->outcome != PA_OUT_DENY))
 		return;
-	n = fold_user(d, folded);
-	if (d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) {
-		rc = pa_shared_lockout_success(p->shared_lock, folded, &err);
-	} else if (d->outcome == PA_OUT_DENY) {
-		rc = pa_shared_lockout_failure(p->shared_lock, 'u', folded, &started, &err);
-		if (rc == 0 && started) {
-			pa_lockout_lock(p->lock_users, folded, n, now);
-			lockout_started(p, false, d->cred.user, "on every replica");
-		}
-		started = false;
-		if (rc == 0 && address_countable(p, d)) {
-			rc = pa_shared_lockout_failure(p->shared_lock, 'a', d->client, &started, &err);
-			if (rc == 0 && started) {
-				pa_lockout_lock(p->lock_addrs, d->client, strlen(d->client), now);
-				lockout_started(p, true, d->client, "on every replica");
-			}
-		}
-	}
-	if (rc != 0)
-		shared_failed(p, &err);
-	else
-		shared_ok(p);
+	pa_lockout_record(p->lockout, subject(p, d), granted, granted ? d->who.user : NULL,
+			  d->cred.password, d->cred.password_len, PA_LOCKOUT_SHARED,
+			  pa_now_us() / 1000);
 }
 
 /* Runs the chain, or waits for the identical lookup already running. */
@@ -534,12 +535,13 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	struct pa_flight_result *res;
 	struct pa_cache_view v = { .who = &d->who };
+	uint64_t t0;
 
 	/* Locked while this request waited for a worker?  Without this check
 	 * every request queued behind the lockout's first failure would still
 	 * be tried against the backend. */
 	if (locked(p, d) || shared_locked(p, d)) {
-		d->outcome = PA_OUT_LOCKED;
+		set_locked(p, d);
 		return;
 	}
 	/* Filled while this request waited for a worker? */
@@ -556,7 +558,10 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		return;
 	}
 	d->cache = "miss";
+	t0 = pa_now_us();
 	lookup_coalesced(p, d, res);
+	if (res->ans.result != PA_UNAVAILABLE)
+		observe_verify(p, pa_now_us() - t0);
 	if (res->ans.result == PA_UNAVAILABLE && p->cache != NULL && p->stale_grace_ms > 0 &&
 	    d->have_key &&
 	    pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, p->stale_grace_ms, &v) ==
@@ -615,7 +620,12 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 	}
 #define FIELD(k, v, l, num) f[n++] = (struct pa_log_field){ k, v, l, num }
 	FIELD("client", d->client, SIZE_MAX, false);
-	FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);
+	/* After a grant the backend's canonical name is the identity. */
+	if ((d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) &&
+	    d->who.user[0] != '\0')
+		FIELD("user", d->who.user, SIZE_MAX, false);
+	else
+		FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);
 	FIELD("profile", pa_profile_name(d->profile), SIZE_MAX, false);
 	FIELD("outcome", pa_outcome_name(d->outcome), SIZE_MAX, false);
 	FIELD("backend", d->backend, SIZE_MAX, false);
@@ -679,10 +689,7 @@ probe_loop(void *arg)
 			pthread_cond_broadcast(&ps->wake);
 		}
 		pthread_mutex_unlock(&ps->lock);
-		if (ps->p->lock_users != NULL) {
-			pa_lockout_sweep(ps->p->lock_users, pa_now_us() / 1000);
-			pa_lockout_sweep(ps->p->lock_addrs, pa_now_us() / 1000);
-		}
+		pa_lockout_sweep(ps->p->lockout, pa_now_us() / 1000);
 		pthread_mutex_lock(&ps->lock);
 		until = pa_deadline_ms(ps->interval_ms);
 		if (!ps->stop)
@@ -801,9 +808,7 @@ pa_pipeline_close(struct pa_pipeline *p)
 	pa_rules_free(&p->rules);
 	pa_cache_free(p->cache);
 	pa_flights_free(p->flights);
-	pa_lockout_free(p->lock_users);
-	pa_lockout_free(p->lock_addrs);
-	pa_shared_lockout_free(p->shared_lock);
+	pa_lockout_free(p->lockout);
 	OPENSSL_cleanse(p->shared_password, sizeof(p->shared_password));
 	free(p->metrics);
 	free(p->cred_headers);

@@ -67,15 +67,16 @@ struct pa_pipeline {
 	char *realm;
 	struct pa_cache *cache;		/* NULL: cache_size = 0 */
 	struct pa_flights *flights;
-	struct pa_lockout *lock_users, *lock_addrs;
-	struct pa_shared_lockout *shared_lock;	/* lockout_store = redis, else NULL */
-	struct pa_redis_opts shared_opts;	/* its connection: the address and user
-						 * point into the config, which must
-						 * outlive the pipeline */
+	struct pa_lockout *lockout;	/* NULL: none (tests) */
+	struct pa_redis_opts shared_opts;	/* lockout_store = redis: its connection;
+						 * the address and user point into the
+						 * config, which must outlive the pipeline */
 	char shared_password[1024];
-	atomic_bool shared_down;		/* for logging the fallback once */
-	atomic_uint_fast64_t shared_retry_ms;	/* store skipped until then */
 	atomic_uint_fast64_t rules_warned_ms;	/* last untrusted-peer rules warning */
+	/* Locked answers wait about as long as a verification takes: an
+	 * average of recent uncached backend durations, within these. */
+	atomic_uint_fast64_t verify_avg_us;
+	uint64_t locked_delay_min_us, locked_delay_max_us;
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probe_state *probes;	/* background readiness probes */
@@ -106,11 +107,14 @@ struct pa_decision {
 	const char *cache;		/* "hit", "miss", "stale", or NULL (no lookup) */
 	const char *rule;		/* the [rule] that decided, or NULL */
 	bool granted_after_unavailable;
+	bool lk_ready;			/* lk is filled */
+	bool locked_cached;		/* locked, but the cache held an answer */
 	/* The large members come last, so that pa_decision_init() clears
 	 * only what must be clear instead of 6 KiB per request. */
 	struct pa_error why;		/* reason for unavailable / locked, for the log */
 	struct pa_credentials cred;
 	struct pa_identity who;
+	struct pa_lockout_subject lk;	/* who the lockout counts (lk_ready) */
 };
 
 /* Prepares d for a new request: every field empty, cheaply. */
@@ -121,6 +125,12 @@ void pa_decision_init(struct pa_decision *d);
 int pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		     const struct pa_backend_env *env, struct pa_error *err);
 
+/* Replaces the lockout with one on o and shared (may be NULL; handed
+ * over), its events logged and counted by the pipeline.  0, or -1 when out
+ * of memory (shared is then closed). */
+int pa_pipeline_set_lockout(struct pa_pipeline *p, const struct pa_lockout_opts *o,
+			    const struct pa_lockout_store *shared);
+
 /* Starts the background readiness probes (every interval_ms). */
 int pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms);
 
@@ -129,6 +139,14 @@ void pa_pipeline_close(struct pa_pipeline *p);
 bool pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d);
+
+/* How long to hold d's answer, in microseconds: for a locked answer about
+ * what a real verification has recently taken, with jitter, within the
+ * configured bounds; 0 for any other, and for a locked one whose
+ * credentials the cache would have answered at once.  rnd is any random
+ * 32-bit value. */
+uint64_t pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decision *d,
+				     uint32_t rnd);
 
 /* Readiness: 0 when every backend answered its last probe.  Otherwise -1
  * and a plain-text reason per backend in buf. */

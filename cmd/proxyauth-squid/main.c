@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "config.h"
+#include "holdq.h"
 #include "log.h"
 #include "pipeline.h"
 #include "squid_line.h"
@@ -46,6 +47,7 @@ extern char **environ;
 struct helper {
 	struct pa_pipeline pipe;
 	struct pa_workq *workq;
+	struct pa_holdq *held;	/* locked answers held back, as the HTTP front does */
 	struct pa_log log;
 	pthread_mutex_t out_lock;
 	bool with_id;
@@ -118,12 +120,33 @@ finish(struct request *r)
 }
 
 static void
+fire_held(void *item)
+{
+	finish(item);
+}
+
+/* Answers r: a locked answer after about a verification's time (see
+ * pa_pipeline_locked_delay_us), anything else at once.  Without channel
+ * IDs Squid waits for each answer, so holding one keeps the order. */
+static void
+answer(struct request *r)
+{
+	uint64_t delay;
+
+	if (r->d.outcome == PA_OUT_LOCKED && r->h->held != NULL &&
+	    (delay = pa_pipeline_locked_delay_us(&r->h->pipe, &r->d, arc4random())) > 0 &&
+	    pa_holdq_add(r->h->held, r, delay))
+		return;
+	finish(r);
+}
+
+static void
 run_lookup(struct pa_job *job)
 {
 	struct request *r = (struct request *)job;
 
 	pa_decide_lookup(&r->h->pipe, &r->d);
-	finish(r);
+	answer(r);
 }
 
 /*
@@ -186,7 +209,7 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 		pa_credentials_clear(&req.cred);
 
 	if (pa_decide_begin(&h->pipe, &r->d)) {
-		finish(r);
+		answer(r);
 		return;
 	}
 	r->job.run = run_lookup;
@@ -327,6 +350,7 @@ main(int argc, char **argv)
 		pa_log_msg(&h.log, PA_LOG_ERROR, "cannot start worker threads");
 		goto done;
 	}
+	h.held = pa_holdq_start(fire_held);	/* NULL: locked answers go at once */
 	if (pthread_create(&sig_thread, NULL, signal_loop, &h) == 0)
 		pthread_detach(sig_thread);
 	pa_log_msg(&h.log, PA_LOG_INFO, "proxyauth-squid %s ready (%s channel IDs)", PA_VERSION,
@@ -342,6 +366,7 @@ done:
 		_exit(ret);
 	}
 	pa_workq_free(h.workq);
+	pa_holdq_free(h.held);	/* answers what it still holds */
 	if (pipe_open)
 		pa_pipeline_close(&h.pipe);
 	if (cfg_loaded)

@@ -950,9 +950,13 @@ test_lockout_proxy_address_never_locked(void **state)
 	size_t i, k;
 
 	assert_non_null(d);
+	char pw[32];
+
 	for (i = 0; i < 3; i++) {
 		for (k = 0; k < 3; k++) {
-			assert_int_equal(ask(d, "/auth", users[i], "wrong-pw", &r, NULL, NULL, NULL), 0);
+			/* distinct wrong passwords: a repeated one counts once */
+			snprintf(pw, sizeof(pw), "wrong-pw-%zu", k);
+			assert_int_equal(ask(d, "/auth", users[i], pw, &r, NULL, NULL, NULL), 0);
 			assert_int_equal(r.status, 407);
 			pa_resp_free(&r);
 		}
@@ -1270,6 +1274,158 @@ test_metrics(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* ---- (d) the lockout model of issue 16 ----------------------------------- */
+
+/* A GET /auth as user from client, through the trusted loopback proxy;
+ * returns the status. */
+static long
+ask_from(const struct pa_daemon *d, const char *user, const char *password, const char *client)
+{
+	char xff[128];
+	struct pa_resp r;
+	long status;
+
+	snprintf(xff, sizeof(xff), "X-Forwarded-For: %s", client);
+	assert_int_equal(ask(d, "/auth", user, password, &r, xff, NULL, NULL), 0);
+	status = r.status;
+	pa_resp_free(&r);
+	return status;
+}
+
+/* Guesses from rotating addresses while the owner keeps succeeding from
+ * its own (cache hits included): the owner's successes no longer erase
+ * them, so the user locks for every other address and stays open for the
+ * owner's known-good one. */
+static void
+test_lockout_distributed_guessing(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1/32\n"
+		"max_failures = 5\nfailure_window = 60\nlockout = 60\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", lockout_users);
+	char client[32], pw[32], outcome[32];
+	int i, locked = 0;
+
+	assert_non_null(d);
+	for (i = 0; i < 24; i++) {
+		if (ask_from(d, "alice", "alice-pw", "192.0.2.10") != 204)
+			fail_msg("the owner was refused before guess %d", i);
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		snprintf(pw, sizeof(pw), "guess-%d", i);
+		assert_int_equal(ask_from(d, "alice", pw, client), 407);
+		pa_last_decision_field(d, "outcome", outcome, sizeof(outcome));
+		locked += strcmp(outcome, "locked") == 0;
+	}
+	/* Five counted, the other nineteen refused unasked. */
+	assert_int_equal(locked, 19);
+	assert_true(lockouts(d, "user") == 1);
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "203.0.113.50"), 407);
+	pa_expect_last_decision(d, "outcome", "locked");
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "192.0.2.10"), 204);
+	/* The exemption is the folded name's; htpasswd itself matches names
+	 * exactly, so "ALICE" is asked and refused, not locked. */
+	assert_int_equal(ask_from(d, "ALICE", "alice-pw", "192.0.2.10"), 407);
+	pa_expect_last_decision(d, "outcome", "deny");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* A client retrying one stale password counts once, from the cache or
+ * not; distinct wrong passwords still add up. */
+static void
+test_lockout_stale_password_counts_once(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1/32\n"
+		"max_failures = 3\nfailure_window = 60\nlockout = 60\nnegative_ttl = 1\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", lockout_users);
+	int i;
+
+	assert_non_null(d);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(ask_from(d, "alice", "old-saved-password", "192.0.2.7"), 407);
+		pa_expect_last_decision(d, "outcome", "deny");
+		if (i == 10)
+			pa_sleep_ms(1100);	/* past negative_ttl: asked again */
+	}
+	assert_true(lockouts(d, "user") == 0 && lockouts(d, "address") == 0);
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "198.51.100.1"), 204);
+	/* One stale password and two new guesses are three. */
+	assert_int_equal(ask_from(d, "alice", "guess-1", "198.51.100.2"), 407);
+	assert_int_equal(ask_from(d, "alice", "guess-2", "198.51.100.3"), 407);
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "198.51.100.4"), 407);
+	pa_expect_last_decision(d, "outcome", "locked");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* IPv6 clients are counted per /64 (lockout_ipv6_prefix): one host
+ * rotating through its prefix is one address. */
+static void
+test_lockout_ipv6_prefix(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1/32\n"
+		"max_failures = 3\nfailure_window = 60\nlockout = 60\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", lockout_users);
+
+	assert_non_null(d);
+	assert_int_equal(ask_from(d, "u1", "x", "2001:db8:1:2::1"), 407);
+	assert_int_equal(ask_from(d, "u2", "x", "2001:db8:1:2::2"), 407);
+	assert_int_equal(ask_from(d, "u3", "x", "2001:db8:1:2:ffff:0:0:3"), 407);
+	assert_true(lockouts(d, "address") == 1);
+	assert_int_equal(ask_from(d, "bob", "bob-pw", "2001:db8:1:2::99"), 407);
+	pa_expect_last_decision(d, "outcome", "locked");
+	assert_int_equal(ask_from(d, "bob", "bob-pw", "2001:db8:1:3::1"), 204);
+	assert_int_equal(pa_daemon_stop(d), 0);
+	/* With /128 each address counts alone. */
+	d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1/32\n"
+		"max_failures = 3\nfailure_window = 60\nlockout = 60\nlockout_ipv6_prefix = 128\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", lockout_users);
+	assert_non_null(d);
+	assert_int_equal(ask_from(d, "u1", "x", "2001:db8:1:2::1"), 407);
+	assert_int_equal(ask_from(d, "u2", "x", "2001:db8:1:2::2"), 407);
+	assert_int_equal(ask_from(d, "u3", "x", "2001:db8:1:2::3"), 407);
+	assert_int_equal(ask_from(d, "bob", "bob-pw", "2001:db8:1:2::99"), 204);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* A locked answer is held back, not sent at once: with
+ * locked_delay_min_ms = 300 it takes at least that long (a lower bound
+ * only; how close locked and wrong answers come is tests/bench's job). */
+static void
+test_lockout_answer_held_back(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\nmax_failures = 2\nfailure_window = 60\n"
+		"lockout = 60\nlocked_delay_min_ms = 300\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", lockout_users);
+	struct pa_resp r;
+	long t0, took;
+
+	assert_non_null(d);
+	assert_int_equal(ask(d, "/auth", "alice", "wrong-1", &r, NULL, NULL, NULL), 0);
+	pa_resp_free(&r);
+	assert_int_equal(ask(d, "/auth", "alice", "wrong-2", &r, NULL, NULL, NULL), 0);
+	pa_resp_free(&r);
+	t0 = pa_now_ms();
+	assert_int_equal(ask(d, "/auth", "alice", "alice-pw", &r, NULL, NULL, NULL), 0);
+	took = pa_now_ms() - t0;
+	check_deny(&r, &profiles[0], "locked");
+	pa_resp_free(&r);
+	pa_expect_last_decision(d, "outcome", "locked");
+	if (took < 300)
+		fail_msg("a locked answer came after %ld ms, before locked_delay_min_ms", took);
+	/* Held answers do not hold up the rest. */
+	assert_int_equal(ask(d, "/auth", "bob", "bob-pw", &r, NULL, NULL, NULL), 0);
+	assert_int_equal(r.status, 204);
+	pa_resp_free(&r);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -1285,6 +1441,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lockout_proxy_address_never_locked, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_address_untrusted, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_distributed_guessing, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_stale_password_counts_once,
+						pa_fixture_setup, pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_ipv6_prefix, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_answer_held_back, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rules, pa_fixture_setup,
 						pa_fixture_teardown),

@@ -183,6 +183,98 @@ test_shared_lock_reaches_cached_answers(void **state)
 	assert_int_equal(pa_daemon_stop(b), 0);
 }
 
+/* GET /auth as user from client, through the trusted loopback proxy. */
+static int
+status_from(const struct pa_daemon *d, const char *user, const char *password,
+	    const char *client)
+{
+	char auth[600] = "Proxy-Authorization: ", xff[96];
+	struct pa_req req = { .path = "/auth" };
+	struct pa_resp r;
+	int st = -1;
+
+	pa_basic(user, password, auth + strlen(auth), sizeof(auth) - strlen(auth));
+	snprintf(xff, sizeof(xff), "X-Forwarded-For: %s", client);
+	req.headers[0] = auth;
+	req.headers[1] = xff;
+	if (pa_request(d, &req, &r) == 0)
+		st = (int)r.status;
+	pa_resp_free(&r);
+	return st;
+}
+
+/* Distributed guessing across two replicas while the owner works through
+ * one of them: the user locks on both for everyone else, and the owner's
+ * address, known good in Redis, is served by the replica that never saw
+ * it.  No key in Redis holds a password. */
+static void
+test_shared_distributed_guessing(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b;
+	char *conf, out[8192], client[32], pw[32];
+	int i;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "trusted_proxies = 127.0.0.1/32\nmax_failures = 4\nfailure_window = 60\n"
+			  "lockout = 60\n[htpasswd]\nfile = @HTPASSWD@\n[redis]\naddress = %s\n",
+			  x->redis.addr);
+	a = pa_daemon_start(x->f, conf, users);
+	b = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(status_from(a, "alice", "alice-pw", "192.0.2.10"), 204);
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		snprintf(pw, sizeof(pw), "guess-%d", i);
+		assert_int_equal(status_from(i % 2 ? a : b, "alice", pw, client), 407);
+	}
+	assert_int_equal(pa_redis_int(&x->redis, "EXISTS", "proxyauth:lock:u:alice", NULL), 1);
+	assert_int_equal(status_from(a, "alice", "alice-pw", "203.0.113.5"), 407);
+	assert_int_equal(status_from(b, "alice", "alice-pw", "203.0.113.6"), 407);
+	/* b never answered the owner: what it knows comes from Redis. */
+	assert_int_equal(status_from(b, "alice", "alice-pw", "192.0.2.10"), 204);
+	assert_int_equal(status_from(a, "alice", "alice-pw", "192.0.2.10"), 204);
+	assert_int_equal(pa_redis_cli(&x->redis, out, sizeof(out), "KEYS", "*", NULL), 0);
+	if (strstr(out, "guess") != NULL || strstr(out, "alice-pw") != NULL)
+		fail_msg("a password in a Redis key:\n%s", out);
+	assert_true(strstr(out, "proxyauth:good:10:192.0.2.10:alice") != NULL);
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
+/* One stale password retried through two replicas: each replica hashes
+ * passwords under its own key, so it counts at most once per replica. */
+static void
+test_shared_stale_password(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b;
+	char *conf;
+	int i;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "trusted_proxies = 127.0.0.1/32\nmax_failures = 3\nfailure_window = 60\n"
+			  "lockout = 60\nnegative_ttl = 0\n[htpasswd]\nfile = @HTPASSWD@\n"
+			  "[redis]\naddress = %s\n", x->redis.addr);
+	a = pa_daemon_start(x->f, conf, users);
+	b = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(status_from(a, "alice", "stale", "192.0.2.7"), 407);
+		assert_int_equal(status_from(b, "alice", "stale", "192.0.2.7"), 407);
+	}
+	assert_int_equal(pa_redis_int(&x->redis, "EXISTS", "proxyauth:lock:u:alice", NULL), 0);
+	assert_int_equal(status_from(a, "alice", "alice-pw", "192.0.2.8"), 204);
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
 /* With the lockout store unreachable, counting goes on in memory, and the
  * log and the metrics say so. */
 static void
@@ -258,6 +350,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_lockout_two_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lock_reaches_cached_answers, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_shared_distributed_guessing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_stale_password, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lockout_falls_back_to_memory, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stale_answer_while_backend_down, setup,

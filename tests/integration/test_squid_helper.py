@@ -137,9 +137,10 @@ file = %s
     s.check("after a long line the next request is read normally",
             b == '21 OK user="alice"', b)
 
-    # Lockout from the shared pipeline: 3 failures lock locky.
+    # Lockout from the shared pipeline: 3 distinct wrong passwords lock
+    # locky (a repeated one would count once).
     for i in range(3):
-        h.ask("%d locky wrong" % (30 + i))
+        h.ask("%d locky wrong%d" % (30 + i, i))
     s.check("locked out after max_failures: the right password is refused",
             h.ask("33 locky locky-pw") == '33 ERR message="authentication failed"')
     # The client address from key_extras ("%>a") is logged.

@@ -130,12 +130,9 @@ set_require(struct fx *f, const char *groups)
 static void
 set_lockout(struct fx *f, long max_failures, uint64_t window_ms, uint64_t lockout_ms)
 {
-	pa_lockout_free(f->p.lock_users);
-	pa_lockout_free(f->p.lock_addrs);
-	f->p.lock_users = pa_lockout_new(max_failures, window_ms, lockout_ms, 1000);
-	f->p.lock_addrs = pa_lockout_new(max_failures, window_ms, lockout_ms, 1000);
-	assert_non_null(f->p.lock_users);
-	assert_non_null(f->p.lock_addrs);
+	struct pa_lockout_opts o = { max_failures, window_ms, lockout_ms, 3600000, 64, 1000 };
+
+	assert_int_equal(pa_pipeline_set_lockout(&f->p, &o, NULL), 0);
 }
 
 static int
@@ -154,11 +151,9 @@ setup(void **state)
 	f->p.cache = pa_cache_new(1000, NULL);
 	f->p.flights = pa_flights_new();
 	f->p.metrics = calloc(1, sizeof(*f->p.metrics));
-	f->p.lock_users = pa_lockout_new(0, 60000, 300000, 1000);
-	f->p.lock_addrs = pa_lockout_new(0, 60000, 300000, 1000);
-	if (f->p.cache == NULL || f->p.flights == NULL || f->p.metrics == NULL ||
-	    f->p.lock_users == NULL || f->p.lock_addrs == NULL)
+	if (f->p.cache == NULL || f->p.flights == NULL || f->p.metrics == NULL)
 		return -1;
+	set_lockout(f, 0, 60000, 300000);
 	f->p.chain.observe = observe;
 	f->p.chain.observe_arg = f->p.metrics;
 	f->p.ttl_ms = 60000;
@@ -183,8 +178,7 @@ teardown(void **state)
 	} else {
 		pa_cache_free(f->p.cache);
 		pa_flights_free(f->p.flights);
-		pa_lockout_free(f->p.lock_users);
-		pa_lockout_free(f->p.lock_addrs);
+		pa_lockout_free(f->p.lockout);
 		free(f->p.metrics);
 	}
 	if (f->dir[0] != '\0')
@@ -751,7 +745,8 @@ test_lockout_user(void **state)
 	assert_int_not_equal(d.outcome, PA_OUT_LOCKED);
 }
 
-/* Denials from the cache count like fresh ones. */
+/* Denials from the cache count like fresh ones, and like them a wrong
+ * password repeated (a client with a stale saved password) counts once. */
 static void
 test_lockout_counts_cached_denials(void **state)
 {
@@ -764,9 +759,12 @@ test_lockout_counts_cached_denials(void **state)
 	expect_cache(&d, "hit");
 	assert_true(decide_at(f, &d, "alice", WRONG_PW, "198.51.100.3", NULL, NULL));
 	assert_int_equal(calls(f), 1);
-	assert_true(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.4", NULL, NULL));
+	assert_false(decide_at(f, &d, "alice", "wrong-2", "198.51.100.4", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_DENY);
+	assert_false(decide_at(f, &d, "alice", "wrong-3", "198.51.100.5", NULL, NULL));
+	assert_true(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.6", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
-	assert_int_equal(calls(f), 1);
+	assert_int_equal(calls(f), 3);
 }
 
 static void
@@ -821,15 +819,18 @@ test_lockout_ends_and_resets(void **state)
 	assert_false(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.20", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
 
-	/* A success forgets the user's failures. */
+	/* A success forgets only its own address's failures: those from
+	 * elsewhere still lock the user, except for the address that
+	 * succeeded (known good). */
 	set_lockout(f, 3, 60000, 300000);
 	decide_at(f, &d, "bob", "wrong-a", "198.51.100.30", NULL, NULL);
 	decide_at(f, &d, "bob", "wrong-b", "198.51.100.31", NULL, NULL);
 	decide_at(f, &d, "bob", RIGHT_PW, "198.51.100.32", NULL, NULL);
 	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
 	decide_at(f, &d, "bob", "wrong-c", "198.51.100.33", NULL, NULL);
-	decide_at(f, &d, "bob", "wrong-d", "198.51.100.34", NULL, NULL);
-	decide_at(f, &d, "bob", RIGHT_PW, "198.51.100.35", NULL, NULL);
+	assert_true(decide_at(f, &d, "bob", RIGHT_PW, "198.51.100.35", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	decide_at(f, &d, "bob", RIGHT_PW, "198.51.100.32", NULL, NULL);
 	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
 
 	/* Failures further apart than failure_window do not add up. */
@@ -851,7 +852,66 @@ test_lockout_ends_and_resets(void **state)
 	}
 	assert_false(decide_at(f, &d, "dave", RIGHT_PW, "198.51.100.50", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
-	assert_int_equal(counter(&f->p.metrics->lockouts_user), 1);
+	assert_int_equal(counter(&f->p.metrics->lockouts_user), 2);	/* alice, bob */
+}
+
+/* After a grant the backend's canonical name is the identity: in the log
+ * line, and in the lockout, where the success clears the failures the
+ * canonical name had from that address. */
+static void
+test_lockout_canonical_identity(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	set_lockout(f, 3, 60000, 300000);
+	f->fk.canon = "alice";
+	decide_at(f, &d, "alice", "wrong-1", "198.51.100.1", NULL, NULL);
+	decide_at(f, &d, "alice", "wrong-2", "198.51.100.1", NULL, NULL);
+	assert_false(decide_at(f, &d, "a.smith", RIGHT_PW, "198.51.100.1", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	expect_field(f, "user", "alice");
+	decide_at(f, &d, "alice", "wrong-3", "198.51.100.2", NULL, NULL);
+	EXPECT_OUTCOME(&d, PA_OUT_DENY);
+	expect_field(f, "user", "alice");
+	/* Two failures were cleared by a.smith's success: one is left. */
+	assert_false(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.3", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	/* A denial logs the name as typed. */
+	decide_at(f, &d, "A.Smith", "wrong-4", "198.51.100.4", NULL, NULL);
+	expect_field(f, "user", "A.Smith");
+	f->fk.canon = NULL;
+}
+
+/* A locked answer is held back about a verification's time, unless the
+ * cache would have answered these credentials at once: re-sending a wrong
+ * password just tried must not tell an attacker it is locked. */
+static void
+test_locked_delay(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	set_lockout(f, 2, 60000, 300000);
+	f->p.locked_delay_min_us = 1000;
+	f->p.locked_delay_max_us = 2000000;
+	assert_false(decide_at(f, &d, "alice", "wrong-1", "198.51.100.1", NULL, NULL));
+	assert_int_equal(pa_pipeline_locked_delay_us(&f->p, &d, 0), 0);	/* a deny */
+	decide_at(f, &d, "alice", "wrong-2", "198.51.100.1", NULL, NULL);
+	assert_true(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.2", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 0) >= 1000);
+	/* wrong-1 is in the negative cache: its locked answer is not held. */
+	assert_true(decide_at(f, &d, "alice", "wrong-1", "198.51.100.2", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_int_equal(pa_pipeline_locked_delay_us(&f->p, &d, 0), 0);
+	/* The average of verifications sets the delay, within the bounds. */
+	atomic_store(&f->p.verify_avg_us, 100000);
+	assert_true(decide_at(f, &d, "alice", "wrong-9", "198.51.100.2", NULL, NULL));
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 0) == 75000);
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 500) == 125000);
+	f->p.locked_delay_max_us = 50000;
+	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 250) == 50000);
 }
 
 /* ---- coalescing ---------------------------------------------------------- */
@@ -1053,8 +1113,7 @@ setup_opened(void **state)
 	f = *state;
 	pa_cache_free(f->p.cache);
 	pa_flights_free(f->p.flights);
-	pa_lockout_free(f->p.lock_users);
-	pa_lockout_free(f->p.lock_addrs);
+	pa_lockout_free(f->p.lockout);
 	free(f->p.metrics);
 	memset(&f->p, 0, sizeof(f->p));
 
@@ -1197,6 +1256,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_ends_and_resets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_canonical_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_locked_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_grant, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_unavailable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce_per_credentials, setup, teardown),

@@ -1,0 +1,29 @@
+/*
+ * The folded form of a user name, the key under which the lockout counts
+ * it (SPEC section 5).  Directories match names loosely: slapd's
+ * caseIgnoreMatch decomposes compatibility characters, lower-cases and
+ * drops insignificant spaces, so "ALICE", fullwidth "ａｌｉｃｅ" and
+ * "alice " all bind as alice.  Every such variant must share one counter,
+ * so the fold is at least as loose: Unicode NFKC with full case folding
+ * (libunistring), default-ignorable code points dropped, U+0130 (İ) taken
+ * as "i" as slapd's simple lower-casing does, leading and trailing spaces
+ * trimmed and inner runs of spaces made one.  Folding more loosely than a
+ * backend is safe (two names share a counter); less loosely is a bypass.
+ */
+#ifndef PA_FOLD_H
+#define PA_FOLD_H
+
+#include <stddef.h>
+
+/* Room for a folded name with its NUL.  A fold longer than this (NFKC can
+ * grow a string elevenfold) is replaced by "#" and the hex SHA-256 of the
+ * fold, so the key stays bounded and still one per name. */
+#define PA_FOLD_MAX 512
+
+/* Folds in[0..len) into out[PA_FOLD_MAX] (NUL-terminated) and returns its
+ * length.  A name of spaces only folds to " "; text that is not UTF-8
+ * or holds NUL (never passed by the credentials parser) is folded as
+ * ASCII bytes, NUL as '?'. */
+size_t pa_fold_user(const char *in, size_t len, char *out);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * User name folding: every spelling a directory binds as one account
+ * folds to one key (NFKC, fullwidth, full case folding with ß and İ,
+ * combining marks, ignorable code points, spaces), names that differ stay
+ * apart, and an overlong fold stays bounded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "fold.h"
+
+static const char *
+fold(const char *s)
+{
+	static char out[PA_FOLD_MAX];
+
+	pa_fold_user(s, strlen(s), out);
+	return out;
+}
+
+static void
+test_table(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+		{ "alice", "alice" },
+		{ "ALICE", "alice" },
+		{ "Alice", "alice" },
+		{ "\xef\xbd\x81\xef\xbd\x8c\xef\xbd\x89\xef\xbd\x83\xef\xbd\x85", "alice" }, /* ａｌｉｃｅ */
+		{ "\xef\xbc\xa1lice", "alice" },		/* Ａlice */
+		{ "AL\xc4\xb0" "CE", "alice" },			/* ALİCE */
+		{ "alice ", "alice" },
+		{ "  alice", "alice" },
+		{ "al  ice", "al ice" },
+		{ "al\xc2\xa0ice", "al ice" },			/* NBSP: NFKC space */
+		{ "al\xe3\x80\x80ice", "al ice" },		/* ideographic space */
+		{ "ali\xc2\xad" "ce", "alice" },		/* soft hyphen: ignorable */
+		{ "ali\xe2\x80\x8b" "ce", "alice" },		/* zero-width space */
+		{ "Stra\xc3\x9f" "e", "strasse" },		/* ß: full folding */
+		{ "STRASSE", "strasse" },
+		{ "\xe1\xba\x9e", "ss" },			/* ẞ capital sharp s */
+		{ "Jos\xc3\xa9", "jos\xc3\xa9" },		/* é precomposed */
+		{ "JOSE\xcc\x81", "jos\xc3\xa9" },		/* E + combining acute */
+		{ "\xef\xac\x81" "fi", "fifi" },		/* ﬁ ligature */
+		{ "\xe2\x84\xab", "\xc3\xa5" },			/* Angstrom sign: å */
+		{ "\xc4\xb1", "\xc4\xb1" },			/* dotless ı stays itself */
+		{ "\xce\xa3\xce\x99\xce\xa3", "\xcf\x83\xce\xb9\xcf\x83" }, /* ΣΙΣ: σισ */
+		{ "   ", " " },
+		{ "", "" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (strcmp(fold(t[i].in), t[i].want) != 0)
+			fail_msg("fold(\"%s\") = \"%s\", want \"%s\"", t[i].in, fold(t[i].in),
+				 t[i].want);
+	}
+}
+
+static void
+test_distinct_names_stay_apart(void **state)
+{
+	char a[PA_FOLD_MAX];
+
+	(void)state;
+	strcpy(a, fold("alice"));
+	assert_string_not_equal(a, fold("alic"));
+	assert_string_not_equal(a, fold("al ice"));
+	strcpy(a, fold("\xc4\xb1"));
+	assert_string_not_equal(a, fold("i"));		/* ı is not i */
+	strcpy(a, fold("jos\xc3\xa9"));
+	assert_string_not_equal(a, fold("jose"));
+}
+
+/* Folding a fold changes nothing, also where an ignorable code point
+ * stood between two combining marks (found by fuzz_fold). */
+static void
+test_fold_is_stable(void **state)
+{
+	static const char *const in[] = {
+		"\xcd\x8f\xcd\xaf\xcd\x8f\xcd\x87",	/* CGJ U+036F CGJ U+0347 */
+		"AL\xc4\xb0" "CE", "Stra\xc3\x9f" "e", " a  b ", "\xef\xb7\xba",
+		"x\x00y",
+	};
+	char a[PA_FOLD_MAX], b[PA_FOLD_MAX];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		n = pa_fold_user(in[i], i == 5 ? 3 : strlen(in[i]), a);
+		assert_int_equal(strlen(a), n);
+		pa_fold_user(a, n, b);
+		assert_string_equal(a, b);
+	}
+}
+
+static void
+test_long_fold_is_bounded(void **state)
+{
+	char in[257], out[PA_FOLD_MAX], again[PA_FOLD_MAX];
+	size_t i, n;
+
+	(void)state;
+	/* U+FDFA (3 bytes) decomposes to 33 bytes: 85 of them fold to
+	 * 2805 bytes, which become "#" and a hex digest. */
+	for (i = 0; i + 3 <= 255; i += 3)
+		memcpy(in + i, "\xef\xb7\xba", 3);
+	in[i] = '\0';
+	n = pa_fold_user(in, i, out);
+	assert_int_equal(n, 65);
+	assert_int_equal(out[0], '#');
+	pa_fold_user(in, i, again);
+	assert_string_equal(out, again);
+	in[0] = 'x';
+	pa_fold_user(in, i, again);
+	assert_string_not_equal(out, again);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_distinct_names_stay_apart),
+		cmocka_unit_test(test_fold_is_stable),
+		cmocka_unit_test(test_long_fold_is_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
