@@ -303,7 +303,7 @@ locked(const struct pa_pipeline *p, struct pa_decision *d)
 	return lockout_says_locked(p, d, PA_LOCKOUT_MEMORY);
 }
 
-/* d is locked.  Were it not, would its answer have come from the cache,
+/* d is locked.  Were it not, would its denial have come from the cache,
  * at once?  Then the locked answer must come at once too, or an attacker
  * could tell a lock by re-sending a wrong password it just tried. */
 static void
@@ -320,8 +320,12 @@ set_locked(const struct pa_pipeline *p, struct pa_decision *d)
 			     d->cred.password_len, d->key);
 		d->have_key = true;
 	}
+	/* A cached denial only: one of the guesser's own recent tries.  A
+	 * cached grant answered at once would tell the guesser that this is
+	 * the password the cache knows as right. */
 	d->locked_cached = pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000,
-					   p->stale_grace_ms, &v) == PA_CACHE_FRESH;
+					   p->stale_grace_ms, &v) == PA_CACHE_FRESH &&
+			   v.result == PA_DENIED;
 	OPENSSL_cleanse(&who, sizeof(who));
 }
 

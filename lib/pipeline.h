@@ -108,7 +108,7 @@ struct pa_decision {
 	const char *rule;		/* the [rule] that decided, or NULL */
 	bool granted_after_unavailable;
 	bool lk_ready;			/* lk is filled */
-	bool locked_cached;		/* locked, but the cache held an answer */
+	bool locked_cached;		/* locked, but the cache held a denial */
 	/* The large members come last, so that pa_decision_init() clears
 	 * only what must be clear instead of 6 KiB per request. */
 	struct pa_error why;		/* reason for unavailable / locked, for the log */

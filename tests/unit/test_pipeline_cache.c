@@ -895,11 +895,17 @@ test_locked_delay(void **state)
 	set_lockout(f, 2, 60000, 300000);
 	f->p.locked_delay_min_us = 1000;
 	f->p.locked_delay_max_us = 2000000;
+	/* The owner's grant is cached before the lock. */
+	assert_false(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.9", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
 	assert_false(decide_at(f, &d, "alice", "wrong-1", "198.51.100.1", NULL, NULL));
 	assert_int_equal(pa_pipeline_locked_delay_us(&f->p, &d, 0), 0);	/* a deny */
 	decide_at(f, &d, "alice", "wrong-2", "198.51.100.1", NULL, NULL);
 	assert_true(decide_at(f, &d, "alice", RIGHT_PW, "198.51.100.2", NULL, NULL));
 	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	/* The right password has a cached grant, yet its locked answer is
+	 * held like any other: answered at once, it would tell a locked-out
+	 * guesser which password the cache knows as right. */
 	assert_true(pa_pipeline_locked_delay_us(&f->p, &d, 0) >= 1000);
 	/* wrong-1 is in the negative cache: its locked answer is not held. */
 	assert_true(decide_at(f, &d, "alice", "wrong-1", "198.51.100.2", NULL, NULL));
