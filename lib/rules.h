@@ -83,4 +83,18 @@ int pa_host_canon(const char *in, size_t len, char *out, size_t size, const char
  */
 bool pa_path_under(const char *path, const char *prefix, bool sensitive);
 
+/*
+ * True when two context header values name the same path (the path of
+ * each, as pa_path_canon() gives it, byte for byte) or the same host (as
+ * pa_host_canon() gives it).  False when either is refused.  A request
+ * whose X-Forwarded-Uri, X-Original-URI and X-Original-URL disagree is
+ * ambiguous: a proxy that sets one may pass the client's other.
+ */
+bool pa_paths_agree(const char *a, size_t alen, const char *b, size_t blen);
+bool pa_hosts_agree(const char *a, size_t alen, const char *b, size_t blen);
+
+/* The length of the "scheme://" that begins an absolute URL (RFC 3986
+ * scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )), or 0. */
+size_t pa_url_scheme_len(const char *in, size_t len);
+
 #endif

@@ -166,7 +166,9 @@ file = %s
     m = rules_matrix.Matrix(s, "squid", port_m, up,
                             lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))],
                             port_suffix=":%d" % up.port)
-    m.paths()
+    # Squid matches the decoded URL, where an encoded '?' looks like the
+    # query's: a dot segment after a '?' is refused (squid.conf).
+    m.paths(refused_twins={"twin-query-dotdot"})
     m.urllib_paths()
     # Squid goes where the URL says: every name of the app's address is
     # the app (judged by the dst ACL); a name that does not resolve is 503.
