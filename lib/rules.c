@@ -224,6 +224,10 @@ pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **w
 		REFUSE("empty path");
 	if (in[0] != '/')
 		REFUSE("path does not start with '/'");
+	/* Node's new URL(req.url, base), Java's URI and others read "//h/x"
+	 * as the host h and the path /x. */
+	if (len > 1 && in[1] == '/')
+		REFUSE("path starts with '//'");
 	if (size < 2)
 		REFUSE("path too long");
 	for (i = 0; i < len; i++) {

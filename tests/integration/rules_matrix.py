@@ -60,6 +60,9 @@ PATH_VARIANTS = [
     # dot segments (nginx, Tomcat) serves /admin/x.
     ("enc-question-dotdot", "/public%3F/../admin/x"),
     ("enc-question-dotdot-semicolon", "/public%3f/..;/admin/x"),
+    # Node's new URL(req.url, base) and Java's URI take "//host" for an
+    # authority: the path they route is /admin/x.
+    ("scheme-relative", "//other.example.org/admin/x"),
 ]
 # Paths bob must still reach: the twins of the protected one.
 OPEN_TWINS = [("twin-administrator", "/administrator"), ("twin-public", "/public/x"),
@@ -126,9 +129,20 @@ def app_view(path):
     return "/".join(segs).replace("\u0131", "i").lower()
 
 
+def whatwg_view(path):
+    """The path of new URL(path, base) (Node), Java's URI: a leading "//"
+    starts an authority."""
+    if path.startswith("//"):
+        rest = path[2:]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return path
+
+
 def protected(path):
-    v = app_view(path)
-    return v == "/admin" or v.startswith("/admin/")
+    for v in (app_view(path), app_view(whatwg_view(path))):
+        if v == "/admin" or v.startswith("/admin/"):
+            return True
+    return False
 
 
 class Matrix:

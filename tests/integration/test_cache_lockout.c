@@ -1079,7 +1079,8 @@ test_rules(void **state)
 		/* the same path spelt differently: the rule decides */
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /%61dmin" }, ROOT | ADA,
 		  "admin" },
-		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: //admin" }, ROOT | ADA,
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: //x/admin" }, 0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /admin//" }, ROOT | ADA,
 		  "admin" },
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /ADMIN/x" }, ROOT | ADA,
 		  "admin" },

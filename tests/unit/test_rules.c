@@ -34,7 +34,8 @@ test_path_canon(void **state)
 		{ "/ADMIN/x", "/ADMIN/x" },		/* case is the compare's business */
 		{ "/admin?x=/../y", "/admin" },		/* the query is not the path */
 		{ "/admin?a=%zz;b", "/admin" },		/* the query is not decoded */
-		{ "//admin//x", "/admin/x" },		/* merged, as nginx does */
+		{ "/admin//x", "/admin/x" },		/* merged, as nginx does */
+		{ "/admin/x//", "/admin/x/" },
 		{ "/%61dmin", "/admin" },
 		{ "/a...b/...", "/a...b/..." },		/* not dot segments */
 		{ "/.well-known/x", "/.well-known/x" },
@@ -58,6 +59,9 @@ test_path_canon(void **state)
 		/* backslash and encoded separators */
 		"/public\\..\\admin\\x", "/public%5c..%5cadmin", "/public%2f..%2fadmin",
 		"/admin%2Fx",
+		/* a leading "//": Node's new URL(req.url, base) and Java's URI
+		 * read the first segment as a host ("//evil/admin" is "/admin") */
+		"//admin/x", "//app.example.org/admin/x", "///admin", "http://h//admin/x",
 		/* double encoding */
 		"/%2561dmin/", "/a%25",
 		/* fragments, literal or encoded, also in the query */
@@ -280,6 +284,7 @@ test_issue12_variants(void **state)
 		"/admin/%2e%2e/x", "/admin/x/../../public", "/admin;x/y", "/public/..;/admin/x",
 		"/public\\..\\admin\\x", "/%2561dmin/", "/admin#/", "//admin/x", "/%61dmin/x",
 		"/admin?x", "/adm\xc4\xb1n/x", "http://app.example.org/admin/x",
+		"//other.example.org/admin/x", "//x/admin",
 		"/admin.json", "/admin.html", "/Admin.JSON/x", "/admin./x", "/admin%20/x",
 		"/admin%2e/x", "/admin%20",
 	};
