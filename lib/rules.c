@@ -10,11 +10,14 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <wctype.h>
 
 static int check_host(const char *value, struct pa_error *err);
 static int check_path_prefix(const char *value, struct pa_error *err);
@@ -378,10 +381,23 @@ pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **w
 	return 0;
 }
 
+/* Unicode case mappings for the compare without case: glibc's C.UTF-8
+ * LC_CTYPE, made once and never changed (NULL if the system lacks it). */
+static locale_t fold_locale;
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void
+fold_init(void)
+{
+	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 /* The next code point of s (advanced past it), folded for comparing
- * without case: ASCII letters, and the letters Java's equalsIgnoreCase
- * and .NET's OrdinalIgnoreCase fold to ASCII ones (U+0130 and U+0131 to
- * 'i', U+017F to 's', U+212A KELVIN SIGN to 'k').  s is valid UTF-8. */
+ * without case: every letter to the lower case of its upper case, as
+ * .NET's OrdinalIgnoreCase, Java's equalsIgnoreCase and JavaScript's /i
+ * compare ("\u00c9" is "\u00e9"; U+0130 and U+0131 are 'i', U+017F 's',
+ * U+212A KELVIN SIGN 'k').  Without C.UTF-8, ASCII letters and those four.
+ * s is valid UTF-8. */
 static uint32_t
 next_folded(const unsigned char **s, bool sensitive)
 {
@@ -403,6 +419,9 @@ next_folded(const unsigned char **s, bool sensitive)
 	*s = p + n;
 	if (sensitive)
 		return c;
+	pthread_once(&fold_once, fold_init);
+	if (fold_locale != (locale_t)0)
+		return (uint32_t)towlower_l(towupper_l((wint_t)c, fold_locale), fold_locale);
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A' + 'a';
 	if (c == 0x130 || c == 0x131)

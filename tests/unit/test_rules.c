@@ -174,6 +174,14 @@ test_path_under(void **state)
 	assert_true(pa_path_under("/\xc5\xbf" "ecret", "/secret", false));	/* U+017F */
 	assert_true(pa_path_under("/\xe2\x84\xaa" "eys", "/keys", false));	/* U+212A */
 	assert_false(pa_path_under("/adm\xc4\xb1n/x", "/admin", true));
+	/* Any letter, as .NET's OrdinalIgnoreCase and JavaScript's /i do:
+	 * "/CAF\u00c9" is "/caf\u00e9", "\u03a3" is "\u03c3" and "\u03c2". */
+	assert_true(pa_path_under("/CAF\xc3\x89/x", "/caf\xc3\xa9", false));
+	assert_true(pa_path_under("/caf\xc3\xa9", "/CAF\xc3\x89", false));
+	assert_true(pa_path_under("/\xce\xa3", "/\xcf\x82", false));
+	assert_true(pa_path_under("/\xd0\x90\xd0\xb1", "/\xd0\xb0\xd0\x91", false));	/* Cyrillic */
+	assert_false(pa_path_under("/CAF\xc3\x89", "/caf\xc3\xa9", true));
+	assert_false(pa_path_under("/cafe", "/caf\xc3\xa9", false));
 	assert_true(pa_path_under("/x", "/", false));
 	assert_true(pa_path_under("/x", "", false));
 	/* A segment with a suffix after '.' or ' ' is the same segment to
