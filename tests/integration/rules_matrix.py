@@ -89,6 +89,18 @@ HOST_HEADER_VARIANTS = [
 ]
 
 
+# Client headers spelt with '_': CGI, PHP, WSGI and Rack servers read
+# X_Auth_User as HTTP_X_AUTH_USER, the variable X-Auth-User gives.
+UNDERSCORE_FORGED = ["X_Auth_User: mallory", "x-auth_groups: admins", "X_AUTH-Backend: forged",
+                     "X-Auth_User: mallory2", "x_auth-user: mallory3"]
+
+
+def underscore_auth(seen):
+    """The X-Auth-* headers an upstream request carried spelt with '_'."""
+    return [(k, v) for k, v in seen["headers"]
+            if "_" in k and k.lower().replace("_", "-").startswith("x-auth-")]
+
+
 def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
