@@ -57,8 +57,8 @@ bool pa_groups_satisfy(const char *required, const char *groups);
  * '?' before decoding, percent-decoded once, "//" merged into "/".
  * Returns 0 with the path in out[size], or -1 and a static reason in *why
  * for what applications read differently: a '#', an empty or relative
- * path, a path starting with "//", a bad escape, "%25" (double encoding), an encoded '/', '\', '?',
- * a '\', a ';' (path parameters), a "." or ".." segment, a control
+ * path, a path starting with "//", a bad escape, "%25" (double
+ * encoding), an encoded '/', '\', '?', a '\', a ';' (path parameters), a "." or ".." segment, a control
  * character or NUL, invalid UTF-8 after decoding, or a path too long.
  * An accepted path never holds any of them.
  */
@@ -78,8 +78,11 @@ int pa_host_canon(const char *in, size_t len, char *out, size_t size, const char
 /*
  * True when the canonical path lies under prefix, whole segments only:
  * "/admin" covers "/admin", "/admin/" and "/admin/x" but not
- * "/administrator".  Unless sensitive, letters compare without case
- * (ASCII, and the non-ASCII letters that Java and .NET fold to ASCII).
+ * "/administrator" or "/admin-tools"; a segment followed by a suffix
+ * that starts with '.' or ' ' is that segment ("/admin.json", "/admin./x":
+ * Rails formats, Spring suffix patterns, Windows paths).  Unless
+ * sensitive, letters compare without case (every letter, by the C.UTF-8
+ * case mappings).
  */
 bool pa_path_under(const char *path, const char *prefix, bool sensitive);
 
