@@ -58,8 +58,9 @@ bool pa_groups_satisfy(const char *required, const char *groups);
  * Returns 0 with the path in out[size], or -1 and a static reason in *why
  * for what applications read differently: a '#', an empty or relative
  * path, a path starting with "//", a bad escape, "%25" (double
- * encoding), an encoded '/', '\', '?', a '\', a ';' (path parameters), a "." or ".." segment, a control
- * character or NUL, invalid UTF-8 after decoding, or a path too long.
+ * encoding), an encoded '/', '\', '?', a '\', a ';' (path parameters), a
+ * "." or ".." segment, a control character or NUL, invalid UTF-8 after
+ * decoding, or a path too long.
  * An accepted path never holds any of them.
  */
 int pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **why);
