@@ -434,13 +434,14 @@ next_folded(const unsigned char **s, bool sensitive)
 }
 
 /* At the end of a segment that matched the prefix's: a suffix that starts
- * with '.' or ' ' leaves it the same segment to some applications (Rails
- * formats and Spring suffix patterns: "/admin.json" is "/admin"; Windows
- * paths drop trailing dots and spaces: "/admin./x" is "/admin/x"). */
+ * with '.', ' ' or ':' leaves it the same segment to some applications
+ * (Rails formats and Spring suffix patterns: "/admin.json" is "/admin";
+ * Windows paths drop trailing dots and spaces: "/admin./x" is "/admin/x";
+ * NTFS names a stream after ':': "/admin::$DATA" is "/admin" on IIS). */
 static const unsigned char *
 skip_suffix(const unsigned char *p)
 {
-	if (*p == '.' || *p == ' ')
+	if (*p == '.' || *p == ' ' || *p == ':')
 		while (*p != '\0' && *p != '/')
 			p++;
 	return p;

@@ -80,8 +80,9 @@ int pa_host_canon(const char *in, size_t len, char *out, size_t size, const char
  * True when the canonical path lies under prefix, whole segments only:
  * "/admin" covers "/admin", "/admin/" and "/admin/x" but not
  * "/administrator" or "/admin-tools"; a segment followed by a suffix
- * that starts with '.' or ' ' is that segment ("/admin.json", "/admin./x":
- * Rails formats, Spring suffix patterns, Windows paths).  Unless
+ * that starts with '.', ' ' or ':' is that segment ("/admin.json",
+ * "/admin./x", "/admin::$DATA": Rails formats, Spring suffix patterns,
+ * Windows paths and NTFS streams).  Unless
  * sensitive, letters compare without case (every letter, by the C.UTF-8
  * case mappings).
  */

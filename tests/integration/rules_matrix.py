@@ -55,6 +55,7 @@ PATH_VARIANTS = [
     ("format-suffix", "/admin.json"),
     ("seg-trailing-dot", "/admin./x"),
     ("seg-trailing-space", "/admin%20/x"),
+    ("ntfs-stream", "/admin::$DATA"),
     # An encoded '?': a proxy that matches the decoded path takes what
     # follows for the query, an application that decodes then resolves
     # dot segments (nginx, Tomcat) serves /admin/x.
@@ -135,8 +136,9 @@ def app_view(path):
     p = p.replace("\\", "/")
     p = "/".join(seg.split(";", 1)[0] for seg in p.split("/"))
     p = posixpath.normpath(re.sub("/+", "/", "/" + p))
-    # Windows: trailing dots and spaces dropped; Rails: a format suffix.
-    segs = [seg.rstrip(". ") for seg in p.split("/")]
+    # Windows: trailing dots and spaces dropped, an NTFS stream after ':';
+    # Rails: a format suffix.
+    segs = [seg.split(":", 1)[0].rstrip(". ") or seg for seg in p.split("/")]
     segs[-1] = segs[-1].split(".", 1)[0] or segs[-1]
     return "/".join(segs).replace("\u0131", "i").lower()
 

@@ -194,6 +194,10 @@ test_path_under(void **state)
 	assert_true(pa_path_under("/Admin.JSON", "/admin", false));
 	assert_true(pa_path_under("/admin./secret/x", "/admin/secret", false));
 	assert_true(pa_path_under("/admin/secret.txt", "/admin/secret", false));
+	/* NTFS streams on IIS: "/admin::$DATA", "/admin:$i30:$index_allocation/x" */
+	assert_true(pa_path_under("/admin::$DATA", "/admin", false));
+	assert_true(pa_path_under("/admin:$i30:$index_allocation/x", "/admin", false));
+	assert_false(pa_path_under("/wiki/Special:Search", "/wiki/Spec", false));
 	assert_false(pa_path_under("/adminx.json", "/admin", false));
 	assert_false(pa_path_under("/admin-tools", "/admin", false));
 	assert_false(pa_path_under("/admin_x", "/admin", false));
