@@ -96,6 +96,18 @@ UNDERSCORE_FORGED = ["X_Auth_User: mallory", "x-auth_groups: admins", "X_AUTH-Ba
                      "X-Auth_User: mallory2", "x_auth-user: mallory3"]
 
 
+# Headers that some application frameworks route by instead of the
+# request line (Symfony before 2.7.49 / 3.4.14, Zend Framework 1 and 2):
+# "GET /public" with X-Rewrite-URL: /admin/x serves /admin/x.
+REWRITE_FORGED = ["X-Rewrite-URL: /admin/forged", "X-Original-URL: /admin/forged"]
+
+
+def rewrite_headers(seen):
+    """The URL-rewrite headers an upstream request carried."""
+    return [(k, v) for k, v in seen["headers"]
+            if k.lower() in ("x-rewrite-url", "x-original-url")]
+
+
 def underscore_auth(seen):
     """The X-Auth-* headers an upstream request carried spelt with '_'."""
     return [(k, v) for k, v in seen["headers"]

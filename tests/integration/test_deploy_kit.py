@@ -306,6 +306,11 @@ def check_proxies(s):
     want = {a + "auth" + b + n for a in "-_" for b in "-_" for n in ("user", "groups", "backend")}
     s.check("traefik: client X-Auth-* emptied in every '-'/'_' spelling",
             all(emptied.get("x" + w) == "" for w in want), sorted(emptied))
+    # Symfony and Zend Framework route by X-Rewrite-URL / X-Original-URL.
+    s.check("envoy and traefik: client X-Rewrite-URL and X-Original-URL removed",
+            {"x-rewrite-url", "x-original-url"} <= removed and
+            emptied.get("x-rewrite-url") == "" and emptied.get("x-original-url") == "",
+            removed, sorted(emptied))
     for p in ("envoy", "traefik"):
         txt = open(os.path.join(e2e.DEPLOY, p, "README.md")).read().lower()
         s.check("%s README says plainly it is not run here" % p,
