@@ -175,7 +175,7 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 #define CONTEXT(name, field)						\
 	if (hdr_is(key, key_len, name)) {				\
 		if (r->field != NULL)					\
-			r->d.dup_context = name;			\
+			r->d.dup_context = name " sent twice";		\
 		r->field = value;					\
 		r->field##_len = value_len;				\
 		return MHD_YES;						\
@@ -195,17 +195,40 @@ scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
 static void
 url_host(const char *url, size_t len, const char **host, size_t *host_len)
 {
-	const char *p = memchr(url, ':', len), *end, *stop = url + len;
+	const char *p = url + pa_url_scheme_len(url, len), *end, *stop = url + len;
 
-	if (p == NULL || p + 3 > stop || p[1] != '/' || p[2] != '/')
+	if (p == url)
 		return;
-	p += 3;
 	for (end = p; end < stop && *end != '/' && *end != '?' && *end != '#'; end++)
 		;
 	if (end > p) {
 		*host = p;
 		*host_len = (size_t)(end - p);
 	}
+}
+
+/* While rules exist, the context headers that name the path or the host
+ * twice must agree: a proxy that sets one may pass the client's other. */
+static const char *
+context_conflict(const struct req *r)
+{
+	const char *uri = r->fwd_uri != NULL ? r->fwd_uri : r->orig_uri, *uh = NULL;
+	size_t uri_len = r->fwd_uri != NULL ? r->fwd_uri_len : r->orig_uri_len, uh_len = 0;
+
+	if (r->h->p->rules.n == 0)
+		return NULL;
+	if (r->fwd_uri != NULL && r->orig_uri != NULL &&
+	    !pa_paths_agree(r->fwd_uri, r->fwd_uri_len, r->orig_uri, r->orig_uri_len))
+		return "X-Forwarded-Uri and X-Original-URI disagree";
+	if (r->orig_url == NULL)
+		return NULL;
+	if (uri != NULL && !pa_paths_agree(uri, uri_len, r->orig_url, r->orig_url_len))
+		return "X-Original-URL disagrees with X-Forwarded-Uri or X-Original-URI";
+	url_host(r->orig_url, r->orig_url_len, &uh, &uh_len);
+	if (r->fwd_host != NULL && uh != NULL &&
+	    !pa_hosts_agree(r->fwd_host, r->fwd_host_len, uh, uh_len))
+		return "X-Forwarded-Host and the host of X-Original-URL disagree";
+	return NULL;
 }
 
 /* Fills the decision's inputs from the request headers. */
@@ -247,6 +270,8 @@ read_request(struct req *r, enum pa_profile profile)
 		d->uri = r->orig_url;
 		d->uri_len = r->orig_url_len;
 	}
+	if (d->dup_context == NULL)
+		d->dup_context = context_conflict(r);
 	d->method = r->fwd_method != NULL ? r->fwd_method : r->orig_method;
 	d->method_len = r->fwd_method != NULL ? r->fwd_method_len : r->orig_method_len;
 

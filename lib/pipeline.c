@@ -381,7 +381,7 @@ apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
 		required = pa_rules_required(&p->rules, d->host, d->host_len, d->uri, d->uri_len,
 					     &d->rule, &ambiguous);
 		if (p->rules.n > 0 && d->dup_context != NULL) {
-			pa_error_set(&d->why, "ambiguous: %s sent twice", d->dup_context);
+			pa_error_set(&d->why, "ambiguous: %s", d->dup_context);
 			d->outcome = PA_OUT_FORBIDDEN;
 			d->rule = NULL;
 		} else if (required == NULL) {

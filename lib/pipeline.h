@@ -94,7 +94,8 @@ struct pa_decision {
 					 * or locked per address */
 	const char *host, *uri, *method;	/* forwarded context; may be NULL */
 	size_t host_len, uri_len, method_len;
-	const char *dup_context;	/* a context header that came twice, or NULL */
+	const char *dup_context;	/* why the context headers are ambiguous
+					 * (one sent twice, two disagree), or NULL */
 	bool peer_trusted;		/* the TCP peer is in trusted_proxies */
 	enum pa_cred_status cred_status;
 	const char *cred_why;

@@ -10,11 +10,14 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <wctype.h>
 
 static int check_host(const char *value, struct pa_error *err);
 static int check_path_prefix(const char *value, struct pa_error *err);
@@ -51,7 +54,8 @@ rule_host(const char *value, char *out, size_t size, const char **why)
 		out[1] = '.';
 		return 0;
 	}
-	if (strchr(value, ':') != NULL && value[0] != '[') {
+	if ((strchr(value, ':') != NULL && value[0] != '[') ||
+	    (value[0] == '[' && value[len - 1] != ']')) {
 		*why = "a rule's host has no port";
 		return -1;
 	}
@@ -175,6 +179,21 @@ fail:
 	return -1;
 }
 
+size_t
+pa_url_scheme_len(const char *in, size_t len)
+{
+	size_t k = 1;
+
+	if (len == 0 || !isalpha((unsigned char)in[0]))
+		return 0;
+	while (k < len && (isalnum((unsigned char)in[k]) || in[k] == '+' || in[k] == '-' ||
+			   in[k] == '.'))
+		k++;
+	if (k + 2 < len && in[k] == ':' && in[k + 1] == '/' && in[k + 2] == '/')
+		return k + 3;
+	return 0;
+}
+
 #define REFUSE(reason)		\
 	do {			\
 		*why = (reason);	\
@@ -187,24 +206,16 @@ pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **w
 	size_t i, o = 0, seg;
 
 	/* An absolute URL ("https://host/path", X-Original-URL): keep only
-	 * its path.  Only when the value begins with a scheme (RFC 3986:
-	 * ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://"). */
-	if (len > 0 && in[0] != '/' && isalpha((unsigned char)in[0])) {
-		size_t k = 1;
+	 * its path. */
+	if ((i = pa_url_scheme_len(in, len)) > 0) {
+		const char *p = in + i, *stop = in + len;
 
-		while (k < len && (isalnum((unsigned char)in[k]) || in[k] == '+' || in[k] == '-' ||
-				   in[k] == '.'))
-			k++;
-		if (k + 2 < len && in[k] == ':' && in[k + 1] == '/' && in[k + 2] == '/') {
-			const char *p = in + k + 3, *stop = in + len;
-
-			while (p < stop && *p != '/' && *p != '?' && *p != '#')
-				p++;
-			len = (size_t)(stop - p);
-			in = p;
-			if (len == 0 || in[0] == '?')	/* "http://h" and "http://h?q" are "/" */
-				in = "/", len = 1;
-		}
+		while (p < stop && *p != '/' && *p != '?' && *p != '#')
+			p++;
+		len = (size_t)(stop - p);
+		in = p;
+		if (len == 0 || in[0] == '?')	/* "http://h" and "http://h?q" are "/" */
+			in = "/", len = 1;
 	}
 	/* Browsers never send a fragment: a '#' anywhere is a trick. */
 	if (memchr(in, '#', len) != NULL)
@@ -216,6 +227,10 @@ pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **w
 		REFUSE("empty path");
 	if (in[0] != '/')
 		REFUSE("path does not start with '/'");
+	/* Node's new URL(req.url, base), Java's URI and others read "//h/x"
+	 * as the host h and the path /x. */
+	if (len > 1 && in[1] == '/')
+		REFUSE("path starts with '//'");
 	if (size < 2)
 		REFUSE("path too long");
 	for (i = 0; i < len; i++) {
@@ -292,11 +307,20 @@ pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **w
 		for (i++; i < len; i++)
 			if (!isdigit((unsigned char)in[i]))
 				REFUSE("bad port");
-		if (n + 3 > size)
+		/* One spelling per address, as inet_ntop() writes it ("[0::1]"
+		 * is "[::1]"); an IPv4-mapped address is its IPv4 host. */
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			if (inet_ntop(AF_INET, &a6.s6_addr[12], tmp, sizeof(tmp)) == NULL ||
+			    strlen(tmp) >= size)
+				REFUSE("host too long");
+			memcpy(out, tmp, strlen(tmp) + 1);
+			return 0;
+		}
+		if (inet_ntop(AF_INET6, &a6, tmp, sizeof(tmp)) == NULL ||
+		    (n = strlen(tmp)) + 3 > size)
 			REFUSE("host too long");
 		out[0] = '[';
-		for (i = 0; i < n; i++)
-			out[i + 1] = (char)tolower((unsigned char)tmp[i]);
+		memcpy(out + 1, tmp, n);
 		out[n + 1] = ']';
 		out[n + 2] = '\0';
 		return 0;
@@ -357,10 +381,23 @@ pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **w
 	return 0;
 }
 
+/* Unicode case mappings for the compare without case: glibc's C.UTF-8
+ * LC_CTYPE, made once and never changed (NULL if the system lacks it). */
+static locale_t fold_locale;
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void
+fold_init(void)
+{
+	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 /* The next code point of s (advanced past it), folded for comparing
- * without case: ASCII letters, and the letters Java's equalsIgnoreCase
- * and .NET's OrdinalIgnoreCase fold to ASCII ones (U+0130 and U+0131 to
- * 'i', U+017F to 's', U+212A KELVIN SIGN to 'k').  s is valid UTF-8. */
+ * without case: every letter to the lower case of its upper case, as
+ * .NET's OrdinalIgnoreCase, Java's equalsIgnoreCase and JavaScript's /i
+ * compare ("\u00c9" is "\u00e9"; U+0130 and U+0131 are 'i', U+017F 's',
+ * U+212A KELVIN SIGN 'k').  Without C.UTF-8, ASCII letters and those four.
+ * s is valid UTF-8. */
 static uint32_t
 next_folded(const unsigned char **s, bool sensitive)
 {
@@ -382,6 +419,9 @@ next_folded(const unsigned char **s, bool sensitive)
 	*s = p + n;
 	if (sensitive)
 		return c;
+	pthread_once(&fold_once, fold_init);
+	if (fold_locale != (locale_t)0)
+		return (uint32_t)towlower_l(towupper_l((wint_t)c, fold_locale), fold_locale);
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A' + 'a';
 	if (c == 0x130 || c == 0x131)
@@ -393,6 +433,20 @@ next_folded(const unsigned char **s, bool sensitive)
 	return c;
 }
 
+/* At the end of a segment that matched the prefix's: a suffix that starts
+ * with '.', ' ' or ':' leaves it the same segment to some applications
+ * (Rails formats and Spring suffix patterns: "/admin.json" is "/admin";
+ * Windows paths drop trailing dots and spaces: "/admin./x" is "/admin/x";
+ * NTFS names a stream after ':': "/admin::$DATA" is "/admin" on IIS). */
+static const unsigned char *
+skip_suffix(const unsigned char *p)
+{
+	if (*p == '.' || *p == ' ' || *p == ':')
+		while (*p != '\0' && *p != '/')
+			p++;
+	return p;
+}
+
 bool
 pa_path_under(const char *path, const char *prefix, bool sensitive)
 {
@@ -401,9 +455,12 @@ pa_path_under(const char *path, const char *prefix, bool sensitive)
 	if (strcmp(prefix, "/") == 0 || prefix[0] == '\0')
 		return true;
 	while (*q != '\0') {
+		if (*q == '/' && q != (const unsigned char *)prefix)
+			p = skip_suffix(p);
 		if (*p == '\0' || next_folded(&p, sensitive) != next_folded(&q, sensitive))
 			return false;
 	}
+	p = skip_suffix(p);
 	return *p == '\0' || *p == '/';
 }
 
@@ -468,6 +525,31 @@ static int
 group_member(const char *name, size_t len, void *arg)
 {
 	return pa_list_contains(arg, name, len) ? 1 : 0;
+}
+
+bool
+pa_paths_agree(const char *a, size_t alen, const char *b, size_t blen)
+{
+	char *pa = malloc(PATH_MAX_LEN), *pb = malloc(PATH_MAX_LEN);
+	const char *why;
+	bool same = false;
+
+	if (pa != NULL && pb != NULL && pa_path_canon(a, alen, pa, PATH_MAX_LEN, &why) == 0 &&
+	    pa_path_canon(b, blen, pb, PATH_MAX_LEN, &why) == 0)
+		same = strcmp(pa, pb) == 0;
+	free(pa);
+	free(pb);
+	return same;
+}
+
+bool
+pa_hosts_agree(const char *a, size_t alen, const char *b, size_t blen)
+{
+	char ha[HOST_MAX], hb[HOST_MAX];
+	const char *why;
+
+	return pa_host_canon(a, alen, ha, sizeof(ha), &why) == 0 &&
+	       pa_host_canon(b, blen, hb, sizeof(hb), &why) == 0 && strcmp(ha, hb) == 0;
 }
 
 bool

@@ -57,9 +57,10 @@ bool pa_groups_satisfy(const char *required, const char *groups);
  * '?' before decoding, percent-decoded once, "//" merged into "/".
  * Returns 0 with the path in out[size], or -1 and a static reason in *why
  * for what applications read differently: a '#', an empty or relative
- * path, a bad escape, "%25" (double encoding), an encoded '/', '\', '?',
- * a '\', a ';' (path parameters), a "." or ".." segment, a control
- * character or NUL, invalid UTF-8 after decoding, or a path too long.
+ * path, a path starting with "//", a bad escape, "%25" (double
+ * encoding), an encoded '/', '\', '?', a '\', a ';' (path parameters), a
+ * "." or ".." segment, a control character or NUL, invalid UTF-8 after
+ * decoding, or a path too long.
  * An accepted path never holds any of them.
  */
 int pa_path_canon(const char *in, size_t len, char *out, size_t size, const char **why);
@@ -78,9 +79,27 @@ int pa_host_canon(const char *in, size_t len, char *out, size_t size, const char
 /*
  * True when the canonical path lies under prefix, whole segments only:
  * "/admin" covers "/admin", "/admin/" and "/admin/x" but not
- * "/administrator".  Unless sensitive, letters compare without case
- * (ASCII, and the non-ASCII letters that Java and .NET fold to ASCII).
+ * "/administrator" or "/admin-tools"; a segment followed by a suffix
+ * that starts with '.', ' ' or ':' is that segment ("/admin.json",
+ * "/admin./x", "/admin::$DATA": Rails formats, Spring suffix patterns,
+ * Windows paths and NTFS streams).  Unless
+ * sensitive, letters compare without case (every letter, by the C.UTF-8
+ * case mappings).
  */
 bool pa_path_under(const char *path, const char *prefix, bool sensitive);
+
+/*
+ * True when two context header values name the same path (the path of
+ * each, as pa_path_canon() gives it, byte for byte) or the same host (as
+ * pa_host_canon() gives it).  False when either is refused.  A request
+ * whose X-Forwarded-Uri, X-Original-URI and X-Original-URL disagree is
+ * ambiguous: a proxy that sets one may pass the client's other.
+ */
+bool pa_paths_agree(const char *a, size_t alen, const char *b, size_t blen);
+bool pa_hosts_agree(const char *a, size_t alen, const char *b, size_t blen);
+
+/* The length of the "scheme://" that begins an absolute URL (RFC 3986
+ * scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )), or 0. */
+size_t pa_url_scheme_len(const char *in, size_t len);
 
 #endif

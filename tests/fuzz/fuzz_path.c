@@ -7,6 +7,8 @@
  *     or control character, is valid UTF-8, and is its own canonical
  *     form (accepted again, unchanged), unless it holds a '?' (cut again);
  *   - an accepted path lies under itself, and under "/" and "";
+ *   - a value agrees with itself (pa_paths_agree, pa_hosts_agree) exactly
+ *     when it is accepted;
  *   - an accepted host is lowercase letters, digits, '-' and '.' (or a
  *     bracketed IPv6 address), without a port, an empty label or a
  *     trailing dot, and is its own canonical form.
@@ -30,8 +32,12 @@ check_path(const char *in, size_t len)
 	if (pa_path_canon(in, len, out, sizeof(out), &why) != 0) {
 		if (why == NULL)
 			abort();	/* a refusal always says why */
+		if (pa_paths_agree(in, len, in, len))
+			abort();
 		return;
 	}
+	if (!pa_paths_agree(in, len, in, len))
+		abort();
 	n = strlen(out);
 	if (n == 0 || out[0] != '/' || strstr(out, "//") != NULL || !pa_utf8_valid(out, n))
 		abort();
@@ -64,8 +70,12 @@ check_host(const char *in, size_t len)
 	if (pa_host_canon(in, len, out, sizeof(out), &why) != 0) {
 		if (why == NULL)
 			abort();
+		if (pa_hosts_agree(in, len, in, len))
+			abort();
 		return;
 	}
+	if (!pa_hosts_agree(in, len, in, len))
+		abort();
 	n = strlen(out);
 	if (n == 0)
 		abort();

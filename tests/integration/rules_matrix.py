@@ -50,9 +50,26 @@ PATH_VARIANTS = [
     ("double-slash", "//admin/x"),
     ("nul", "/admin%00/x"),
     ("dotless-i", "/adm%C4%B1n/x"),
+    # Rails formats and Spring suffix patterns route /admin.json to /admin;
+    # Windows paths drop a segment's trailing dots and spaces.
+    ("format-suffix", "/admin.json"),
+    ("seg-trailing-dot", "/admin./x"),
+    ("seg-trailing-space", "/admin%20/x"),
+    ("ntfs-stream", "/admin::$DATA"),
+    # An encoded '?': a proxy that matches the decoded path takes what
+    # follows for the query, an application that decodes then resolves
+    # dot segments (nginx, Tomcat) serves /admin/x.
+    ("enc-question-dotdot", "/public%3F/../admin/x"),
+    ("enc-question-dotdot-semicolon", "/public%3f/..;/admin/x"),
+    # Node's new URL(req.url, base) and Java's URI take "//host" for an
+    # authority: the path they route is /admin/x.
+    ("scheme-relative", "//other.example.org/admin/x"),
 ]
 # Paths bob must still reach: the twins of the protected one.
-OPEN_TWINS = [("twin-administrator", "/administrator"), ("twin-public", "/public/x")]
+OPEN_TWINS = [("twin-administrator", "/administrator"), ("twin-public", "/public/x"),
+              ("twin-admin-tools", "/admin-tools"),
+              ("twin-query", "/public/x?next=..%2Fadmin;y&q=a+b%2e%2e&r=%2F%5C%3F%23"),
+              ("twin-query-dotdot", "/public/x?next=/admin/../x%2F;y")]
 
 # (label, host in the request line, Host header)
 HOST_VARIANTS = [
@@ -71,6 +88,30 @@ HOST_HEADER_VARIANTS = [
     ("hdr-userinfo", "bob@app.example.org"),
     ("hdr-space", "app.example.org x"),
 ]
+
+
+# Client headers spelt with '_': CGI, PHP, WSGI and Rack servers read
+# X_Auth_User as HTTP_X_AUTH_USER, the variable X-Auth-User gives.
+UNDERSCORE_FORGED = ["X_Auth_User: mallory", "x-auth_groups: admins", "X_AUTH-Backend: forged",
+                     "X-Auth_User: mallory2", "x_auth-user: mallory3"]
+
+
+# Headers that some application frameworks route by instead of the
+# request line (Symfony before 2.7.49 / 3.4.14, Zend Framework 1 and 2):
+# "GET /public" with X-Rewrite-URL: /admin/x serves /admin/x.
+REWRITE_FORGED = ["X-Rewrite-URL: /admin/forged", "X-Original-URL: /admin/forged"]
+
+
+def rewrite_headers(seen):
+    """The URL-rewrite headers an upstream request carried."""
+    return [(k, v) for k, v in seen["headers"]
+            if k.lower() in ("x-rewrite-url", "x-original-url")]
+
+
+def underscore_auth(seen):
+    """The X-Auth-* headers an upstream request carried spelt with '_'."""
+    return [(k, v) for k, v in seen["headers"]
+            if "_" in k and k.lower().replace("_", "-").startswith("x-auth-")]
 
 
 def basic(user, password):
@@ -107,12 +148,27 @@ def app_view(path):
     p = p.replace("\\", "/")
     p = "/".join(seg.split(";", 1)[0] for seg in p.split("/"))
     p = posixpath.normpath(re.sub("/+", "/", "/" + p))
-    return p.replace("\u0131", "i").lower()
+    # Windows: trailing dots and spaces dropped, an NTFS stream after ':';
+    # Rails: a format suffix.
+    segs = [seg.split(":", 1)[0].rstrip(". ") or seg for seg in p.split("/")]
+    segs[-1] = segs[-1].split(".", 1)[0] or segs[-1]
+    return "/".join(segs).replace("\u0131", "i").lower()
+
+
+def whatwg_view(path):
+    """The path of new URL(path, base) (Node), Java's URI: a leading "//"
+    starts an authority."""
+    if path.startswith("//"):
+        rest = path[2:]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return path
 
 
 def protected(path):
-    v = app_view(path)
-    return v == "/admin" or v.startswith("/admin/")
+    for v in (app_view(path), app_view(whatwg_view(path))):
+        if v == "/admin" or v.startswith("/admin/"):
+            return True
+    return False
 
 
 class Matrix:
@@ -148,9 +204,11 @@ class Matrix:
         return self.s.check("%s: %s: bob never reaches the app's /admin" % (self.proxy, label),
                             not bad, bad)
 
-    def paths(self, expect_refused=True):
+    def paths(self, expect_refused=True, refused_twins=()):
         """Every path variant for bob: never the protected path; refused
-        (no 2xx, nothing at the upstream) when expect_refused."""
+        (no 2xx, nothing at the upstream) when expect_refused.  The open
+        twins reach the upstream, but those in refused_twins (refused on
+        purpose by this proxy: 403, nothing at the upstream)."""
         for label, path in PATH_VARIANTS:
             st, new = self.send(label, "http://%s%s" % (self.app, path), self.app, "bob",
                                 "bob-pw")
@@ -161,6 +219,10 @@ class Matrix:
         for label, path in OPEN_TWINS:
             st, new = self.send(label, "http://%s%s" % (self.app, path), self.app, "bob",
                                 "bob-pw")
+            if label in refused_twins:
+                self.s.check("%s: %s: refused on purpose" % (self.proxy, label),
+                             st == 403 and not new, st, new)
+                continue
             self.s.check("%s: %s: bob reaches %s" % (self.proxy, label, path),
                          st == 200 and [r["path"] for r in new] == [path], st, new)
         st, new = self.send("admin-for-alice", "http://%s/admin/x" % self.app, self.app,

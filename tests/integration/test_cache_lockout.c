@@ -1014,6 +1014,7 @@ static const char rules_config[] =
 	"require_groups = staff\ntrusted_proxies = 192.0.2.1/32\n"
 	"[rule admin]\nhost = app.example.org\npath_prefix = /admin\nrequire_groups = admins\n"
 	"[rule open]\npath_prefix = /public\nrequire_groups =\n"
+	"[rule wiki]\nhost = wiki.example.org\nrequire_groups =\n"
 	"[htpasswd]\nfile = @HTPASSWD@\n";
 
 /* root: staff and admins; sam: staff; ada: admins only; otto: none. */
@@ -1047,14 +1048,26 @@ test_rules(void **state)
 		{ { "X-Forwarded-Host: app.example.org", "X-Original-URI: /admin" }, ROOT | ADA,
 		  "admin" },
 		/* host from X-Original-URL, path from X-Original-URI */
-		{ { "X-Original-URL: https://app.example.org/", "X-Original-URI: /admin/" },
+		{ { "X-Original-URL: https://app.example.org/%61dmin/", "X-Original-URI: /admin/" },
 		  ROOT | ADA, "admin" },
-		/* X-Forwarded-Uri before X-Original-URI */
+		/* X-Forwarded-Uri, X-Original-URI and X-Original-URL must agree:
+		 * a proxy that sets one may pass the client's other */
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /public/x",
-		    "X-Original-URI: /admin" }, ALL, "open" },
-		/* X-Forwarded-Host before the host of X-Original-URL */
+		    "X-Original-URI: /admin" }, 0, NULL },
+		{ { "X-Forwarded-Uri: /public/x", "X-Original-URL: https://app.example.org/admin" },
+		  0, NULL },
+		{ { "X-Original-URI: /public/x", "X-Original-URL: https://app.example.org/admin" },
+		  0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /admin/x?a=1",
+		    "X-Original-URI: /%61dmin/x?a=2" }, ROOT | ADA, "admin" },
+		/* X-Forwarded-Host and the host of X-Original-URL disagree */
 		{ { "X-Forwarded-Host: other.example.org",
-		    "X-Original-URL: https://app.example.org/admin" }, ROOT | SAM, NULL },
+		    "X-Original-URL: https://app.example.org/admin" }, 0, NULL },
+		{ { "X-Forwarded-Host: App.example.org:443",
+		    "X-Original-URL: http://app.example.org./admin/x" }, ROOT | ADA, "admin" },
+		/* an X-Original-URL that is not absolute names no host, even
+		 * when its path holds "x://host" */
+		{ { "X-Original-URL: /admin/x://wiki.example.org/" }, ROOT | SAM, NULL },
 		/* paths that applications read differently (issue 12): refused */
 		{ { "X-Forwarded-Host: app.example.org", "X-Original-URI: /public/../admin" }, 0,
 		  NULL },
@@ -1070,7 +1083,8 @@ test_rules(void **state)
 		/* the same path spelt differently: the rule decides */
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /%61dmin" }, ROOT | ADA,
 		  "admin" },
-		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: //admin" }, ROOT | ADA,
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: //x/admin" }, 0, NULL },
+		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /admin//" }, ROOT | ADA,
 		  "admin" },
 		{ { "X-Forwarded-Host: app.example.org", "X-Forwarded-Uri: /ADMIN/x" }, ROOT | ADA,
 		  "admin" },
@@ -1151,6 +1165,8 @@ test_rules(void **state)
 		assert_int_equal(pa_count(log, "not in trusted_proxies"), 1);
 		assert_true(pa_count(log, "ambiguous: X-Forwarded-Uri sent twice") > 0);
 		assert_true(pa_count(log, "ambiguous: X-Forwarded-Host sent twice") > 0);
+		assert_true(pa_count(log, "ambiguous: X-Forwarded-Uri and X-Original-URI "
+				     "disagree") > 0);
 		assert_true(pa_count(log, "ambiguous: dot segment in the path") > 0);
 		free(log);
 	}

@@ -293,10 +293,24 @@ def check_proxies(s):
             vhosts[-1]["routes"][0]["typed_per_filter_config"]
             ["envoy.filters.http.ext_authz"]["disabled"] is True and
             hcm.get("strip_trailing_host_dot") is True, vhosts)
+    # X_Auth_User reaches a CGI, PHP, WSGI or Rack app as X-Auth-User.
+    s.check("envoy: client header names with '_' dropped (as nginx does)",
+            hcm.get("common_http_protocol_options", {}).get("headers_with_underscores_action")
+            == "DROP_HEADER", hcm.get("common_http_protocol_options"))
     tr = load_all(os.path.join(e2e.DEPLOY, "traefik", "dynamic.yml"))[0]
     fa = tr["http"]["middlewares"]["proxyauthd"]["forwardAuth"]
     s.check("traefik: forwardAuth to /auth with the identity headers",
             fa["address"].endswith("/auth") and "X-Auth-User" in fa["authResponseHeaders"])
+    emptied = {k.lower(): v for k, v in tr["http"]["middlewares"]["strip-client-context"]
+               ["headers"]["customRequestHeaders"].items()}
+    want = {a + "auth" + b + n for a in "-_" for b in "-_" for n in ("user", "groups", "backend")}
+    s.check("traefik: client X-Auth-* emptied in every '-'/'_' spelling",
+            all(emptied.get("x" + w) == "" for w in want), sorted(emptied))
+    # Symfony and Zend Framework route by X-Rewrite-URL / X-Original-URL.
+    s.check("envoy and traefik: client X-Rewrite-URL and X-Original-URL removed",
+            {"x-rewrite-url", "x-original-url"} <= removed and
+            emptied.get("x-rewrite-url") == "" and emptied.get("x-original-url") == "",
+            removed, sorted(emptied))
     for p in ("envoy", "traefik"):
         txt = open(os.path.join(e2e.DEPLOY, p, "README.md")).read().lower()
         s.check("%s README says plainly it is not run here" % p,

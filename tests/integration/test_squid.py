@@ -127,10 +127,15 @@ file = %s
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
                     headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
                              "X-Auth-Backend: forged", "X-Forwarded-Uri: /forged",
-                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example"])
+                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example"] + rules_matrix.UNDERSCORE_FORGED +
+                    rules_matrix.REWRITE_FORGED)
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
         seen = up.requests[-1]
+        s.check("upstream saw no client X_Auth_* (read as X-Auth-* by CGI, PHP, WSGI)",
+                not rules_matrix.underscore_auth(seen), seen)
+        s.check("upstream saw no client X-Rewrite-URL / X-Original-URL (Symfony, Zend route "
+                "by them)", not rules_matrix.rewrite_headers(seen), seen)
         s.check("upstream saw X-Auth-User from Squid (client's replaced)",
                 upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
         s.check("upstream did not see Proxy-Authorization",
@@ -166,7 +171,9 @@ file = %s
     m = rules_matrix.Matrix(s, "squid", port_m, up,
                             lambda u, p: [("Proxy-Authorization", rules_matrix.basic(u, p))],
                             port_suffix=":%d" % up.port)
-    m.paths()
+    # Squid matches the decoded URL, where an encoded '?' looks like the
+    # query's: a dot segment after a '?' is refused (squid.conf).
+    m.paths(refused_twins={"twin-query-dotdot"})
     m.urllib_paths()
     # Squid goes where the URL says: every name of the app's address is
     # the app (judged by the dst ACL); a name that does not resolve is 503.

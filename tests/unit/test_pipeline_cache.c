@@ -491,7 +491,8 @@ test_cached_grant_rechecked(void **state)
 		{ "APP.example.org:443", "/admin", PA_OUT_FORBIDDEN, "admin" },
 		{ "app.example.org", "/public/../admin", PA_OUT_FORBIDDEN, NULL },	/* ambiguous */
 		{ "app.example.org", "/%61dmin", PA_OUT_FORBIDDEN, "admin" },
-		{ "app.example.org", "//admin?x=1", PA_OUT_FORBIDDEN, "admin" },
+		{ "app.example.org", "/admin//?x=1", PA_OUT_FORBIDDEN, "admin" },
+		{ "app.example.org", "//x/admin", PA_OUT_FORBIDDEN, NULL },	/* ambiguous */
 		{ "other.example.org", "/admin", PA_OUT_ALLOW, NULL },
 		{ NULL, "/admin", PA_OUT_ALLOW, NULL },
 		{ "app.example.org", "/public/x", PA_OUT_ALLOW, "open" },

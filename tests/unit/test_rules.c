@@ -34,7 +34,8 @@ test_path_canon(void **state)
 		{ "/ADMIN/x", "/ADMIN/x" },		/* case is the compare's business */
 		{ "/admin?x=/../y", "/admin" },		/* the query is not the path */
 		{ "/admin?a=%zz;b", "/admin" },		/* the query is not decoded */
-		{ "//admin//x", "/admin/x" },		/* merged, as nginx does */
+		{ "/admin//x", "/admin/x" },		/* merged, as nginx does */
+		{ "/admin/x//", "/admin/x/" },
 		{ "/%61dmin", "/admin" },
 		{ "/a...b/...", "/a...b/..." },		/* not dot segments */
 		{ "/.well-known/x", "/.well-known/x" },
@@ -58,6 +59,9 @@ test_path_canon(void **state)
 		/* backslash and encoded separators */
 		"/public\\..\\admin\\x", "/public%5c..%5cadmin", "/public%2f..%2fadmin",
 		"/admin%2Fx",
+		/* a leading "//": Node's new URL(req.url, base) and Java's URI
+		 * read the first segment as a host ("//evil/admin" is "/admin") */
+		"//admin/x", "//app.example.org/admin/x", "///admin", "http://h//admin/x",
 		/* double encoding */
 		"/%2561dmin/", "/a%25",
 		/* fragments, literal or encoded, also in the query */
@@ -111,6 +115,12 @@ test_host_canon(void **state)
 		{ "127.0.0.1:3128", "127.0.0.1" },
 		{ "[::1]", "[::1]" },
 		{ "[2001:DB8::1]:8443", "[2001:db8::1]" },
+		/* one spelling per IPv6 address, as a rule names it */
+		{ "[0:0::1]", "[::1]" },
+		{ "[0000:0000:0000:0000:0000:0000:0000:0001]:80", "[::1]" },
+		{ "[2001:db8:0:0:0:0:0:1]", "[2001:db8::1]" },
+		{ "[::FFFF:127.0.0.1]", "127.0.0.1" },	/* IPv4-mapped is the IPv4 host */
+		{ "[::ffff:7f00:1]", "127.0.0.1" },
 	};
 	static const char *const bad[] = {
 		"", ".", "app.example.org..", " app.example.org", "app.example.org ",
@@ -164,8 +174,34 @@ test_path_under(void **state)
 	assert_true(pa_path_under("/\xc5\xbf" "ecret", "/secret", false));	/* U+017F */
 	assert_true(pa_path_under("/\xe2\x84\xaa" "eys", "/keys", false));	/* U+212A */
 	assert_false(pa_path_under("/adm\xc4\xb1n/x", "/admin", true));
+	/* Any letter, as .NET's OrdinalIgnoreCase and JavaScript's /i do:
+	 * "/CAF\u00c9" is "/caf\u00e9", "\u03a3" is "\u03c3" and "\u03c2". */
+	assert_true(pa_path_under("/CAF\xc3\x89/x", "/caf\xc3\xa9", false));
+	assert_true(pa_path_under("/caf\xc3\xa9", "/CAF\xc3\x89", false));
+	assert_true(pa_path_under("/\xce\xa3", "/\xcf\x82", false));
+	assert_true(pa_path_under("/\xd0\x90\xd0\xb1", "/\xd0\xb0\xd0\x91", false));	/* Cyrillic */
+	assert_false(pa_path_under("/CAF\xc3\x89", "/caf\xc3\xa9", true));
+	assert_false(pa_path_under("/cafe", "/caf\xc3\xa9", false));
 	assert_true(pa_path_under("/x", "/", false));
 	assert_true(pa_path_under("/x", "", false));
+	/* A segment with a suffix after '.' or ' ' is the same segment to
+	 * Rails and Spring (format and suffix patterns: /admin.json) and to
+	 * Windows paths (trailing dots and spaces dropped: /admin./x). */
+	assert_true(pa_path_under("/admin.json", "/admin", false));
+	assert_true(pa_path_under("/admin.", "/admin", true));
+	assert_true(pa_path_under("/admin../x", "/admin", false));
+	assert_true(pa_path_under("/admin /x", "/admin", false));
+	assert_true(pa_path_under("/Admin.JSON", "/admin", false));
+	assert_true(pa_path_under("/admin./secret/x", "/admin/secret", false));
+	assert_true(pa_path_under("/admin/secret.txt", "/admin/secret", false));
+	/* NTFS streams on IIS: "/admin::$DATA", "/admin:$i30:$index_allocation/x" */
+	assert_true(pa_path_under("/admin::$DATA", "/admin", false));
+	assert_true(pa_path_under("/admin:$i30:$index_allocation/x", "/admin", false));
+	assert_false(pa_path_under("/wiki/Special:Search", "/wiki/Spec", false));
+	assert_false(pa_path_under("/adminx.json", "/admin", false));
+	assert_false(pa_path_under("/admin-tools", "/admin", false));
+	assert_false(pa_path_under("/admin_x", "/admin", false));
+	assert_false(pa_path_under("/admin./public", "/admin/secret", false));
 }
 
 static void
@@ -260,6 +296,9 @@ test_issue12_variants(void **state)
 		"/admin/%2e%2e/x", "/admin/x/../../public", "/admin;x/y", "/public/..;/admin/x",
 		"/public\\..\\admin\\x", "/%2561dmin/", "/admin#/", "//admin/x", "/%61dmin/x",
 		"/admin?x", "/adm\xc4\xb1n/x", "http://app.example.org/admin/x",
+		"//other.example.org/admin/x", "//x/admin",
+		"/admin.json", "/admin.html", "/Admin.JSON/x", "/admin./x", "/admin%20/x",
+		"/admin%2e/x", "/admin%20",
 	};
 	static const char *const hosts_judged_as_app[] = {
 		"app.example.org", "APP.EXAMPLE.ORG", "app.example.org.", "app.example.org:443",
@@ -289,7 +328,9 @@ test_issue12_variants(void **state)
 	/* The twins that stay open: everyone reaches these. */
 	assert_string_equal(REQ(&r, "app.example.org", "/administrator"), "");
 	assert_string_equal(REQ(&r, "app.example.org", "/public/x"), "");
-	assert_string_equal(REQ(&r, "app.example.org", "/admin.html"), "");
+	assert_string_equal(REQ(&r, "app.example.org", "/admin-tools"), "");
+	assert_string_equal(REQ(&r, "app.example.org", "/adminx.json"), "");
+	assert_string_equal(REQ(&r, "app.example.org", "/public/admin.json"), "");
 	for (i = 0; i < sizeof(hosts_judged_as_app) / sizeof(hosts_judged_as_app[0]); i++) {
 		got = REQ(&r, hosts_judged_as_app[i], "/admin/x");
 		if (got == NULL || strcmp(got, "admins") != 0)
@@ -319,6 +360,57 @@ test_issue12_variants(void **state)
 	pa_config_free(&cfg);
 }
 
+/* A rule naming an IPv6 address matches every spelling of it. */
+static void
+test_ipv6_rule_host(void **state)
+{
+	struct pa_config cfg;
+	struct pa_rules r;
+	const char *rule, *why;
+
+	(void)state;
+	load(&cfg, &r,
+	     "[server]\nrequire_groups =\n"
+	     "[rule v6]\nhost = [2001:db8::1]\npath_prefix = /admin\nrequire_groups = admins\n"
+	     "[rule v4]\nhost = 127.0.0.1\npath_prefix = /admin\nrequire_groups = admins\n");
+	assert_string_equal(REQ(&r, "[2001:db8::1]", "/admin"), "admins");
+	assert_string_equal(REQ(&r, "[2001:DB8:0::1]:8080", "/admin"), "admins");
+	assert_string_equal(REQ(&r, "[2001:db8:0:0:0:0:0:1]", "/admin"), "admins");
+	assert_string_equal(REQ(&r, "[::ffff:127.0.0.1]", "/admin"), "admins");
+	assert_string_equal(REQ(&r, "[2001:db8::2]", "/admin"), "");
+	pa_rules_free(&r);
+	pa_config_free(&cfg);
+}
+
+/* Two context headers naming the path (X-Forwarded-Uri, X-Original-URI,
+ * X-Original-URL) or the host must agree, or a client could supply the one
+ * a proxy does not set. */
+static void
+test_context_agree(void **state)
+{
+#define PAGREE(a, b) pa_paths_agree((a), strlen(a), (b), strlen(b))
+#define HAGREE(a, b) pa_hosts_agree((a), strlen(a), (b), strlen(b))
+	(void)state;
+	assert_true(PAGREE("/admin/x", "/admin/x"));
+	assert_true(PAGREE("/admin/x?a=1", "https://app.example.org/admin/x?a=1"));
+	assert_true(PAGREE("/%61dmin/x", "/admin/x"));
+	assert_false(PAGREE("/public/x", "/admin/x"));
+	assert_false(PAGREE("/admin/x", "/Admin/x"));	/* case: path_case decides */
+	assert_false(PAGREE("/admin/../x", "/admin/../x"));	/* refused anyway */
+	assert_true(HAGREE("app.example.org", "APP.example.org.:443"));
+	assert_true(HAGREE("[::1]", "[0::1]:80"));
+	assert_false(HAGREE("other.example.org", "app.example.org"));
+	assert_false(HAGREE("app.example.org", "a b"));
+	assert_int_equal(pa_url_scheme_len("https://h/x", 11), 8);
+	assert_int_equal(pa_url_scheme_len("svn+ssh://h", 11), 10);
+	assert_int_equal(pa_url_scheme_len("/a://h/x", 8), 0);
+	assert_int_equal(pa_url_scheme_len("1a://h/x", 8), 0);
+	assert_int_equal(pa_url_scheme_len("http:/x", 7), 0);
+	assert_int_equal(pa_url_scheme_len("http://", 7), 7);
+#undef PAGREE
+#undef HAGREE
+}
+
 /* Bad host, path_prefix and path_case values are "file:line: message"
  * errors, as other keys are. */
 static void
@@ -335,6 +427,7 @@ test_rule_config_errors(void **state)
 		{ "[rule a]\nhost = app.example.org:443\n", ":2: host:" },
 		{ "[rule a]\nhost = *.org\n", ":2: host:" },
 		{ "[rule a]\nhost = app..example.org\n", ":2: host:" },
+		{ "[rule a]\nhost = [::1]:80\n", ":2: host:" },
 	};
 	char path[] = "/tmp/pa-rules-XXXXXX", report[1024];
 	size_t i;
@@ -382,6 +475,8 @@ main(void)
 		cmocka_unit_test(test_host_canon),
 		cmocka_unit_test(test_path_under),
 		cmocka_unit_test(test_issue12_variants),
+		cmocka_unit_test(test_ipv6_rule_host),
+		cmocka_unit_test(test_context_agree),
 		cmocka_unit_test(test_rule_config_errors),
 		cmocka_unit_test(test_rules_in_file_order),
 		cmocka_unit_test(test_no_rules_uses_server),
