@@ -10,14 +10,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <locale.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <wctype.h>
+#include <unicase.h>
+#include <unistr.h>
 
 static int check_host(const char *value, struct pa_error *err);
 static int check_path_prefix(const char *value, struct pa_error *err);
@@ -381,56 +380,21 @@ pa_host_canon(const char *in, size_t len, char *out, size_t size, const char **w
 	return 0;
 }
 
-/* Unicode case mappings for the compare without case: glibc's C.UTF-8
- * LC_CTYPE, made once and never changed (NULL if the system lacks it). */
-static locale_t fold_locale;
-static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
-
-static void
-fold_init(void)
-{
-	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-}
-
 /* The next code point of s (advanced past it), folded for comparing
  * without case: every letter to the lower case of its upper case, as
  * .NET's OrdinalIgnoreCase, Java's equalsIgnoreCase and JavaScript's /i
  * compare ("\u00c9" is "\u00e9"; U+0130 and U+0131 are 'i', U+017F 's',
- * U+212A KELVIN SIGN 'k').  Without C.UTF-8, ASCII letters and those four.
- * s is valid UTF-8. */
-static uint32_t
+ * U+212A KELVIN SIGN 'k').  The simple case mappings are libunistring's,
+ * the same on every system and in every locale.  s is valid UTF-8
+ * (pa_path_canon refused anything else). */
+static ucs4_t
 next_folded(const unsigned char **s, bool sensitive)
 {
-	const unsigned char *p = *s;
-	uint32_t c = p[0];
-	int n = 1;
+	ucs4_t c;
+	int n = u8_strmbtouc(&c, *s);
 
-	if (c >= 0xf0) {
-		c = (c & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 | (uint32_t)(p[2] & 0x3f) << 6 |
-		    (p[3] & 0x3f);
-		n = 4;
-	} else if (c >= 0xe0) {
-		c = (c & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
-		n = 3;
-	} else if (c >= 0xc0) {
-		c = (c & 0x1f) << 6 | (p[1] & 0x3f);
-		n = 2;
-	}
-	*s = p + n;
-	if (sensitive)
-		return c;
-	pthread_once(&fold_once, fold_init);
-	if (fold_locale != (locale_t)0)
-		return (uint32_t)towlower_l(towupper_l((wint_t)c, fold_locale), fold_locale);
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A' + 'a';
-	if (c == 0x130 || c == 0x131)
-		return 'i';
-	if (c == 0x17f)
-		return 's';
-	if (c == 0x212a)
-		return 'k';
-	return c;
+	*s += n > 0 ? n : 1;
+	return sensitive ? c : uc_tolower(uc_toupper(c));
 }
 
 /* At the end of a segment that matched the prefix's: a suffix that starts
