@@ -489,6 +489,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		 * again and holds it, spending no verification): answered
 		 * from here, it would skip the queue and be fast whenever the
 		 * workers are busy. */
+		r->d.why.msg[0] = '\0';	/* the worker decides again */
 	}
 
 	r->state = REQ_PENDING;

@@ -215,6 +215,7 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 		answer(r);
 		return;
 	}
+	r->d.why.msg[0] = '\0';	/* a lock is decided again by the worker */
 	r->job.run = run_lookup;
 	if (pa_workq_submit(h->workq, &r->job) != 0) {
 		r->d.outcome = PA_OUT_UNAVAILABLE;
