@@ -228,6 +228,24 @@ store_flags(const struct pa_lockout *l, const struct pa_lockout_store *st,
 	return 0;
 }
 
+/* Copies the shared store's lock key into memory for the time it has
+ * left there (a whole lockout when the store cannot tell).  A lock already
+ * in memory keeps its own end. */
+static void
+copy_lock(struct pa_lockout *l, const char *k, uint64_t now_ms)
+{
+	struct pa_error err = { { 0 } };
+	long long left = -1;
+
+	if (l->shared.ops->ttl != NULL)
+		left = l->shared.ops->ttl(l->shared.ctx, k, now_ms, &err);
+	if (left == 0)
+		return;		/* ended since it was seen */
+	if (left < 0 || (uint64_t)left > l->o.lockout_ms)
+		left = (long long)l->o.lockout_ms;
+	(void)l->mem.ops->put(l->mem.ctx, k, (uint64_t)left, true, now_ms, &err);
+}
+
 enum pa_lockout_verdict
 pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int where,
 		 uint64_t now_ms, const char **why)
@@ -252,16 +270,14 @@ pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int w
 		} else {
 			shared_ok(l);
 			/* Learnt here, so cached answers (memory only) honour
-			 * it too. */
+			 * it too, for what is left of it. */
 			if (sh.addr) {
 				key(k, "lock:a:", s->addr);
-				(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now_ms,
-						      &err);
+				copy_lock(l, k, now_ms);
 			}
 			if (sh.user) {
 				key(k, "lock:u:", s->user);
-				(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now_ms,
-						      &err);
+				copy_lock(l, k, now_ms);
 				if (!mem.user)
 					(void)pair_good(l, &l->mem, s, now_ms, &mem.good, &err);
 			}
