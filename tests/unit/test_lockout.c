@@ -540,6 +540,36 @@ test_learnt_lock_ends_with_the_store(void **state)
 }
 
 static void
+test_learnt_known_good_ends_with_the_store(void **state)
+{
+	struct pa_lockout_opts o = { 3, MIN, 300000, 10000, 64, 1000 };
+	struct pa_lockout_store st = { &fake_ops, NULL };
+	struct pa_lockout *r1, *r2;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f);
+	st.ctx = &f;
+	r1 = pa_lockout_new(&o, &st, NULL, NULL);
+	r2 = pa_lockout_new(&o, &st, NULL, NULL);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	/* The owner's pair is known good in the store until 10 s; replica 2
+	 * learns it at 9 s and must not keep it past 10 s. */
+	right(r1, "alice", "alice", "192.0.2.10", SHARED_TOO, 0);
+	wrong(r1, "alice", "192.0.2.1", "p1", SHARED_TOO, 1);
+	wrong(r1, "alice", "192.0.2.2", "p2", SHARED_TOO, 1);
+	wrong(r1, "alice", "192.0.2.3", "p3", SHARED_TOO, 1);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", SHARED_TOO, 9000), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 9500), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 10001), PA_LOCKOUT_ASK_SHARED);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", SHARED_TOO, 10001), USER);
+	pa_lockout_free(r1);
+	pa_lockout_free(r2);
+	fake_free(&f);
+}
+
+static void
 test_store_failure_falls_back_to_memory(void **state)
 {
 	struct fake f;
@@ -644,6 +674,7 @@ main(void)
 		cmocka_unit_test(test_lock_reported_once),
 		cmocka_unit_test(test_stale_password_once_across_replicas),
 		cmocka_unit_test(test_learnt_lock_ends_with_the_store),
+		cmocka_unit_test(test_learnt_known_good_ends_with_the_store),
 		cmocka_unit_test(test_store_failure_falls_back_to_memory),
 		cmocka_unit_test(test_zero_disables),
 		cmocka_unit_test(test_sweep_bounds_memory),
