@@ -178,7 +178,9 @@ r_ttl(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
 	(void)now_ms;
 	if (full_key(r, key, k, err) != 0 || int_command(r, 2, argv, &n, err) != 0)
 		return -1;
-	return n > 0 ? n : 0;	/* -2: gone; -1: no expiry (never set so) */
+	/* -2: gone.  -1: no expiry (an operator's own SET): "cannot tell",
+	 * and the caller keeps the lock a whole lockout. */
+	return n == -2 ? 0 : n == -1 ? -1 : n;
 }
 
 static void
