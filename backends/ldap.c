@@ -35,6 +35,7 @@
  */
 #include "backend.h"
 #include "clock.h"
+#include "fold.h"
 #include "ldap_escape.h"
 #include "secret.h"
 #include "text.h"
@@ -564,20 +565,47 @@ struct lookup {
 	struct groups g;
 };
 
-/* The one value of attr on entry e into name, when there is exactly one
- * and it could be a user name (printable UTF-8 of at most PA_USER_MAX
- * bytes, no ':'); else name stays "". */
+/* A value of user_name_attribute that could be a user name: printable
+ * UTF-8 of at most PA_USER_MAX bytes, no ':'. */
+static bool
+name_value(const struct berval *v)
+{
+	return v->bv_len > 0 && v->bv_len <= PA_USER_MAX && pa_utf8_valid(v->bv_val, v->bv_len) &&
+	       !pa_has_control(v->bv_val, v->bv_len) && memchr(v->bv_val, ':', v->bv_len) == NULL;
+}
+
+/* The value of attr on entry e into name: the one there is, or, when
+ * there are several (aliases), the one that folds like the typed name,
+ * which is the one the directory matched; else name stays "". */
 static void
-entry_name(LDAP *ld, LDAPMessage *e, const char *attr, char name[PA_USER_MAX + 1])
+entry_name(LDAP *ld, LDAPMessage *e, const char *attr, const struct pa_credentials *cred,
+	   char name[PA_USER_MAX + 1])
 {
 	struct berval **v = ldap_get_values_len(ld, e, attr);
+	char typed[PA_FOLD_MAX], folded[PA_FOLD_MAX];
+	const struct berval *pick = NULL;
+	int i;
 
-	if (v != NULL && v[0] != NULL && v[1] == NULL && v[0]->bv_len > 0 &&
-	    v[0]->bv_len <= PA_USER_MAX && pa_utf8_valid(v[0]->bv_val, v[0]->bv_len) &&
-	    !pa_has_control(v[0]->bv_val, v[0]->bv_len) &&
-	    memchr(v[0]->bv_val, ':', v[0]->bv_len) == NULL) {
-		memcpy(name, v[0]->bv_val, v[0]->bv_len);
-		name[v[0]->bv_len] = '\0';
+	if (v != NULL && v[0] != NULL && v[1] == NULL) {
+		pick = v[0];
+	} else if (v != NULL && v[0] != NULL) {
+		pa_fold_user(cred->user, cred->user_len, typed);
+		for (i = 0; v[i] != NULL; i++) {
+			if (!name_value(v[i]))
+				continue;
+			pa_fold_user(v[i]->bv_val, v[i]->bv_len, folded);
+			if (strcmp(folded, typed) != 0)
+				continue;
+			if (pick != NULL) {
+				pick = NULL;	/* two such values: no way to choose */
+				break;
+			}
+			pick = v[i];
+		}
+	}
+	if (pick != NULL && name_value(pick)) {
+		memcpy(name, pick->bv_val, pick->bv_len);
+		name[pick->bv_len] = '\0';
 	}
 	ldap_value_free_len(v);
 }
@@ -712,7 +740,7 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 			if (attr_groups)
 				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
 			if (b->user_name_attribute[0] != '\0')
-				entry_name(ld, e, b->user_name_attribute, l->name);
+				entry_name(ld, e, b->user_name_attribute, l->cred, l->name);
 			if (b->expiry_attribute[0] != '\0')
 				entry_expiry(b, ld, e, l);
 		}
@@ -774,7 +802,7 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 			if (attr_groups)
 				groups_from_entry(b, ld, e, b->group_attribute, true, &l->g);
 			if (b->user_name_attribute[0] != '\0')
-				entry_name(ld, e, b->user_name_attribute, l->name);
+				entry_name(ld, e, b->user_name_attribute, l->cred, l->name);
 			if (b->expiry_attribute[0] != '\0')
 				entry_expiry(b, ld, e, l);
 		} else if (rc == LDAP_NO_SUCH_OBJECT) {

@@ -503,10 +503,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (pa_decide_begin(h->p, &r->d)) {
 		if (r->d.outcome != PA_OUT_LOCKED)
 			return respond_decision(r);
-		r->state = REQ_DONE;
-		MHD_suspend_connection(conn);
-		hold_locked(r);
-		return MHD_YES;
+		if (r->d.locked_cached) {
+			r->state = REQ_DONE;
+			MHD_suspend_connection(conn);
+			hold_locked(r);
+			return MHD_YES;
+		}
+		/* Otherwise the locked answer waits its turn for a worker, as
+		 * the lookup it stands for would (the worker checks the lock
+		 * again and holds it, spending no verification): answered
+		 * from here, it would skip the queue and be fast whenever the
+		 * workers are busy. */
+		r->d.why.msg[0] = '\0';	/* the worker decides again */
 	}
 
 	r->state = REQ_PENDING;

@@ -228,6 +228,24 @@ store_flags(const struct pa_lockout *l, const struct pa_lockout_store *st,
 	return 0;
 }
 
+/* Copies a key of the shared store into memory for the time it has left
+ * there, at most full_ms (all of full_ms when the store cannot tell).  A
+ * lock already in memory (only_new) keeps its own end. */
+static void
+copy_key(struct pa_lockout *l, const char *k, uint64_t full_ms, bool only_new, uint64_t now_ms)
+{
+	struct pa_error err = { { 0 } };
+	long long left = -1;
+
+	if (l->shared.ops->ttl != NULL)
+		left = l->shared.ops->ttl(l->shared.ctx, k, now_ms, &err);
+	if (left == 0)
+		return;		/* ended since it was seen */
+	if (left < 0 || (uint64_t)left > full_ms)
+		left = (long long)full_ms;
+	(void)l->mem.ops->put(l->mem.ctx, k, (uint64_t)left, only_new, now_ms, &err);
+}
+
 enum pa_lockout_verdict
 pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int where,
 		 uint64_t now_ms, const char **why)
@@ -252,23 +270,20 @@ pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int w
 		} else {
 			shared_ok(l);
 			/* Learnt here, so cached answers (memory only) honour
-			 * it too. */
+			 * it too, for what is left of it. */
 			if (sh.addr) {
 				key(k, "lock:a:", s->addr);
-				(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now_ms,
-						      &err);
+				copy_key(l, k, l->o.lockout_ms, true, now_ms);
 			}
 			if (sh.user) {
 				key(k, "lock:u:", s->user);
-				(void)l->mem.ops->put(l->mem.ctx, k, l->o.lockout_ms, true, now_ms,
-						      &err);
+				copy_key(l, k, l->o.lockout_ms, true, now_ms);
 				if (!mem.user)
 					(void)pair_good(l, &l->mem, s, now_ms, &mem.good, &err);
 			}
 			if (sh.good && !mem.good) {
 				good_key(k, s, s->user);
-				(void)l->mem.ops->put(l->mem.ctx, k, l->o.known_ms, false, now_ms,
-						      &err);
+				copy_key(l, k, l->o.known_ms, false, now_ms);
 			}
 			from_shared = sh.user || sh.addr;
 		}

@@ -62,6 +62,11 @@ struct pa_lockout_store_ops {
 	int (*drop)(void *ctx, const char *key, const char *field, uint64_t now_ms,
 		    struct pa_error *err);
 	void (*close)(void *ctx);	/* may be NULL */
+	/* Milliseconds left before key expires, 0 when it is not there, -1
+	 * when that cannot be told (no expiry, or an error).  May be NULL (a
+	 * lock copied from the store then runs a whole lockout from when it
+	 * was learnt). */
+	long long (*ttl)(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err);
 };
 
 struct pa_lockout_store {

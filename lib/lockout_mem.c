@@ -251,8 +251,27 @@ mem_close(void *ctx)
 	free(m);
 }
 
+static long long
+mem_ttl(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
+{
+	struct mem *m = ctx;
+	int k = kind(key);
+	unsigned char h[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct entry *e;
+	long long left = 0;
+
+	(void)err;
+	pa_lru_key(m->map[k], key, strlen(key), NULL, 0, h);
+	s = pa_lru_lock(m->map[k], h);
+	if ((e = find(s, h, now_ms)) != NULL)
+		left = (long long)(e->expires_ms - now_ms);
+	pa_lru_unlock(s);
+	return left;
+}
+
 static const struct pa_lockout_store_ops mem_ops = {
-	mem_put, mem_exists, mem_incr, mem_get, mem_drop, mem_close,
+	mem_put, mem_exists, mem_incr, mem_get, mem_drop, mem_close, mem_ttl,
 };
 
 int

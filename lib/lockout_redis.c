@@ -167,6 +167,22 @@ r_drop(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa
 	return 0;
 }
 
+static long long
+r_ttl(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX];
+	const char *argv[2] = { "PTTL", k };
+	long long n;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0 || int_command(r, 2, argv, &n, err) != 0)
+		return -1;
+	/* -2: gone.  -1: no expiry (an operator's own SET): "cannot tell",
+	 * and the caller keeps the lock a whole lockout. */
+	return n == -2 ? 0 : n == -1 ? -1 : n;
+}
+
 static void
 r_close(void *ctx)
 {
@@ -180,7 +196,7 @@ r_close(void *ctx)
 }
 
 static const struct pa_lockout_store_ops redis_ops = {
-	r_put, r_exists, r_incr, r_get, r_drop, r_close,
+	r_put, r_exists, r_incr, r_get, r_drop, r_close, r_ttl,
 };
 
 int

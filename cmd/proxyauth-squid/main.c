@@ -208,10 +208,14 @@ handle_line(struct helper *h, const char *line, size_t len, const char *refuse)
 	if (refuse == NULL)
 		pa_credentials_clear(&req.cred);
 
-	if (pa_decide_begin(&h->pipe, &r->d)) {
+	/* A locked answer waits its turn for a worker like the lookup it
+	 * stands for (see lib/http.c), unless it would have been cached. */
+	if (pa_decide_begin(&h->pipe, &r->d) &&
+	    (r->d.outcome != PA_OUT_LOCKED || r->d.locked_cached)) {
 		answer(r);
 		return;
 	}
+	r->d.why.msg[0] = '\0';	/* a lock is decided again by the worker */
 	r->job.run = run_lookup;
 	if (pa_workq_submit(h->workq, &r->job) != 0) {
 		r->d.outcome = PA_OUT_UNAVAILABLE;

@@ -1442,6 +1442,115 @@ test_lockout_answer_held_back(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* Review of issue 16: a locked answer decided at once (on the event loop)
+ * skipped the queue of lookups waiting for a worker, while a wrong
+ * password waits its turn there.  With the workers busy (here one worker
+ * and eight verifications queued ahead), a wrong password took the queue's
+ * time and a locked one only the verification's: a clear tell.  A locked
+ * answer must wait its turn as well.  Medians of seven probes of each,
+ * compared as a ratio (about 0.2 when the locked answer jumps the queue,
+ * about 1 when it does not). */
+#define BUSY 8		/* verifications queued ahead of each probe */
+#define PROBES 7	/* of each kind */
+
+struct busy {
+	const struct pa_daemon *d;
+};
+
+static void *
+busy_run(void *arg)
+{
+	struct busy *b = arg;
+	struct pa_resp r;
+
+	if (ask(b->d, "/auth", "bob", "bob-pw", &r, NULL, NULL, NULL) == 0)
+		pa_resp_free(&r);
+	return NULL;
+}
+
+static int
+cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+test_lockout_answer_waits_its_turn(void **state)
+{
+	struct pa_fixture *f = *state;
+	char *users = NULL, *line, *next;
+	const char *names[] = { "alice", "bob", "w0", "w1", "w2", "w3", "w4", "w5", "w6" };
+	struct pa_daemon *d;
+	struct busy b;
+	struct pa_resp r;
+	pthread_t t[BUSY];
+	long locked[PROBES], wrong[PROBES], t0;
+	size_t i, k;
+
+	users = strdup("");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *pw = pa_strdupf("%s-pw", names[i]);
+
+		line = pa_htpasswd_line(names[i], pw, NULL, 8);
+		assert_non_null(line);
+		next = pa_strdupf("%s%s", users, line);
+		free(line);
+		free(pw);
+		free(users);
+		users = next;
+	}
+	d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\nworkers = 1\ncache_size = 0\n"
+		"max_failures = 2\nfailure_window = 600\nlockout = 600\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", users);
+	free(users);
+	assert_non_null(d);
+	b.d = d;
+	for (i = 0; i < 2; i++) {
+		char pw[16];
+
+		snprintf(pw, sizeof(pw), "wrong-%zu", i);
+		assert_int_equal(ask(d, "/auth", "alice", pw, &r, NULL, NULL, NULL), 0);
+		pa_resp_free(&r);
+	}
+	for (i = 0; i < 3; i++) {	/* the verification time is known */
+		assert_int_equal(ask(d, "/auth", "bob", "bob-pw", &r, NULL, NULL, NULL), 0);
+		assert_int_equal(r.status, 204);
+		pa_resp_free(&r);
+	}
+	for (i = 0; i < 2 * PROBES; i++) {
+		for (k = 0; k < BUSY; k++)
+			assert_int_equal(pthread_create(&t[k], NULL, busy_run, &b), 0);
+		usleep(30000);	/* queued behind the one worker */
+		t0 = pa_now_ms();
+		if (i % 2 == 0) {
+			assert_int_equal(ask(d, "/auth", "alice", "alice-pw", &r, NULL, NULL, NULL), 0);
+			locked[i / 2] = pa_now_ms() - t0;
+			check_deny(&r, &profiles[0], "locked");
+			pa_resp_free(&r);
+			pa_expect_last_decision(d, "outcome", "locked");
+		} else {
+			assert_int_equal(ask(d, "/auth", names[2 + i / 2], "wrong", &r, NULL, NULL,
+					     NULL), 0);
+			wrong[i / 2] = pa_now_ms() - t0;
+			check_deny(&r, &profiles[0], "wrong");
+			pa_resp_free(&r);
+		}
+		for (k = 0; k < BUSY; k++)
+			pthread_join(t[k], NULL);
+	}
+	qsort(locked, PROBES, sizeof(long), cmp_long);
+	qsort(wrong, PROBES, sizeof(long), cmp_long);
+	print_message("median ms with the worker busy: locked %ld, wrong %ld\n", locked[PROBES / 2],
+		      wrong[PROBES / 2]);
+	if (locked[PROBES / 2] * 2 < wrong[PROBES / 2])
+		fail_msg("a locked answer (median %ld ms) jumps the queue a wrong password "
+			 "waits in (median %ld ms)", locked[PROBES / 2], wrong[PROBES / 2]);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -1464,6 +1573,8 @@ main(void)
 						pa_fixture_setup, pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_ipv6_prefix, pa_fixture_setup,
 						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_answer_waits_its_turn,
+						pa_fixture_setup, pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_answer_held_back, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rules, pa_fixture_setup,

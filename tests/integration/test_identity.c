@@ -193,12 +193,79 @@ test_one_counter_direct(void **state)
 	one_counter(*state, true);
 }
 
+/* Review of issue 16: a directory where uid is multi-valued (alice also
+ * has uid "alice.smith", as many directories keep aliases).  The entry
+ * has no single uid, and the name fell back to what was typed: "ALICE"
+ * or the fullwidth form reached the application as such, several
+ * identities for one account.  The value slapd matched (the one that
+ * folds like the typed name) is the canonical name. */
+static void
+multi_uid(struct it *t, bool direct)
+{
+	struct pa_daemon *d;
+	struct pa_resp r;
+	char *conf, *full, *ldif, out[2048], user[512];
+	const char *argv[] = { "ldapmodify", "-x", "-H", NULL, "-D", PA_LDAP_ROOT_DN, "-w",
+			       PA_LDAP_ROOT_PASSWORD, "-f", NULL, NULL };
+	const char *typed[] = { "ALICE", FULLWIDTH, "alice " };
+	size_t i;
+
+	if (pa_slapd_start(&t->s) != 0)
+		fail_msg("cannot start slapd");
+	ldif = pa_strdupf("%s/uid.ldif", t->f->dir);
+	assert_int_equal(pa_write_file(ldif, "dn: uid=alice,ou=people," PA_LDAP_BASE "\n"
+					     "changetype: modify\nadd: uid\nuid: alice.smith\n"),
+			 0);
+	argv[3] = t->s.uri;
+	argv[9] = ldif;
+	if (pa_ldap_tool(argv, out, sizeof(out)) != 0)
+		fail_msg("ldapmodify: %s", out);
+	free(ldif);
+	conf = direct
+	       ? pa_strdupf("user_dn_template = uid=%%u,ou=people," PA_LDAP_BASE "\n")
+	       : pa_strdupf("bind_dn = " PA_LDAP_SVC_DN "\nbind_password_file = %s\n"
+			    "base_dn = " PA_LDAP_BASE "\n", t->s.svc_secret);
+	full = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = ldap\n"
+			  "trusted_proxies = 127.0.0.1/32\ncache_ttl = 0\nnegative_ttl = 0\n"
+			  "[ldap]\nuri = %s\n%s", t->s.uri, conf);
+	d = pa_daemon_start(t->f, full, NULL);
+	free(full);
+	free(conf);
+	assert_non_null(d);
+	for (i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+		EXPECT(ask(d, typed[i], "alice-pw", "192.0.2.10", &r) == 204, &r,
+		       "'%s' with alice's password binds as alice", typed[i]);
+		EXPECT(HDR_IS(&r, H_X_AUTH_USER, "alice"), &r,
+		       "'%s': X-Auth-User is the uid value slapd matched, not the typed name",
+		       typed[i]);
+		pa_resp_free(&r);
+		pa_last_decision_field(d, "user", user, sizeof(user));
+		if (strcmp(user, "alice") != 0)
+			fail_msg("'%s': the log names '%s', not alice", typed[i], user);
+	}
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+static void
+test_multi_uid_search(void **state)
+{
+	multi_uid(*state, false);
+}
+
+static void
+test_multi_uid_direct(void **state)
+{
+	multi_uid(*state, true);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_counter_search, it_setup, it_teardown),
 		cmocka_unit_test_setup_teardown(test_one_counter_direct, it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_uid_search, it_setup, it_teardown),
+		cmocka_unit_test_setup_teardown(test_multi_uid_direct, it_setup, it_teardown),
 	};
 
 	pa_scrub_environment();

@@ -343,6 +343,51 @@ test_stale_answer_while_backend_down(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* A lock one replica learns from Redis ends when Redis's does, not a
+ * whole lockout after it was learnt (review of issue 16): a locks alice
+ * at t0 for 4 s, b learns of it about 2 s later, and at about 4.8 s both
+ * serve the right password again (b would have held its copy to about
+ * 6 s).  The margins are 0.8 s and more on either side. */
+static void
+test_shared_lock_learnt_ends_with_redis(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b;
+	char *conf;
+	long t0, learnt;
+	int i;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "max_failures = 3\nfailure_window = 60\nlockout = 4\ncache_ttl = 0\n"
+			  "negative_ttl = 0\n[htpasswd]\nfile = @HTPASSWD@\n[redis]\naddress = %s\n",
+			  x->redis.addr);
+	a = pa_daemon_start(x->f, conf, users);
+	b = pa_daemon_start(x->f, conf, users);
+	free(conf);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0; i < 3; i++) {
+		char pw[32];
+
+		snprintf(pw, sizeof(pw), "wrong-%d", i);
+		assert_int_equal(status(a, "alice", pw), 407);
+	}
+	t0 = pa_now_ms();
+	usleep(2000000);
+	assert_int_equal(status(b, "alice", "alice-pw"), 407);	/* learnt from Redis */
+	learnt = pa_now_ms();
+	assert_true(pa_daemon_wait_log(b, "outcome=locked", 1, 2000));
+	if (learnt - t0 > 3200)
+		fail_msg("the machine is too slow for this test's margins (%ld ms)", learnt - t0);
+	usleep((useconds_t)(4800 - (pa_now_ms() - t0)) * 1000);
+	assert_int_equal(pa_redis_int(&x->redis, "EXISTS", "proxyauth:lock:u:alice", NULL), 0);
+	assert_int_equal(status(a, "alice", "alice-pw"), 204);
+	assert_int_equal(status(b, "alice", "alice-pw"), 204);
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
 int
 main(void)
 {
@@ -351,6 +396,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_lock_reaches_cached_answers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_distributed_guessing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_lock_learnt_ends_with_redis, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_stale_password, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lockout_falls_back_to_memory, setup,
 						teardown),

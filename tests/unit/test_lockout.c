@@ -78,8 +78,17 @@ f_drop(void *c, const char *k, const char *fl, uint64_t now, struct pa_error *e)
 	return fake_down(f, e) ? -1 : f->inner.ops->drop(f->inner.ctx, k, fl, now, e);
 }
 
+static long long
+f_ttl(void *c, const char *k, uint64_t now, struct pa_error *e)
+{
+	struct fake *f = c;
+
+	return fake_down(f, e) ? -1 : f->inner.ops->ttl(f->inner.ctx, k, now, e);
+}
+
 static const struct pa_lockout_store_ops fake_ops = {
 	f_put, f_exists, f_incr, f_get, f_drop, NULL,	/* the test closes it */
+	f_ttl,
 };
 
 static void
@@ -505,6 +514,62 @@ test_stale_password_once_across_replicas(void **state)
 }
 
 static void
+test_learnt_lock_ends_with_the_store(void **state)
+{
+	struct fake f;
+	struct pa_lockout *r1, *r2;
+
+	(void)state;
+	fake_init(&f);
+	r1 = mk(3, MIN, 300000, &f);
+	r2 = mk(3, MIN, 300000, &f);
+	/* Replica 1 locks alice at 0 for 300 s; replica 2 learns of it at
+	 * 290 s.  Its memory copy must end with the store's lock at 300 s,
+	 * not 300 s after it was learnt (review of issue 16). */
+	wrong(r1, "alice", "192.0.2.1", "p1", SHARED_TOO, 0);
+	wrong(r1, "alice", "192.0.2.2", "p2", SHARED_TOO, 0);
+	wrong(r1, "alice", "192.0.2.3", "p3", SHARED_TOO, 0);
+	assert_int_equal(check(r2, "alice", "192.0.2.9", SHARED_TOO, 290000), USER);
+	assert_int_equal(check(r2, "alice", "192.0.2.9", M, 295000), PA_LOCKOUT_ASK_SHARED);
+	assert_int_equal(check(r1, "alice", "192.0.2.9", SHARED_TOO, 300001), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.9", SHARED_TOO, 300001), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.9", M, 300001), GO);
+	pa_lockout_free(r1);
+	pa_lockout_free(r2);
+	fake_free(&f);
+}
+
+static void
+test_learnt_known_good_ends_with_the_store(void **state)
+{
+	struct pa_lockout_opts o = { 3, MIN, 300000, 10000, 64, 1000 };
+	struct pa_lockout_store st = { &fake_ops, NULL };
+	struct pa_lockout *r1, *r2;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f);
+	st.ctx = &f;
+	r1 = pa_lockout_new(&o, &st, NULL, NULL);
+	r2 = pa_lockout_new(&o, &st, NULL, NULL);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	/* The owner's pair is known good in the store until 10 s; replica 2
+	 * learns it at 9 s and must not keep it past 10 s. */
+	right(r1, "alice", "alice", "192.0.2.10", SHARED_TOO, 0);
+	wrong(r1, "alice", "192.0.2.1", "p1", SHARED_TOO, 1);
+	wrong(r1, "alice", "192.0.2.2", "p2", SHARED_TOO, 1);
+	wrong(r1, "alice", "192.0.2.3", "p3", SHARED_TOO, 1);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", SHARED_TOO, 9000), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 9500), GO);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", M, 10001), PA_LOCKOUT_ASK_SHARED);
+	assert_int_equal(check(r2, "alice", "192.0.2.10", SHARED_TOO, 10001), USER);
+	pa_lockout_free(r1);
+	pa_lockout_free(r2);
+	fake_free(&f);
+}
+
+static void
 test_store_failure_falls_back_to_memory(void **state)
 {
 	struct fake f;
@@ -608,6 +673,8 @@ main(void)
 		cmocka_unit_test(test_known_good_through_the_store),
 		cmocka_unit_test(test_lock_reported_once),
 		cmocka_unit_test(test_stale_password_once_across_replicas),
+		cmocka_unit_test(test_learnt_lock_ends_with_the_store),
+		cmocka_unit_test(test_learnt_known_good_ends_with_the_store),
 		cmocka_unit_test(test_store_failure_falls_back_to_memory),
 		cmocka_unit_test(test_zero_disables),
 		cmocka_unit_test(test_sweep_bounds_memory),
