@@ -18,18 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-struct pa_probe_state {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop, started, first_done;
-	int interval_ms;
-	const struct pa_pipeline *p;
-	bool up[PA_CHAIN_MAX];
-	bool probed[PA_CHAIN_MAX];
-	char reason[PA_CHAIN_MAX][256];
-};
-
 static const char *const profile_names[] = { "auth", "auth-request", "ext-authz", "squid" };
 static const char *const outcome_names[] = { "allow", "deny", "forbidden", "malformed",
 					     "locked", "unavailable" };
@@ -651,138 +639,37 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 	pa_credentials_clear(&d->cred);
 }
 
-static void
-probe_once(struct pa_probe_state *ps)
-{
-	const struct pa_chain *c = &ps->p->chain;
-	int i;
-
-	for (i = 0; i < c->n; i++) {
-		struct pa_error err = { { 0 } };
-		int rc = c->links[i].ops->probe(c->links[i].ctx, &err);
-
-		pthread_mutex_lock(&ps->lock);
-		if (rc == 0 && !ps->up[i] && ps->probed[i])
-			pa_log_msg(ps->p->log, PA_LOG_INFO, "backend %s is up again",
-				   c->links[i].ops->name);
-		else if (rc != 0 && (ps->up[i] || !ps->probed[i]))
-			pa_log_msg(ps->p->log, PA_LOG_WARN, "backend %s is down: %s",
-				   c->links[i].ops->name, err.msg);
-		ps->up[i] = rc == 0;
-		ps->probed[i] = true;
-		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s",
-			 rc != 0 || (c->links[i].ops->reload_state != NULL && err.msg[0] != '\0')
-				 ? err.msg : "ok");
-		pthread_mutex_unlock(&ps->lock);
-	}
-}
-
-static void *
-probe_loop(void *arg)
-{
-	struct pa_probe_state *ps = arg;
-	struct timespec until;
-
-	pthread_mutex_lock(&ps->lock);
-	while (!ps->stop) {
-		pthread_mutex_unlock(&ps->lock);
-		probe_once(ps);
-		pthread_mutex_lock(&ps->lock);
-		if (!ps->first_done) {
-			ps->first_done = true;
-			pthread_cond_broadcast(&ps->wake);
-		}
-		pthread_mutex_unlock(&ps->lock);
-		pa_lockout_sweep(ps->p->lockout, pa_now_us() / 1000);
-		pthread_mutex_lock(&ps->lock);
-		until = pa_deadline_ms(ps->interval_ms);
-		if (!ps->stop)
-			pthread_cond_timedwait(&ps->wake, &ps->lock, &until);
-	}
-	pthread_mutex_unlock(&ps->lock);
-	return NULL;
-}
-
 int
-pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms)
+pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms, pa_probe_hook hook, void *arg)
 {
-	struct pa_probe_state *ps = calloc(1, sizeof(*ps));
-
-	if (ps == NULL)
+	if ((p->probes = pa_probes_start(&p->chain, p->log, interval_ms, hook, arg)) == NULL)
 		return -1;
-	pthread_mutex_init(&ps->lock, NULL);
-	pthread_cond_init(&ps->wake, NULL);
-	ps->p = p;
-	ps->interval_ms = interval_ms;
-	if (pthread_create(&ps->thread, NULL, probe_loop, ps) != 0) {
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
-		return -1;
-	}
-	ps->started = true;
-	p->probes = ps;
-	/* Wait (a little) for the first round, so that /readyz is right from
-	 * the first request, but never let a backend that hangs hold up the
-	 * start: /readyz says "not probed yet" until it answers. */
-	{
-		struct timespec until = pa_deadline_ms(1000);
-
-		pthread_mutex_lock(&ps->lock);
-		while (!ps->first_done)
-			if (pthread_cond_timedwait(&ps->wake, &ps->lock, &until) != 0)
-				break;
-		pthread_mutex_unlock(&ps->lock);
-	}
 	return 0;
+}
+
+void
+pa_pipeline_sweep(void *pipeline, uint64_t now_ms)
+{
+	const struct pa_pipeline *p = pipeline;
+
+	pa_lockout_sweep(p->lockout, now_ms);
 }
 
 int
 pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len)
 {
-	struct pa_probe_state *ps = p->probes;
-	size_t pos = 0;
-	int i, ret = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < p->chain.n; i++) {
-		char line[320];
-		int n;
-
-		if (ps == NULL) {
-			n = snprintf(line, sizeof(line), "%s: not probed\n",
-				     p->chain.links[i].ops->name);
-			ret = -1;
-		} else {
-			pthread_mutex_lock(&ps->lock);
-			n = snprintf(line, sizeof(line), "%s: %s\n", p->chain.links[i].ops->name,
-				     ps->probed[i] ? ps->reason[i] : "not probed yet");
-			if (!ps->up[i])
-				ret = -1;
-			pthread_mutex_unlock(&ps->lock);
-		}
-		if (n > 0)
-			(void)pa_buf_append(buf, len, &pos, line, strlen(line));
-	}
-	return ret;
+	return pa_probes_ready(p->probes, &p->chain, buf, len);
 }
 
 size_t
 pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len)
 {
-	struct pa_probe_state *ps = p->probes;
 	struct pa_metrics_gauges g = { 0 };
 	bool up[PA_CHAIN_MAX] = { false };
-	int i;
 
 	if (p->metrics == NULL)
 		return 0;
-	if (ps != NULL) {
-		pthread_mutex_lock(&ps->lock);
-		for (i = 0; i < p->chain.n; i++)
-			up[i] = ps->up[i];
-		pthread_mutex_unlock(&ps->lock);
-	}
+	pa_probes_up(p->probes, up, p->chain.n);
 	g.cache_entries = p->cache != NULL ? pa_cache_entries(p->cache) : 0;
 	g.chain = &p->chain;
 	g.backend_up = up;
@@ -792,21 +679,10 @@ pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len)
 void
 pa_pipeline_close(struct pa_pipeline *p)
 {
-	struct pa_probe_state *ps;
-
 	if (p == NULL)
 		return;
-	if ((ps = p->probes) != NULL) {
-		pthread_mutex_lock(&ps->lock);
-		ps->stop = true;
-		pthread_cond_signal(&ps->wake);
-		pthread_mutex_unlock(&ps->lock);
-		pthread_join(ps->thread, NULL);
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
-		p->probes = NULL;
-	}
+	pa_probes_stop(p->probes);
+	p->probes = NULL;
 	pa_chain_close(&p->chain);
 	pa_cidr_list_free(&p->trusted);
 	pa_rules_free(&p->rules);
