@@ -162,6 +162,10 @@ int pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len);
  * did not fit. */
 size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
 
+/* Writes d's one decision line (pipeline_report.c); us is how long the
+ * decision took.  Called by pa_decide_end(). */
+void pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64_t us);
+
 const char *pa_profile_name(enum pa_profile profile);
 const char *pa_outcome_name(enum pa_outcome outcome);
 
