@@ -30,6 +30,7 @@
 #include "http.h"
 #include "holdq.h"
 #include "http_request.h"
+#include "http_status.h"
 #include "slowclient.h"
 #include "text.h"
 #include "workq.h"
@@ -209,51 +210,6 @@ run_lookup(struct pa_job *job)
 }
 
 static enum MHD_Result
-respond_ready(struct req *r)
-{
-	char body[2048];
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	int rc = pa_pipeline_ready(r->h->p, body, sizeof(body));
-
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	ret = MHD_queue_response(r->conn, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-				 resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
-respond_metrics(struct req *r)
-{
-	size_t size = 256 * 1024, n;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	char *body = malloc(size);
-
-	if (body == NULL)
-		return MHD_NO;
-	if ((n = pa_pipeline_metrics(r->h->p, body, size)) == 0) {
-		free(body);
-		return queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
-	}
-	resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size,
 	   void **con_cls)
@@ -309,8 +265,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if (strcmp(url, "/healthz") == 0)
 			return queue_shared(r, MHD_HTTP_OK, RESP_HEALTH);
 		if (strcmp(url, "/metrics") == 0)
-			return respond_metrics(r);
-		return respond_ready(r);
+			return pa_http_respond_metrics(conn, h->p, h->shared[RESP_UNAVAILABLE]);
+		return pa_http_respond_ready(conn, h->p);
 	} else {
 		return queue_shared(r, MHD_HTTP_NOT_FOUND, RESP_NOT_FOUND);
 	}
