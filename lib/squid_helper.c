@@ -42,7 +42,7 @@ write_answer(struct pa_squid_helper *h, const char *line, size_t len)
 {
 	pthread_mutex_lock(&h->out_lock);
 	if (!atomic_load(&h->out_broken) &&
-	    (fwrite(line, 1, len, stdout) != len || fflush(stdout) != 0))
+	    (fwrite(line, 1, len, h->out) != len || fflush(h->out) != 0))
 		atomic_store(&h->out_broken, true);
 	pthread_mutex_unlock(&h->out_lock);
 }
