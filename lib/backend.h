@@ -111,7 +111,11 @@ enum pa_result pa_backend_check_stored(const struct pa_backend_env *env, const c
 /* The compiled-in backend of that name, or NULL. */
 const struct pa_backend_ops *pa_backend_find(const char *name);
 
-/* "htpasswd, ..." for messages. */
+/* The compiled-in backends' names, "htpasswd, ..." for messages. */
 const char *pa_backend_names(void);
+
+/* True when name is a backend proxyauthd knows but this build left out
+ * (PA_WITH_LDAP=OFF and the like). */
+bool pa_backend_left_out(const char *name);
 
 #endif

@@ -331,7 +331,9 @@ on_value(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	if ((keys = section_keys(section)) == NULL) {
-		problem(ld, ld->cfg->file, ld->line, "unknown section [%s]", section);
+		problem(ld, ld->cfg->file, ld->line, pa_backend_left_out(section)
+			? "section [%s]: that backend is not in this build" : "unknown section [%s]",
+			section);
 		return 1;
 	}
 	if ((s = section_get(ld->cfg, section, keys)) == NULL) {
@@ -442,6 +444,11 @@ check_backend_name(const char *name, size_t len, void *arg)
 	char buf[32];
 	int i;
 
+	if (pa_strlcpy_n(buf, sizeof(buf), name, len) == 0 && pa_backend_left_out(buf)) {
+		problem(bc->ld, bc->where, bc->line, "backend '%s' is not in this build (built "
+			"without it; available: %s)", buf, pa_backend_names());
+		return 0;
+	}
 	if (pa_strlcpy_n(buf, sizeof(buf), name, len) != 0 || pa_backend_find(buf) == NULL) {
 		problem(bc->ld, bc->where, bc->line, "unknown backend '%.*s' (available: %s)",
 			(int)len, name, pa_backend_names());

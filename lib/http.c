@@ -11,14 +11,9 @@
  * counts them under their own lock.  Allow responses carry the identity
  * and are made per request.
  *
- * Slow clients: libmicrohttpd's connection_timeout is an idle timeout, which
- * a client sending one byte a second never reaches.  So every connection
- * is also on a list (struct conn) with the time it became ready for a
- * request (opened, or its last answer sent); a sweeper thread shuts down
- * the socket of any that has not delivered a whole request (header and
- * any body) within header_timeout of that, and libmicrohttpd then closes
- * it as it would any broken connection.  A connection whose request is being answered is
- * never cut.
+ * Slow clients: every connection's socket context is its entry on the
+ * slow-client list (slowclient.h), whose sweeper cuts a connection that
+ * has not delivered a whole request within header_timeout.
  *
  * Locked answers are held back for about the time a verification takes
  * (pa_pipeline_locked_delay_us), so that their timing does not tell an
@@ -34,21 +29,22 @@
  */
 #include "http.h"
 #include "holdq.h"
+#include "http_request.h"
+#include "http_status.h"
+#include "slowclient.h"
 #include "text.h"
 #include "workq.h"
 
 #include <microhttpd.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_CRED_HEADERS 4
+#define MAX_CRED_HEADERS PA_HTTP_CRED_HEADERS
 
 enum shared_resp {
 	RESP_DENY_407,
@@ -71,24 +67,8 @@ struct pa_http {
 	int ncred_names;
 	atomic_int in_flight;
 	uint16_t port;
-	/* slow clients (see the top of this file) */
-	uint64_t header_timeout_us;	/* 0: no sweeper */
-	pthread_mutex_t conns_lock;
-	pthread_cond_t sweep_cond;
-	struct conn *conns;		/* every open connection */
-	pthread_t sweeper;
-	bool sweeper_running, sweeper_stop;
+	struct pa_slowclients *conns;	/* every open connection (slow clients) */
 	struct pa_holdq *held;		/* locked answers held back */
-};
-
-/* One connection: its socket context. */
-struct conn {
-	char peer[PA_ADDR_MAX];		/* the peer address in text form */
-	int fd;
-	atomic_bool busy;		/* a request's header is in: never cut */
-	_Atomic uint64_t ready_us;	/* opened, or its last answer sent */
-	bool cut;			/* shut down by the sweeper */
-	struct conn *prev, *next;	/* on pa_http.conns, under conns_lock */
 };
 
 enum req_state { REQ_NEW, REQ_PENDING, REQ_DONE };
@@ -97,27 +77,10 @@ struct req {
 	struct pa_job job;		/* first: the worker gets back to req from it */
 	struct pa_http *h;
 	struct MHD_Connection *conn;
-	struct conn *c;			/* its connection's context, or NULL */
+	struct pa_slowclient *c;	/* its connection's context, or NULL */
 	enum req_state state;
 	bool ended;			/* pa_decide_end() ran: logged and scrubbed */
-	/* header scan */
-	const char *cred_value[MAX_CRED_HEADERS];
-	size_t cred_len[MAX_CRED_HEADERS];
-	int cred_count[MAX_CRED_HEADERS];
-	/* libmicrohttpd (0.9.75) parses header lines in place and hands a
-	 * value's length as strlen(): a NUL inside a value cuts it there, so
-	 * "Basic <token>\0junk" would look well-formed.  In its buffer a line
-	 * ends in "\0\0" (CRLF) or "\0" (LF) right before the next line: a
-	 * value whose terminator is followed by anything else went on past a
-	 * NUL.  cred_end is the last credentials value's end, checked against
-	 * the next header's name (or, for the last header, its own bytes). */
-	const char *cred_end;
-	bool cred_nul;
-	const char *xff, *x_real_ip;
-	size_t xff_len, x_real_ip_len;
-	const char *orig_uri, *orig_url, *orig_method, *fwd_host, *fwd_uri, *fwd_method;
-	size_t orig_uri_len, orig_url_len, orig_method_len, fwd_host_len, fwd_uri_len,
-	    fwd_method_len;
+	struct pa_http_headers hd;	/* the header scan */
 	struct pa_decision d;
 };
 
@@ -130,120 +93,14 @@ path_is(const char *url, const char *prefix)
 	return strncmp(url, prefix, n) == 0 && (url[n] == '\0' || url[n] == '/');
 }
 
-static bool
-hdr_is(const char *key, size_t key_len, const char *name)
-{
-	return pa_strieq_n(key, key_len, name);
-}
-
-static enum MHD_Result
-scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
-	    const char *value, size_t value_len)
-{
-	struct req *r = cls;
-	int i;
-
-	(void)kind;
-	if (r->cred_end != NULL) {
-		if (key != r->cred_end + 1 && (key != r->cred_end + 2 || r->cred_end[1] != '\0'))
-			r->cred_nul = true;
-		r->cred_end = NULL;
-	}
-	if (value == NULL)
-		return MHD_YES;
-	for (i = 0; i < r->h->ncred_names; i++) {
-		if (hdr_is(key, key_len, r->h->cred_names[i])) {
-			r->cred_value[i] = value;
-			r->cred_len[i] = value_len;
-			r->cred_count[i]++;
-			r->cred_end = value + value_len;
-			return MHD_YES;
-		}
-	}
-#define TAKE(name, field)						\
-	if (hdr_is(key, key_len, name)) {				\
-		r->field = value;					\
-		r->field##_len = value_len;				\
-		return MHD_YES;						\
-	}
-	TAKE("X-Forwarded-For", xff)
-	TAKE("X-Real-IP", x_real_ip)
-#undef TAKE
-	/* Context headers: one each, since rules decide on them; a second
-	 * one is noted for a 403 (a proxy that adds its own would otherwise
-	 * leave the client's in play). */
-#define CONTEXT(name, field)						\
-	if (hdr_is(key, key_len, name)) {				\
-		if (r->field != NULL)					\
-			r->d.dup_context = name " sent twice";		\
-		r->field = value;					\
-		r->field##_len = value_len;				\
-		return MHD_YES;						\
-	}
-	CONTEXT("X-Original-URI", orig_uri)
-	CONTEXT("X-Original-URL", orig_url)
-	CONTEXT("X-Original-Method", orig_method)
-	CONTEXT("X-Forwarded-Host", fwd_host)
-	CONTEXT("X-Forwarded-Uri", fwd_uri)
-	CONTEXT("X-Forwarded-Method", fwd_method)
-#undef CONTEXT
-	return MHD_YES;
-}
-
-/* Points *host at the authority of an absolute URL ("https://h:1/x" gives
- * "h:1"); leaves it alone when the URL has none. */
-static void
-url_host(const char *url, size_t len, const char **host, size_t *host_len)
-{
-	const char *p = url + pa_url_scheme_len(url, len), *end, *stop = url + len;
-
-	if (p == url)
-		return;
-	for (end = p; end < stop && *end != '/' && *end != '?' && *end != '#'; end++)
-		;
-	if (end > p) {
-		*host = p;
-		*host_len = (size_t)(end - p);
-	}
-}
-
-/* While rules exist, the context headers that name the path or the host
- * twice must agree: a proxy that sets one may pass the client's other. */
-static const char *
-context_conflict(const struct req *r)
-{
-	const char *uri = r->fwd_uri != NULL ? r->fwd_uri : r->orig_uri, *uh = NULL;
-	size_t uri_len = r->fwd_uri != NULL ? r->fwd_uri_len : r->orig_uri_len, uh_len = 0;
-
-	if (r->h->p->rules.n == 0)
-		return NULL;
-	if (r->fwd_uri != NULL && r->orig_uri != NULL &&
-	    !pa_paths_agree(r->fwd_uri, r->fwd_uri_len, r->orig_uri, r->orig_uri_len))
-		return "X-Forwarded-Uri and X-Original-URI disagree";
-	if (r->orig_url == NULL)
-		return NULL;
-	if (uri != NULL && !pa_paths_agree(uri, uri_len, r->orig_url, r->orig_url_len))
-		return "X-Original-URL disagrees with X-Forwarded-Uri or X-Original-URI";
-	url_host(r->orig_url, r->orig_url_len, &uh, &uh_len);
-	if (r->fwd_host != NULL && uh != NULL &&
-	    !pa_hosts_agree(r->fwd_host, r->fwd_host_len, uh, uh_len))
-		return "X-Forwarded-Host and the host of X-Original-URL disagree";
-	return NULL;
-}
-
 /* Fills the decision's inputs from the request headers. */
 static void
 read_request(struct req *r, enum pa_profile profile)
 {
 	const union MHD_ConnectionInfo *ci;
 	char peer[PA_ADDR_MAX] = "";
-	struct pa_decision *d = &r->d;
-	int i;
 
-	d->profile = profile;
-	MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, r);
-	if (r->cred_end != NULL && r->cred_end[0] == '\0' && r->cred_end[1] != '\0')
-		r->cred_nul = true;	/* the last header: its end is followed by the empty line */
+	r->d.profile = profile;
 	/* The peer's text form is made once per connection (on_connection). */
 	if (r->c != NULL) {
 		memcpy(peer, r->c->peer, sizeof(peer));
@@ -252,48 +109,8 @@ read_request(struct req *r, enum pa_profile profile)
 		if (ci != NULL)
 			pa_sockaddr_text(ci->client_addr, peer);
 	}
-	pa_client_address(&r->h->p->trusted, peer, r->xff, r->xff_len, r->x_real_ip,
-			  r->x_real_ip_len, d->client);
-	d->peer_trusted = pa_cidr_list_match_text(&r->h->p->trusted, peer, strlen(peer));
-
-	d->host = r->fwd_host;
-	d->host_len = r->fwd_host_len;
-	if (d->host == NULL && r->orig_url != NULL)
-		url_host(r->orig_url, r->orig_url_len, &d->host, &d->host_len);
-	if (r->fwd_uri != NULL) {
-		d->uri = r->fwd_uri;
-		d->uri_len = r->fwd_uri_len;
-	} else if (r->orig_uri != NULL) {
-		d->uri = r->orig_uri;
-		d->uri_len = r->orig_uri_len;
-	} else {
-		d->uri = r->orig_url;
-		d->uri_len = r->orig_url_len;
-	}
-	if (d->dup_context == NULL)
-		d->dup_context = context_conflict(r);
-	d->method = r->fwd_method != NULL ? r->fwd_method : r->orig_method;
-	d->method_len = r->fwd_method != NULL ? r->fwd_method_len : r->orig_method_len;
-
-	d->cred_status = PA_CRED_MISSING;
-	d->cred_why = "no credentials";
-	for (i = 0; i < r->h->ncred_names; i++) {
-		if (r->cred_count[i] > 1) {
-			d->cred_status = PA_CRED_MALFORMED;
-			d->cred_why = "duplicate credentials header";
-			return;
-		}
-		if (r->cred_count[i] == 1 && r->cred_nul) {
-			d->cred_status = PA_CRED_MALFORMED;
-			d->cred_why = "NUL in credentials header";
-			return;
-		}
-		if (r->cred_count[i] == 1) {
-			d->cred_status = pa_credentials_parse(r->cred_value[i], r->cred_len[i],
-							      &d->cred, &d->cred_why);
-			return;
-		}
-	}
+	pa_http_read_headers(r->conn, (const char (*)[64])r->h->cred_names, r->h->ncred_names,
+			     peer, &r->h->p->trusted, r->h->p->rules.n > 0, &r->hd, &r->d);
 }
 
 static enum MHD_Result
@@ -393,51 +210,6 @@ run_lookup(struct pa_job *job)
 }
 
 static enum MHD_Result
-respond_ready(struct req *r)
-{
-	char body[2048];
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	int rc = pa_pipeline_ready(r->h->p, body, sizeof(body));
-
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	ret = MHD_queue_response(r->conn, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-				 resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
-respond_metrics(struct req *r)
-{
-	size_t size = 256 * 1024, n;
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-	char *body = malloc(size);
-
-	if (body == NULL)
-		return MHD_NO;
-	if ((n = pa_pipeline_metrics(r->h->p, body, size)) == 0) {
-		free(body);
-		return queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
-	}
-	resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size,
 	   void **con_cls)
@@ -474,7 +246,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	 * leaves the connection alone.  Not before, or a body sent a byte at
 	 * a time would hold it forever. */
 	if (r->c != NULL)
-		atomic_store_explicit(&r->c->busy, true, memory_order_relaxed);
+		pa_slowclient_busy(r->c);
 	if (r->state == REQ_DONE)
 		return respond_decision(r);
 	if (r->state == REQ_PENDING)
@@ -493,8 +265,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		if (strcmp(url, "/healthz") == 0)
 			return queue_shared(r, MHD_HTTP_OK, RESP_HEALTH);
 		if (strcmp(url, "/metrics") == 0)
-			return respond_metrics(r);
-		return respond_ready(r);
+			return pa_http_respond_metrics(conn, h->p, h->shared[RESP_UNAVAILABLE]);
+		return pa_http_respond_ready(conn, h->p);
 	} else {
 		return queue_shared(r, MHD_HTTP_NOT_FOUND, RESP_NOT_FOUND);
 	}
@@ -542,88 +314,35 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (!r->ended)
 		pa_credentials_clear(&r->d.cred);
-	if (r->c != NULL) {
-		atomic_store_explicit(&r->c->ready_us, pa_now_us(), memory_order_relaxed);
-		atomic_store_explicit(&r->c->busy, false, memory_order_release);
-	}
+	if (r->c != NULL)
+		pa_slowclient_ready(r->c, pa_now_us());
 	free(r);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->in_flight, 1);
 }
 
 /* Keeps the peer address of a connection in text form for its requests,
- * and the connection on the sweeper's list.  libmicrohttpd calls CLOSED
- * before it closes the socket, so the sweeper (which shuts sockets down
- * under conns_lock) never touches a descriptor that was reused. */
+ * and the connection on the slow-client list.  libmicrohttpd calls CLOSED
+ * before it closes the socket, so the sweeper never touches a descriptor
+ * that was reused. */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	      enum MHD_ConnectionNotificationCode code)
 {
 	struct pa_http *h = cls;
 	const union MHD_ConnectionInfo *ci, *fd;
-	struct conn *c = *socket_context;
 
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-		if (c == NULL)
-			return;
-		pthread_mutex_lock(&h->conns_lock);
-		if (c->prev != NULL)
-			c->prev->next = c->next;
-		else if (h->conns == c)
-			h->conns = c->next;
-		if (c->next != NULL)
-			c->next->prev = c->prev;
-		pthread_mutex_unlock(&h->conns_lock);
-		free(c);
+		pa_slowclient_close(h->conns, *socket_context);
 		*socket_context = NULL;
 		return;
 	}
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || fd == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+	if (ci == NULL || fd == NULL)
 		return;		/* read_request() falls back to the address itself */
-	pa_sockaddr_text(ci->client_addr, c->peer);
-	c->fd = fd->connect_fd;
-	atomic_init(&c->busy, false);
-	atomic_init(&c->ready_us, pa_now_us());
-	*socket_context = c;
-	pthread_mutex_lock(&h->conns_lock);
-	c->next = h->conns;
-	if (h->conns != NULL)
-		h->conns->prev = c;
-	h->conns = c;
-	pthread_mutex_unlock(&h->conns_lock);
-}
-
-/* Cuts connections that hold no whole request header header_timeout
- * after they became ready for one (the slow-loris defence). */
-static void *
-sweeper(void *arg)
-{
-	struct pa_http *h = arg;
-	struct timespec ts;
-	struct conn *c;
-	uint64_t now, ready;
-
-	pthread_mutex_lock(&h->conns_lock);
-	while (!h->sweeper_stop) {
-		now = pa_now_us();
-		for (c = h->conns; c != NULL; c = c->next) {
-			if (c->cut || atomic_load_explicit(&c->busy, memory_order_acquire))
-				continue;
-			ready = atomic_load_explicit(&c->ready_us, memory_order_relaxed);
-			if (ready > now || now - ready < h->header_timeout_us)
-				continue;
-			(void)shutdown(c->fd, SHUT_RDWR);
-			c->cut = true;
-			pa_log_msg(h->p->log, PA_LOG_DEBUG, "closed a connection from %s: no "
-				   "whole request header within header_timeout", c->peer);
-		}
-		ts = pa_deadline_ms(500);
-		(void)pthread_cond_timedwait(&h->sweep_cond, &h->conns_lock, &ts);
-	}
-	pthread_mutex_unlock(&h->conns_lock);
-	return NULL;
+	*socket_context = pa_slowclient_open(h->conns, ci->client_addr, fd->connect_fd,
+					     pa_now_us());
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -715,10 +434,12 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 	}
 	h->p = p;
 	atomic_init(&h->in_flight, 0);
-	pthread_mutex_init(&h->conns_lock, NULL);
-	pthread_cond_init(&h->sweep_cond, NULL);
-	h->header_timeout_us = (uint64_t)pa_conf_int(srv, pa_server_keys, "header_timeout") *
-			       1000000u;
+	h->conns = pa_slowclients_start(p->log, (uint64_t)pa_conf_int(srv, pa_server_keys,
+								       "header_timeout") * 1000000u);
+	if (h->conns == NULL) {
+		pa_error_set(err, "cannot start the connection sweeper");
+		goto fail;
+	}
 	if (pa_list_foreach(p->cred_headers, add_cred_name, h) != 0) {
 		pa_error_set(err, "credentials_header: at most %d names of up to 63 characters",
 			     MAX_CRED_HEADERS);
@@ -783,13 +504,6 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 			     pa_conf_str(srv, pa_server_keys, "listen"));
 		goto fail;
 	}
-	if (h->header_timeout_us > 0) {
-		if (pthread_create(&h->sweeper, NULL, sweeper, h) != 0) {
-			pa_error_set(err, "cannot start the connection sweeper");
-			goto fail;
-		}
-		h->sweeper_running = true;
-	}
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di != NULL ? di->port : 0;
 	*out = h;
@@ -833,13 +547,7 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 		return -1;	/* a lookup hangs past the drain time: leave it all */
 	/* Held answers go out now; later ones are not held. */
 	pa_holdq_stop(h->held);
-	if (h->sweeper_running) {
-		pthread_mutex_lock(&h->conns_lock);
-		h->sweeper_stop = true;
-		pthread_cond_signal(&h->sweep_cond);
-		pthread_mutex_unlock(&h->conns_lock);
-		pthread_join(h->sweeper, NULL);
-	}
+	pa_slowclients_stop(h->conns);
 	if (h->mhd != NULL)
 		MHD_stop_daemon(h->mhd);
 	if (fd != MHD_INVALID_SOCKET)
@@ -849,8 +557,7 @@ pa_http_stop(struct pa_http *h, int drain_ms)
 	for (i = 0; i < RESP_COUNT; i++)
 		if (h->shared[i] != NULL)
 			MHD_destroy_response(h->shared[i]);
-	pthread_cond_destroy(&h->sweep_cond);
-	pthread_mutex_destroy(&h->conns_lock);
+	pa_slowclients_free(h->conns);
 	free(h);
 	return 0;
 }

@@ -27,8 +27,11 @@ struct pa_lru_node {
 struct pa_lru;
 struct pa_lru_shard;
 
-/* A map for capacity nodes at most (>= 1).  The keyed-hash key is random
- * (made here) unless hmac_key (32 bytes) is given, for tests. */
+/* A map for about capacity nodes (>= 1): each of its min(capacity, 64)
+ * shards holds capacity / shards rounded up, so the whole may hold up to
+ * shards - 1 more than capacity (1024 for 1000), never more.  The
+ * keyed-hash key is random (made here) unless hmac_key (32 bytes) is
+ * given, for tests. */
 struct pa_lru *pa_lru_new(size_t capacity, void (*free_node)(struct pa_lru_node *),
 			  const unsigned char *hmac_key);
 void pa_lru_free(struct pa_lru *m);	/* safe on NULL */

@@ -51,6 +51,26 @@ emit(struct out *o, const char *fmt, ...)
 		o->pos += (size_t)n;
 }
 
+/* A label value as the text format wants it: backslash, double quote and
+ * newline escaped (backend names are plain today; this keeps a future one
+ * from breaking the scrape).  Cut short, never unescaped, if too long. */
+static const char *
+label(const char *v, char *out, size_t size)
+{
+	size_t i, o = 0;
+
+	for (i = 0; v[i] != '\0' && o + 3 < size; i++) {
+		if (v[i] == '\\' || v[i] == '"' || v[i] == '\n') {
+			out[o++] = '\\';
+			out[o++] = v[i] == '\n' ? 'n' : v[i];
+		} else {
+			out[o++] = v[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 static uint64_t
 get(const atomic_uint_fast64_t *a)
 {
@@ -86,7 +106,7 @@ pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g,
 {
 	static const char *const results[] = { "granted", "denied", "not_found", "unavailable" };
 	struct out o = { buf, size, 0, 0 };
-	char labels[96];
+	char labels[96], name[64];
 	int p, oc, b, r;
 
 	emit(&o, "# HELP proxyauthd_requests_total Decisions by profile and outcome.\n"
@@ -106,19 +126,21 @@ pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g,
 	for (b = 0; g->chain != NULL && b < g->chain->n; b++)
 		for (r = 0; r < 4; r++)
 			emit(&o, "proxyauthd_backend_requests_total{backend=\"%s\",result=\"%s\"} %llu\n",
-			     g->chain->links[b].ops->name, results[r],
+			     label(g->chain->links[b].ops->name, name, sizeof(name)), results[r],
 			     (unsigned long long)get(&m->backend_requests[b][r]));
 	emit(&o, "# HELP proxyauthd_backend_duration_seconds Time a backend took to answer.\n"
 		 "# TYPE proxyauthd_backend_duration_seconds histogram\n");
 	for (b = 0; g->chain != NULL && b < g->chain->n; b++) {
-		snprintf(labels, sizeof(labels), "backend=\"%s\"", g->chain->links[b].ops->name);
+		snprintf(labels, sizeof(labels), "backend=\"%s\"",
+			 label(g->chain->links[b].ops->name, name, sizeof(name)));
 		histogram(&o, "proxyauthd_backend_duration_seconds", labels,
 			  &m->backend_duration[b]);
 	}
 	emit(&o, "# HELP proxyauthd_backend_up Whether the backend answered its last probe.\n"
 		 "# TYPE proxyauthd_backend_up gauge\n");
 	for (b = 0; g->chain != NULL && b < g->chain->n; b++)
-		emit(&o, "proxyauthd_backend_up{backend=\"%s\"} %d\n", g->chain->links[b].ops->name,
+		emit(&o, "proxyauthd_backend_up{backend=\"%s\"} %d\n",
+		     label(g->chain->links[b].ops->name, name, sizeof(name)),
 		     g->backend_up != NULL && g->backend_up[b] ? 1 : 0);
 
 	for (b = 0; g->chain != NULL && b < g->chain->n; b++) {

@@ -18,34 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-struct pa_probe_state {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop, started, first_done;
-	int interval_ms;
-	const struct pa_pipeline *p;
-	bool up[PA_CHAIN_MAX];
-	bool probed[PA_CHAIN_MAX];
-	char reason[PA_CHAIN_MAX][256];
-};
-
-static const char *const profile_names[] = { "auth", "auth-request", "ext-authz", "squid" };
-static const char *const outcome_names[] = { "allow", "deny", "forbidden", "malformed",
-					     "locked", "unavailable" };
-
-const char *
-pa_profile_name(enum pa_profile profile)
-{
-	return profile_names[profile];
-}
-
-const char *
-pa_outcome_name(enum pa_outcome outcome)
-{
-	return outcome_names[outcome];
-}
-
 /* The backends' hook into the cache: a user (or all of a backend's
  * answers) changed outside. */
 static void
@@ -589,60 +561,9 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 void
 pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 {
-	char latency[24];
 	uint64_t us = pa_now_us() - d->start_us;
-	bool has_user = d->cred_status == PA_CRED_OK || d->cred_status == PA_CRED_EMPTY_PASSWORD;
-	const char *reason = NULL;
-	struct pa_log_field f[12];
-	int n = 0;
 
-	if (d->outcome == PA_OUT_MALFORMED)
-		reason = d->cred_why;
-	else if (d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED ||
-		 (d->outcome == PA_OUT_FORBIDDEN && d->why.msg[0] != '\0'))
-		reason = d->why.msg;
-	else if (d->cache != NULL && strcmp(d->cache, "stale") == 0)
-		reason = "stale answer while the backends are unavailable";
-	else if (d->granted_after_unavailable)
-		reason = "granted after an unavailable backend";
-	else if (d->cred_status == PA_CRED_EMPTY_PASSWORD)
-		reason = "empty password";
-
-	{
-		/* Digits by hand: printf is a measurable share of a cached answer. */
-		char tmp[24];
-		size_t k = 0, j = 0;
-		uint64_t v = us;
-
-		do {
-			tmp[k++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v != 0 && k < sizeof(tmp));
-		while (k > 0)
-			latency[j++] = tmp[--k];
-		latency[j] = '\0';
-	}
-#define FIELD(k, v, l, num) f[n++] = (struct pa_log_field){ k, v, l, num }
-	FIELD("client", d->client, SIZE_MAX, false);
-	/* After a grant the backend's canonical name is the identity. */
-	if ((d->outcome == PA_OUT_ALLOW || d->outcome == PA_OUT_FORBIDDEN) &&
-	    d->who.user[0] != '\0')
-		FIELD("user", d->who.user, SIZE_MAX, false);
-	else
-		FIELD("user", has_user ? d->cred.user : NULL, d->cred.user_len, false);
-	FIELD("profile", pa_profile_name(d->profile), SIZE_MAX, false);
-	FIELD("outcome", pa_outcome_name(d->outcome), SIZE_MAX, false);
-	FIELD("backend", d->backend, SIZE_MAX, false);
-	FIELD("cache", d->cache, SIZE_MAX, false);
-	FIELD("latency_us", latency, SIZE_MAX, true);
-	FIELD("method", d->method, d->method_len, false);
-	FIELD("host", d->host, d->host_len, false);
-	FIELD("uri", d->uri, d->uri_len, false);
-	FIELD("rule", d->rule, SIZE_MAX, false);
-	FIELD("reason", reason, SIZE_MAX, false);
-#undef FIELD
-	pa_log_fields(p->log, d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED
-			      ? PA_LOG_WARN : PA_LOG_INFO, f, n);
+	pa_decision_log(p, d, us);
 	if (p->metrics != NULL) {
 		atomic_fetch_add_explicit(&p->metrics->requests[d->profile][d->outcome], 1,
 					  memory_order_relaxed);
@@ -651,162 +572,14 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 	pa_credentials_clear(&d->cred);
 }
 
-static void
-probe_once(struct pa_probe_state *ps)
-{
-	const struct pa_chain *c = &ps->p->chain;
-	int i;
-
-	for (i = 0; i < c->n; i++) {
-		struct pa_error err = { { 0 } };
-		int rc = c->links[i].ops->probe(c->links[i].ctx, &err);
-
-		pthread_mutex_lock(&ps->lock);
-		if (rc == 0 && !ps->up[i] && ps->probed[i])
-			pa_log_msg(ps->p->log, PA_LOG_INFO, "backend %s is up again",
-				   c->links[i].ops->name);
-		else if (rc != 0 && (ps->up[i] || !ps->probed[i]))
-			pa_log_msg(ps->p->log, PA_LOG_WARN, "backend %s is down: %s",
-				   c->links[i].ops->name, err.msg);
-		ps->up[i] = rc == 0;
-		ps->probed[i] = true;
-		snprintf(ps->reason[i], sizeof(ps->reason[i]), "%s",
-			 rc != 0 || (c->links[i].ops->reload_state != NULL && err.msg[0] != '\0')
-				 ? err.msg : "ok");
-		pthread_mutex_unlock(&ps->lock);
-	}
-}
-
-static void *
-probe_loop(void *arg)
-{
-	struct pa_probe_state *ps = arg;
-	struct timespec until;
-
-	pthread_mutex_lock(&ps->lock);
-	while (!ps->stop) {
-		pthread_mutex_unlock(&ps->lock);
-		probe_once(ps);
-		pthread_mutex_lock(&ps->lock);
-		if (!ps->first_done) {
-			ps->first_done = true;
-			pthread_cond_broadcast(&ps->wake);
-		}
-		pthread_mutex_unlock(&ps->lock);
-		pa_lockout_sweep(ps->p->lockout, pa_now_us() / 1000);
-		pthread_mutex_lock(&ps->lock);
-		until = pa_deadline_ms(ps->interval_ms);
-		if (!ps->stop)
-			pthread_cond_timedwait(&ps->wake, &ps->lock, &until);
-	}
-	pthread_mutex_unlock(&ps->lock);
-	return NULL;
-}
-
-int
-pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms)
-{
-	struct pa_probe_state *ps = calloc(1, sizeof(*ps));
-
-	if (ps == NULL)
-		return -1;
-	pthread_mutex_init(&ps->lock, NULL);
-	pthread_cond_init(&ps->wake, NULL);
-	ps->p = p;
-	ps->interval_ms = interval_ms;
-	if (pthread_create(&ps->thread, NULL, probe_loop, ps) != 0) {
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
-		return -1;
-	}
-	ps->started = true;
-	p->probes = ps;
-	/* Wait (a little) for the first round, so that /readyz is right from
-	 * the first request, but never let a backend that hangs hold up the
-	 * start: /readyz says "not probed yet" until it answers. */
-	{
-		struct timespec until = pa_deadline_ms(1000);
-
-		pthread_mutex_lock(&ps->lock);
-		while (!ps->first_done)
-			if (pthread_cond_timedwait(&ps->wake, &ps->lock, &until) != 0)
-				break;
-		pthread_mutex_unlock(&ps->lock);
-	}
-	return 0;
-}
-
-int
-pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len)
-{
-	struct pa_probe_state *ps = p->probes;
-	size_t pos = 0;
-	int i, ret = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < p->chain.n; i++) {
-		char line[320];
-		int n;
-
-		if (ps == NULL) {
-			n = snprintf(line, sizeof(line), "%s: not probed\n",
-				     p->chain.links[i].ops->name);
-			ret = -1;
-		} else {
-			pthread_mutex_lock(&ps->lock);
-			n = snprintf(line, sizeof(line), "%s: %s\n", p->chain.links[i].ops->name,
-				     ps->probed[i] ? ps->reason[i] : "not probed yet");
-			if (!ps->up[i])
-				ret = -1;
-			pthread_mutex_unlock(&ps->lock);
-		}
-		if (n > 0)
-			(void)pa_buf_append(buf, len, &pos, line, strlen(line));
-	}
-	return ret;
-}
-
-size_t
-pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len)
-{
-	struct pa_probe_state *ps = p->probes;
-	struct pa_metrics_gauges g = { 0 };
-	bool up[PA_CHAIN_MAX] = { false };
-	int i;
-
-	if (p->metrics == NULL)
-		return 0;
-	if (ps != NULL) {
-		pthread_mutex_lock(&ps->lock);
-		for (i = 0; i < p->chain.n; i++)
-			up[i] = ps->up[i];
-		pthread_mutex_unlock(&ps->lock);
-	}
-	g.cache_entries = p->cache != NULL ? pa_cache_entries(p->cache) : 0;
-	g.chain = &p->chain;
-	g.backend_up = up;
-	return pa_metrics_render(p->metrics, &g, buf, len);
-}
 
 void
 pa_pipeline_close(struct pa_pipeline *p)
 {
-	struct pa_probe_state *ps;
-
 	if (p == NULL)
 		return;
-	if ((ps = p->probes) != NULL) {
-		pthread_mutex_lock(&ps->lock);
-		ps->stop = true;
-		pthread_cond_signal(&ps->wake);
-		pthread_mutex_unlock(&ps->lock);
-		pthread_join(ps->thread, NULL);
-		pthread_cond_destroy(&ps->wake);
-		pthread_mutex_destroy(&ps->lock);
-		free(ps);
-		p->probes = NULL;
-	}
+	pa_probes_stop(p->probes);
+	p->probes = NULL;
 	pa_chain_close(&p->chain);
 	pa_cidr_list_free(&p->trusted);
 	pa_rules_free(&p->rules);

@@ -37,6 +37,7 @@
 #include "lockout_redis.h"
 #include "metrics.h"
 #include "netaddr.h"
+#include "probe.h"
 #include "rules.h"
 
 enum pa_profile {
@@ -54,8 +55,6 @@ enum pa_outcome {
 	PA_OUT_LOCKED,
 	PA_OUT_UNAVAILABLE,
 };
-
-struct pa_probe_state;
 
 struct pa_pipeline {
 	struct pa_chain chain;
@@ -79,7 +78,7 @@ struct pa_pipeline {
 	uint64_t locked_delay_min_us, locked_delay_max_us;
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
-	struct pa_probe_state *probes;	/* background readiness probes */
+	struct pa_probes *probes;		/* background readiness probes */
 };
 
 /* One request.  Inputs are set by the caller before begin; pointers must
@@ -132,8 +131,15 @@ int pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 int pa_pipeline_set_lockout(struct pa_pipeline *p, const struct pa_lockout_opts *o,
 			    const struct pa_lockout_store *shared);
 
-/* Starts the background readiness probes (every interval_ms). */
-int pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms);
+/* Starts the background readiness probes of p's chain (every interval_ms,
+ * probe.h), calling hook(arg, now_ms) after each round (hook may be NULL);
+ * pa_pipeline_close() stops them.  0, or -1 when they cannot start. */
+int pa_pipeline_start_probes(struct pa_pipeline *p, int interval_ms, pa_probe_hook hook,
+			     void *arg);
+
+/* A probe hook (arg: the pipeline): drops lockout entries that can no
+ * longer change an answer. */
+void pa_pipeline_sweep(void *pipeline, uint64_t now_ms);
 
 void pa_pipeline_close(struct pa_pipeline *p);
 
@@ -156,6 +162,10 @@ int pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len);
 /* The Prometheus text of /metrics into buf; returns its length, 0 if it
  * did not fit. */
 size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
+
+/* Writes d's one decision line (pipeline_report.c); us is how long the
+ * decision took.  Called by pa_decide_end(). */
+void pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64_t us);
 
 const char *pa_profile_name(enum pa_profile profile);
 const char *pa_outcome_name(enum pa_outcome outcome);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The one test command: installs missing Debian packages, builds twice
 # (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
-# every test on both builds, then runs every libFuzzer target for a bounded
-# time (PA_FUZZ_SECONDS each, default 30; 0 skips them).  Exits non-zero on
-# the first failure.  Build trees go to build/plain, build/asan and
-# build/fuzz under the checkout.
+# every test on both builds, builds once more without the network backends
+# (PA_WITH_*=OFF) and runs its unit tests, then runs every libFuzzer target
+# for a bounded time (PA_FUZZ_SECONDS each, default 30; 0 skips them).
+# Exits non-zero on the first failure.  Build trees go to build/plain,
+# build/asan, build/nobackends and build/fuzz under the checkout.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,6 +23,15 @@ for variant in plain asan; do
   echo "=== $variant tests ==="
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
 done
+
+# The per-backend build options: a build without the network backends
+# compiles, and its unit tests pass.
+echo "=== build without the network backends ==="
+dir="$root/build/nobackends"
+cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPA_WITH_LDAP=OFF \
+  -DPA_WITH_POSTGRES=OFF -DPA_WITH_REDIS=OFF >/dev/null
+cmake --build "$dir" -j "$jobs"
+ctest --test-dir "$dir" --output-on-failure --no-tests=error -R '^unit/' -j "$jobs"
 
 fuzz_secs=${PA_FUZZ_SECONDS:-30}
 if [ "$fuzz_secs" -gt 0 ]; then

@@ -27,20 +27,17 @@
 #include "backend.h"
 #include "config.h"
 #include "credentials.h"
-#include "hash.h"
-#include "htpasswd.h"
+#include "passwd_edit.h"
 #include "passwd_file.h"
-#include "redisconn.h"
+#include "passwd_redis.h"
 #include "secret.h"
 #include "text.h"
 
 #include <getopt.h>
-#include <grp.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 static void
@@ -60,164 +57,11 @@ usage(void)
 		"The password is read from standard input.\n");
 }
 
-struct file_check {
-	bool allow_weak;
-	bool force;
-};
-
-/* The new file, checked as proxyauthd will load it: every problem is
- * named FILE:LINE.  Refused unless --force. */
-static int
-check_new_file(const char *tmp, const char *shown, void *arg, struct pa_error *err)
-{
-	const struct file_check *fc = arg;
-
-	if (pa_htpasswd_check(tmp, shown, fc->allow_weak, stderr, err) == 0)
-		return 0;
-	if (fc->force) {
-		fprintf(stderr, "%s\nproxyauth-passwd: warning: written with --force; proxyauthd "
-			"refuses this file and keeps the table it loaded before\n", err->msg);
-		return 0;
-	}
-	fprintf(stderr, "%s\n", err->msg);
-	pa_error_set(err, "%s: proxyauthd would refuse the new file (and keep serving its "
-		     "old table); nothing was written: fix what is named above, or use "
-		     "--force", shown);
-	return -1;
-}
-
-/* Reads one line (the password) from stdin into buf; no echo on a tty. */
-static int
-read_password(char *buf, size_t size)
-{
-	struct termios old, quiet;
-	bool tty = isatty(STDIN_FILENO);
-	size_t n;
-
-	if (tty) {
-		fprintf(stderr, "Password: ");
-		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-		} else {
-			tty = false;
-		}
-	}
-	if (fgets(buf, (int)size, stdin) == NULL)
-		buf[0] = '\0';
-	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fputc('\n', stderr);
-	}
-	n = strlen(buf);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	else if (n == size - 1) {
-		fprintf(stderr, "proxyauth-passwd: password longer than %d bytes\n",
-			PA_PASSWORD_MAX);
-		return -1;
-	}
-	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = '\0';
-	if (n == 0) {
-		fprintf(stderr, "proxyauth-passwd: empty password\n");
-		return -1;
-	}
-	/* proxyauthd refuses such passwords as malformed before any hash is
-	 * looked at: a hash of one could never be used. */
-	if (!pa_utf8_valid(buf, n) || pa_has_control(buf, n)) {
-		fprintf(stderr, "proxyauth-passwd: the password must be UTF-8 without control "
-			"characters\n");
-		return -1;
-	}
-	return 0;
-}
-
 struct redis_target {
 	struct pa_redis_opts opts;
 	const char *prefix;
 	char password[1024];
 };
-
-/* Applies op to a Redis user and publishes the change.  Returns 0 or -1. */
-static int
-redis_update(const struct redis_target *t, const char *user, enum pa_pwfile_op op,
-	     const char *hash, const char *groups)
-{
-	struct pa_error err = { { 0 } };
-	char key[PA_USER_MAX + 256], channel[256];
-	redisContext *c;
-	redisReply *r;
-	int broken, ret = -1;
-
-	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", t->prefix, user) >= sizeof(key) ||
-	    (size_t)snprintf(channel, sizeof(channel), "%sinvalidate", t->prefix) >=
-		    sizeof(channel)) {
-		fprintf(stderr, "proxyauth-passwd: key prefix too long\n");
-		return -1;
-	}
-	if ((c = pa_redis_connect(&t->opts, &err)) == NULL) {
-		fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
-		return -1;
-	}
-	if (op != PA_PWFILE_SET) {
-		const char *ex[2] = { "EXISTS", key };
-
-		if ((r = pa_redis_command(c, 2, ex, &err, &broken)) == NULL)
-			goto fail;
-		broken = r->type != REDIS_REPLY_INTEGER || r->integer != 1;
-		freeReplyObject(r);
-		if (broken) {
-			fprintf(stderr, "proxyauth-passwd: no user '%s' in redis\n", user);
-			goto done;
-		}
-	}
-	{
-		const char *set[6] = { "HSET", key, "hash", hash, "groups", groups };
-		const char *hdel[3] = { "HDEL", key, "disabled" };
-		const char *dis[4] = { "HSET", key, "disabled", "1" };
-		const char *del[2] = { "DEL", key };
-
-		switch (op) {
-		case PA_PWFILE_SET:
-			r = pa_redis_command(c, groups != NULL ? 6 : 4, set, &err, &broken);
-			if (r != NULL) {
-				freeReplyObject(r);
-				r = pa_redis_command(c, 3, hdel, &err, &broken);
-			}
-			break;
-		case PA_PWFILE_ENABLE:
-			r = pa_redis_command(c, 3, hdel, &err, &broken);
-			break;
-		case PA_PWFILE_DISABLE:
-			r = pa_redis_command(c, 4, dis, &err, &broken);
-			break;
-		case PA_PWFILE_DELETE:
-		default:
-			r = pa_redis_command(c, 2, del, &err, &broken);
-			break;
-		}
-		if (r == NULL)
-			goto fail;
-		freeReplyObject(r);
-	}
-	{
-		const char *pub[3] = { "PUBLISH", channel, user };
-
-		if ((r = pa_redis_command(c, 3, pub, &err, &broken)) == NULL)
-			goto fail;
-		freeReplyObject(r);
-	}
-	ret = 0;
-	goto done;
-fail:
-	fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
-done:
-	redisFree(c);
-	return ret;
-}
 
 int
 main(int argc, char **argv)
@@ -236,7 +80,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum pa_pwfile_op op = PA_PWFILE_SET;
-	const char *alg = "bcrypt", *file = NULL, *why = NULL;
+	const char *alg = "bcrypt", *file = NULL;
 	char password[PA_PASSWORD_MAX + 2];
 	struct pa_error err = { { 0 } };
 	char *hash = NULL;
@@ -244,8 +88,8 @@ main(int argc, char **argv)
 	int ch, ret = 1;
 	struct redis_target rt = { .opts = { .timeout_ms = 5000 }, .prefix = "proxyauth:" };
 	const char *redis_pwfile = NULL, *conf_path = NULL, *group = NULL;
-	struct file_check fc = { false, false };
-	struct pa_pwfile_opts fopts = { check_new_file, &fc, (gid_t)-1 };
+	struct pa_passwd_check fc = { false, false, stderr };
+	struct pa_pwfile_opts fopts = { pa_passwd_check_file, &fc, (gid_t)-1 };
 	struct pa_config cfg;
 	char conf_file[4096] = "";
 
@@ -329,18 +173,9 @@ main(int argc, char **argv)
 		}
 		pa_config_free(&cfg);
 	}
-	if (group != NULL) {
-		struct group *gr = getgrnam(group);
-		long gid;
-
-		if (gr != NULL)
-			fopts.new_group = gr->gr_gid;
-		else if (pa_parse_long(group, 0, 2147483647L, &gid) == 0)
-			fopts.new_group = (gid_t)gid;
-		else {
-			fprintf(stderr, "proxyauth-passwd: no group '%s'\n", group);
-			return 2;
-		}
+	if (group != NULL && pa_passwd_group(group, &fopts.new_group, &err) != 0) {
+		fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
+		return 2;
 	}
 	bool target = file != NULL || rt.opts.address != NULL;
 	if ((file != NULL && rt.opts.address != NULL) ||
@@ -369,17 +204,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (op == PA_PWFILE_SET) {
-		if (read_password(password, sizeof(password)) != 0)
-			goto done;
-		/* bcrypt reads 72 bytes and ignores the rest, so a longer password
-		 * would be accepted on its first 72 bytes alone. */
-		if (strcmp(alg, "bcrypt") == 0 && strlen(password) > 72) {
-			fprintf(stderr, "proxyauth-passwd: bcrypt uses only the first 72 bytes of "
-				"a password; use -a yescrypt or -a argon2id for longer ones\n");
-			goto done;
-		}
-		if (pa_hash_make(password, alg, (int)cost, &hash, &why) != 0) {
-			fprintf(stderr, "proxyauth-passwd: %s\n", why);
+		if (pa_passwd_read(stdin, stderr, password, sizeof(password), &err) != 0 ||
+		    pa_passwd_make_hash(password, alg, (int)cost, &hash, &err) != 0) {
+			fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
 			goto done;
 		}
 	}
@@ -395,7 +222,12 @@ main(int argc, char **argv)
 			snprintf(groups, sizeof(groups), "%s", argv[1]);
 			pa_list_normalize(groups);
 		}
-		ret = redis_update(&rt, argv[0], op, hash, argc == 2 ? groups : NULL) == 0 ? 0 : 1;
+		if (pa_passwd_redis_update(&rt.opts, rt.prefix, argv[0], op, hash,
+					   argc == 2 ? groups : NULL, &err) != 0) {
+			fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
+			goto done;
+		}
+		ret = 0;
 		goto done;
 	}
 	if (pa_passwd_file_update(file, argv[0], op, hash, argc == 2 ? argv[1] : NULL, &fopts,

@@ -135,7 +135,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	pipe_open = true;
-	if (pa_pipeline_start_probes(&pipe, 2000) != 0) {
+	if (pa_pipeline_start_probes(&pipe, 2000, pa_pipeline_sweep, &pipe) != 0) {
 		pa_log_msg(&log, PA_LOG_ERROR, "cannot start the readiness probes");
 		goto done;
 	}

@@ -198,6 +198,11 @@ timeout_ms = 500
             a is not None and a.startswith("1 BH message="), a, h3.log())
     s.check("backend unavailable: logged as unavailable",
             e2e.wait_for(lambda: "outcome=unavailable" in h3.log(), 10), h3.log())
+    # The helper runs the readiness probes too: the backend going down is
+    # logged once, as proxyauthd logs it (their round also sweeps lockout).
+    s.check("backend unavailable: the probes log it down, once",
+            e2e.wait_for(lambda: "backend redis is down" in h3.log(), 10) and
+            h3.log().count("backend redis is down") == 1, h3.log())
     s.check("backend unavailable: EOF exits 0", h3.close() == 0)
 
     # A configuration problem: exit non-zero with the reason on stderr.
