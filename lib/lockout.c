@@ -16,9 +16,10 @@
  * counted), <len> its length so that a name holding ':' stays unambiguous,
  * <tag> 32 hex digits of the HMAC.  Names are not secrets and every
  * replica makes the same keys; "good:x:" and the length-prefixed fields
- * never match what earlier versions wrote.  Locks are set only when absent, so failures while locked never
- * extend a lock.  Nothing here blocks except the shared store's calls,
- * which the caller allows only off the event loop.
+ * never match what earlier versions wrote.  Locks are set only when
+ * absent, so failures while locked never extend a lock.  Nothing here
+ * blocks except the shared store's calls, which the caller allows only
+ * off the event loop.
  */
 #include "lockout.h"
 
