@@ -346,6 +346,29 @@ test_folded_namesake_cannot_unlock(void **state)
 }
 
 static void
+test_long_names_kept_apart(void **state)
+{
+	struct pa_lockout *l = mk(3, MIN, 300000, NULL);
+	char a[301], b[301];
+
+	(void)state;
+	/* Past PA_LOCKOUT_NAME_MAX bytes a name is kept as its hash, never
+	 * cut short: two names alike in their first 256 bytes (and folding
+	 * alike) are still two exact names. */
+	memset(a, 'a', 300);
+	a[300] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[299] = 'A';
+	right(l, a, a, "192.0.2.10", M, 0);
+	wrong(l, b, "203.0.113.1", "g1", M, 1);
+	wrong(l, b, "203.0.113.2", "g2", M, 2);
+	wrong(l, b, "203.0.113.3", "g3", M, 3);
+	assert_int_equal(check(l, a, "192.0.2.10", M, 4), GO);
+	assert_int_equal(check(l, b, "192.0.2.10", M, 4), USER);
+	pa_lockout_free(l);
+}
+
+static void
 test_known_good_pair_that_fails_is_locked(void **state)
 {
 	struct pa_lockout *l = mk(3, MIN, 300000, NULL);
@@ -709,6 +732,7 @@ main(void)
 		cmocka_unit_test(test_name_variants_share_a_counter),
 		cmocka_unit_test(test_distributed_guessing_locks_attacker_not_owner),
 		cmocka_unit_test(test_folded_namesake_cannot_unlock),
+		cmocka_unit_test(test_long_names_kept_apart),
 		cmocka_unit_test(test_known_good_pair_that_fails_is_locked),
 		cmocka_unit_test(test_success_clears_only_its_address),
 		cmocka_unit_test(test_success_recorded_under_canonical_name),
