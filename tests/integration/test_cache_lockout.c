@@ -1365,6 +1365,9 @@ test_lockout_folded_namesake(void **state)
 	int i, j, asked = 0;
 
 	assert_non_null(d);
+	/* Loading the file warned of the pair. */
+	assert_true(pa_daemon_wait_log(d, "(line 1) and \\\"Alice\\\" (line 2) fold alike", 1,
+				       2000));
 	assert_int_equal(ask_from(d, "alice", "alice-pw", "192.0.2.10"), 204);
 	for (i = 0; i < 10; i++) {
 		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
