@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "hash.h"
 #include "clock.h"
+#include "fold.h"
 #include "text.h"
 
 #include <errno.h>
@@ -358,6 +359,56 @@ same_file(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+struct folded {
+	char *fold;
+	const struct pa_htpasswd_entry *e;
+};
+
+static int
+folded_cmp(const void *a, const void *b)
+{
+	const struct folded *x = a, *y = b;
+	int c = strcmp(x->fold, y->fold);
+
+	return c != 0 ? c : x->e->line - y->e->line;
+}
+
+/* Warns of users whose names fold alike (fold.h): htpasswd keeps them as
+ * two accounts, the lockout counts them as one name, so each one's
+ * failures count against the other.  Not an error.  Advisory only: out
+ * of memory, it says nothing. */
+static void
+warn_fold_alike(const struct htpasswd *h, const struct pa_htpasswd_table *t)
+{
+	struct folded *v;
+	char buf[PA_FOLD_MAX];
+	size_t i, n = 0, pairs = 0;
+
+	if (t->n < 2 || (v = calloc(t->n, sizeof(*v))) == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		pa_fold_user(t->v[i].user, strlen(t->v[i].user), buf);
+		if ((v[n].fold = strdup(buf)) != NULL)
+			v[n++].e = &t->v[i];
+	}
+	qsort(v, n, sizeof(*v), folded_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(v[i - 1].fold, v[i].fold) != 0)
+			continue;
+		if (pairs++ < 5)
+			pa_log_msg(h->env->log, PA_LOG_WARN,
+				   "htpasswd: %s: users \"%s\" (line %d) and \"%s\" (line %d) "
+				   "fold alike: the lockout counts them as one name", h->path,
+				   v[i - 1].e->user, v[i - 1].e->line, v[i].e->user, v[i].e->line);
+	}
+	if (pairs > 5)
+		pa_log_msg(h->env->log, PA_LOG_WARN,
+			   "htpasswd: %s: %zu more pairs of users fold alike", h->path, pairs - 5);
+	for (i = 0; i < n; i++)
+		free(v[i].fold);
+	free(v);
+}
+
 /* Reloads when the file changed (or always when force).  Looks at the file
  * at most once a second unless forced. */
 static void
@@ -408,6 +459,7 @@ maybe_reload(struct htpasswd *h, bool force)
 	h->error[0] = '\0';
 	pthread_mutex_unlock(&h->lock);
 	pa_log_msg(h->env->log, PA_LOG_INFO, "htpasswd: loaded %s (%zu users)", h->path, t->n);
+	warn_fold_alike(h, t);
 	invalidate_changed(h, old, t);
 	table_put(h, old);
 done:

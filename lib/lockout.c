@@ -1,18 +1,25 @@
 /*
  * The lockout policy (see lockout.h for the model) over two stores.  Keys:
  *
- *   lock:u:<user>            the user is locked (expires after lockout)
- *   lock:a:<addr>            the address is locked
- *   fail:u:<user>  {addr}    the user's counted failures, per address
- *   fail:a:<addr>  {n}       the address's counted failures
- *   seen:<tag>:<user>        this (user, password) pair failed in the window
- *   good:<len>:<addr>:<user> the pair succeeded within known_ms
+ *   lock:u:<user>                   the user is locked (expires after lockout)
+ *   lock:a:<addr>                   the address is locked
+ *   fail:u:<user> {<len>:<addr>:<name>}  the user's counted failures, per
+ *                                   address and exact typed name
+ *   fail:p:<len>:<addr>:<user> {<name>}  the same, from one address only
+ *                                   (for the known-good check)
+ *   fail:a:<addr>  {n}              the address's counted failures
+ *   seen:<tag>:<user>               this (user, password) pair failed in the window
+ *   good:x:<len>:<addr>:<name>      the name succeeded from there within known_ms
  *
- * <user> is the folded name, <addr> the address key ("-" in fail:u: for
- * a client whose address is not counted), <tag> 32 hex digits of the
- * HMAC.  Locks are set only when absent, so failures while locked never
- * extend a lock.  Nothing here blocks except the shared store's calls,
- * which the caller allows only off the event loop.
+ * <user> is the folded name, <name> the exact one (typed or canonical),
+ * <addr> the address key ("-" in fail:u: for a client whose address is not
+ * counted), <len> its length so that a name holding ':' stays unambiguous,
+ * <tag> 32 hex digits of the HMAC.  Names are not secrets and every
+ * replica makes the same keys; "good:x:" and the length-prefixed fields
+ * never match what earlier versions wrote.  Locks are set only when
+ * absent, so failures while locked never extend a lock.  Nothing here
+ * blocks except the shared store's calls, which the caller allows only
+ * off the event loop.
  */
 #include "lockout.h"
 
@@ -27,6 +34,7 @@
 #include <string.h>
 
 #define KEY_MAX (PA_FOLD_MAX + PA_LOCKOUT_ADDR_MAX + 64)
+#define FIELD_MAX (PA_LOCKOUT_ADDR_MAX + PA_LOCKOUT_NAME_MAX + 16)
 #define STORE_PAUSE_MS 2000
 
 struct pa_lockout {
@@ -118,11 +126,33 @@ address_key(int prefix, const char *client, char *out)
 	snprintf(out, PA_LOCKOUT_ADDR_MAX, "%s", client);
 }
 
+/* The exact name: as it is, or "#" and its hex SHA-256 when it is too long
+ * or holds NUL (which the credentials parser never passes). */
+static void
+exact_name(const char *in, size_t len, char out[PA_LOCKOUT_NAME_MAX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (len <= PA_LOCKOUT_NAME_MAX && memchr(in, '\0', len) == NULL) {
+		memcpy(out, in, len);
+		out[len] = '\0';
+		return;
+	}
+	out[0] = '#';
+	out[1] = '\0';
+	if (EVP_Digest(in, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		mdlen = 0;	/* "#": every such name shares one entry */
+	for (i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02x", md[i]);
+}
+
 void
 pa_lockout_subject(const struct pa_lockout *l, const char *user, size_t user_len,
 		   const char *client, struct pa_lockout_subject *s)
 {
 	pa_fold_user(user, user_len, s->user);
+	exact_name(user, user_len, s->exact);
 	s->addr[0] = '\0';
 	if (client != NULL && client[0] != '\0')
 		address_key(l->o.ipv6_prefix, client, s->addr);
@@ -134,16 +164,28 @@ key(char *buf, const char *what, const char *name)
 	snprintf(buf, KEY_MAX, "%s%s", what, name);
 }
 
+/* The exact name succeeded from the address. */
 static void
-good_key(char *buf, const struct pa_lockout_subject *s, const char *user)
+good_key(char *buf, const char *addr, const char *name)
 {
-	snprintf(buf, KEY_MAX, "good:%zu:%s:%s", strlen(s->addr), s->addr, user);
+	snprintf(buf, KEY_MAX, "good:x:%zu:%s:%s", strlen(addr), addr, name);
 }
 
-static const char *
-addr_field(const struct pa_lockout_subject *s)
+/* The folded user's failures from one address, per exact name. */
+static void
+pair_key(char *buf, const char *addr, const char *user)
 {
-	return s->addr[0] != '\0' ? s->addr : "-";
+	snprintf(buf, KEY_MAX, "fail:p:%zu:%s:%s", strlen(addr), addr, user);
+}
+
+/* The field of fail:u: for a failure from addr ("" when not counted)
+ * under the exact name. */
+static void
+user_field(char *buf, const char *addr, const char *name)
+{
+	if (addr[0] == '\0')
+		addr = "-";
+	snprintf(buf, FIELD_MAX, "%zu:%s:%s", strlen(addr), addr, name);
 }
 
 /* The shared store may be asked: configured, allowed, and not paused
@@ -189,13 +231,15 @@ pair_good(const struct pa_lockout *l, const struct pa_lockout_store *st,
 	*good = false;
 	if (s->addr[0] == '\0')
 		return 0;
-	good_key(k, s, s->user);
+	good_key(k, s->addr, s->exact);
 	if ((e = st->ops->exists(st->ctx, k, now, err)) < 0)
 		return -1;
 	if (e == 0)
 		return 0;
-	key(k, "fail:u:", s->user);
-	if ((n = st->ops->get(st->ctx, k, s->addr, now, err)) < 0)
+	/* This address's failures at the user under any of its names: a
+	 * known-good pair is no cover for guessing at a variant there. */
+	pair_key(k, s->addr, s->user);
+	if ((n = st->ops->sum(st->ctx, k, now, err)) < 0)
 		return -1;
 	*good = n < l->o.max_failures;
 	return 0;
@@ -282,7 +326,7 @@ pa_lockout_check(struct pa_lockout *l, const struct pa_lockout_subject *s, int w
 					(void)pair_good(l, &l->mem, s, now_ms, &mem.good, &err);
 			}
 			if (sh.good && !mem.good) {
-				good_key(k, s, s->user);
+				good_key(k, s->addr, s->exact);
 				copy_key(l, k, l->o.known_ms, false, now_ms);
 			}
 			from_shared = sh.user || sh.addr;
@@ -334,7 +378,7 @@ store_failure(struct pa_lockout *l, const struct pa_lockout_store *st,
 	      const struct pa_lockout_subject *s, const char *tag, uint64_t now,
 	      bool *user_started, bool *addr_started, struct pa_error *err)
 {
-	char k[KEY_MAX];
+	char k[KEY_MAX], f[FIELD_MAX];
 	long long n;
 	int r;
 
@@ -343,7 +387,8 @@ store_failure(struct pa_lockout *l, const struct pa_lockout_store *st,
 	if ((r = st->ops->put(st->ctx, k, l->o.window_ms, true, now, err)) <= 0)
 		return r;	/* -1, or 0: this password already failed: a repeat */
 	key(k, "fail:u:", s->user);
-	if ((n = st->ops->incr(st->ctx, k, addr_field(s), l->o.window_ms, now, err)) < 0)
+	user_field(f, s->addr, s->exact);
+	if ((n = st->ops->incr(st->ctx, k, f, l->o.window_ms, now, err)) < 0)
 		return -1;
 	if (n >= l->o.max_failures) {
 		key(k, "lock:u:", s->user);
@@ -353,6 +398,9 @@ store_failure(struct pa_lockout *l, const struct pa_lockout_store *st,
 	}
 	if (s->addr[0] == '\0')
 		return 0;
+	pair_key(k, s->addr, s->user);
+	if (st->ops->incr(st->ctx, k, s->exact, l->o.window_ms, now, err) < 0)
+		return -1;
 	key(k, "fail:a:", s->addr);
 	if ((n = st->ops->incr(st->ctx, k, "n", l->o.window_ms, now, err)) < 0)
 		return -1;
@@ -365,38 +413,44 @@ store_failure(struct pa_lockout *l, const struct pa_lockout_store *st,
 	return 0;
 }
 
-/* A success in one store, for one folded name: this address's share of
- * the failures goes, and the pair becomes known good.  A client whose
+/* A success in one store, for one exact name (user: its fold): the
+ * failures from this address under that exact name go, and the pair
+ * becomes known good.  Nothing is keyed by the fold alone, so an account
+ * whose name folds alike clears nothing of another's.  A client whose
  * address is not counted clears nothing: all such clients share "-". */
 static int
 store_success(struct pa_lockout *l, const struct pa_lockout_store *st,
-	      const struct pa_lockout_subject *s, const char *user, uint64_t now,
-	      struct pa_error *err)
+	      const struct pa_lockout_subject *s, const char *user, const char *name,
+	      uint64_t now, struct pa_error *err)
 {
-	char k[KEY_MAX];
+	char k[KEY_MAX], f[FIELD_MAX];
 
 	if (s->addr[0] == '\0')
 		return 0;
 	key(k, "fail:u:", user);
-	if (st->ops->drop(st->ctx, k, s->addr, now, err) != 0)
+	user_field(f, s->addr, name);
+	if (st->ops->drop(st->ctx, k, f, now, err) != 0)
 		return -1;
-	good_key(k, s, user);
+	pair_key(k, s->addr, user);
+	if (st->ops->drop(st->ctx, k, name, now, err) != 0)
+		return -1;
+	good_key(k, s->addr, name);
 	return st->ops->put(st->ctx, k, l->o.known_ms, false, now, err) < 0 ? -1 : 0;
 }
 
 static int
 record_in(struct pa_lockout *l, const struct pa_lockout_store *st, bool shared,
-	  const struct pa_lockout_subject *s, bool granted, const char *canon, const char *tag,
-	  uint64_t now, struct pa_error *err)
+	  const struct pa_lockout_subject *s, bool granted, const char *canon,
+	  const char *canon_exact, const char *tag, uint64_t now, struct pa_error *err)
 {
 	bool us = false, as = false;
 	char k[KEY_MAX];
 
 	if (granted) {
-		if (store_success(l, st, s, s->user, now, err) != 0)
+		if (store_success(l, st, s, s->user, s->exact, now, err) != 0)
 			return -1;
-		if (canon[0] != '\0' && strcmp(canon, s->user) != 0 &&
-		    store_success(l, st, s, canon, now, err) != 0)
+		if (canon_exact[0] != '\0' && strcmp(canon_exact, s->exact) != 0 &&
+		    store_success(l, st, s, canon, canon_exact, now, err) != 0)
 			return -1;
 		return 0;
 	}
@@ -426,19 +480,23 @@ pa_lockout_record(struct pa_lockout *l, const struct pa_lockout_subject *s, bool
 		  uint64_t now_ms)
 {
 	struct pa_error err = { { 0 } };
-	char canon[PA_FOLD_MAX], tag[33];
+	char canon[PA_FOLD_MAX], canon_exact[PA_LOCKOUT_NAME_MAX + 1], tag[33];
 
 	if (l == NULL || l->o.max_failures <= 0)
 		return;
-	canon[0] = tag[0] = '\0';
-	if (granted && canonical != NULL)
+	canon[0] = canon_exact[0] = tag[0] = '\0';
+	if (granted && canonical != NULL && canonical[0] != '\0') {
 		pa_fold_user(canonical, strlen(canonical), canon);
+		exact_name(canonical, strlen(canonical), canon_exact);
+	}
 	if (!granted)
 		password_tag(l, s->user, password, password_len, tag);
 	if (where & PA_LOCKOUT_MEMORY)
-		(void)record_in(l, &l->mem, false, s, granted, canon, tag, now_ms, &err);
+		(void)record_in(l, &l->mem, false, s, granted, canon, canon_exact, tag, now_ms,
+				&err);
 	if (shared_usable(l, where, now_ms)) {
-		if (record_in(l, &l->shared, true, s, granted, canon, tag, now_ms, &err) != 0)
+		if (record_in(l, &l->shared, true, s, granted, canon, canon_exact, tag, now_ms,
+			      &err) != 0)
 			shared_failed(l, &err, now_ms);
 		else
 			shared_ok(l);

@@ -3,21 +3,27 @@
  * behind two calls: pa_lockout_check() before a lookup ("may this attempt
  * go on?") and pa_lockout_record() after it ("this is how it ended").
  *
- * The model.  A user is counted under its folded name (fold.h), a client
- * under its address key (IPv4 address, IPv6 masked to ipv6_prefix bits,
- * anything else as its text).  A failure counts only when its (user,
- * password) pair has not already failed within the window, so a phone
- * retrying one stale password counts once; the pair is kept as an
- * HMAC-SHA256 under a per-process random key, never the password.  A
- * user's failures are kept per address: max_failures of them within
- * window_ms, from any addresses, lock the user for lockout_ms, and a
- * success from an address clears only that address's share, so guessing
- * spread over many addresses is not diluted by the owner's successes.  An
- * address is locked the same way by its own failures (for any users); a
- * success does not clear those.  A (user, address) pair that succeeded
- * within known_ms is "known good": a lock of the user caused by others
- * does not apply to it, unless that pair itself failed max_failures times
- * in the window.  A grant is recorded under the canonical name too.
+ * The model.  A user's failures are counted under its folded name (fold.h),
+ * a client under its address key (IPv4 address, IPv6 masked to
+ * ipv6_prefix bits, anything else as its text).  A failure counts only
+ * when its (user, password) pair has not already failed within the
+ * window, so a phone retrying one stale password counts once; the pair is
+ * kept as an HMAC-SHA256 under a per-process random key, never the
+ * password.  A user's failures are kept per (address, exact typed name):
+ * max_failures of them within window_ms, from any addresses under any
+ * variants of the name, lock the folded user for lockout_ms.  What a
+ * success grants is keyed by the exact names, never the fold, because a
+ * backend may keep "Alice" and "alice" as two accounts: a success from an
+ * address clears only that address's failures under the exact typed name
+ * and the exact canonical name, so neither a namesake's successes nor the
+ * owner's dilute guessing spread over many addresses.  An address is
+ * locked the same way by its own failures (for any users); a success does
+ * not clear those.  A (exact name, address) pair that succeeded within
+ * known_ms is "known good" (a grant makes the typed and the canonical name
+ * known good): a lock of the user caused by others does not apply to it,
+ * unless that address itself failed max_failures times in the window at
+ * this folded user, under any of its names.  So an owner who types a
+ * variant it has not used from that address is locked like anyone else.
  *
  * State lives in stores behind one small interface of keyed counters
  * (struct pa_lockout_store): always a memory store, cheap enough for the
@@ -40,6 +46,9 @@
 #include "fold.h"
 
 #define PA_LOCKOUT_ADDR_MAX 64
+/* An exact name is kept as it is up to this many bytes (the credentials
+ * parser's own limit), else as "#" and the hex SHA-256 of it. */
+#define PA_LOCKOUT_NAME_MAX 256
 
 /* Keyed counters with expiry.  Keys and fields are NUL-terminated text
  * made by the policy.  Every call returns -1 with err when the store could
@@ -67,6 +76,8 @@ struct pa_lockout_store_ops {
 	 * lock copied from the store then runs a whole lockout from when it
 	 * was learnt). */
 	long long (*ttl)(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err);
+	/* The sum over all fields of the counter set key, 0 when none. */
+	long long (*sum)(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err);
 };
 
 struct pa_lockout_store {
@@ -107,6 +118,7 @@ void pa_lockout_free(struct pa_lockout *l);	/* safe on NULL */
 /* Who an attempt is counted as: made once per request, before the check. */
 struct pa_lockout_subject {
 	char user[PA_FOLD_MAX];		/* the folded typed name */
+	char exact[PA_LOCKOUT_NAME_MAX + 1];	/* the typed name */
 	char addr[PA_LOCKOUT_ADDR_MAX];	/* the address key; "" when not counted */
 };
 

@@ -207,6 +207,27 @@ mem_get(void *ctx, const char *key, const char *field, uint64_t now_ms, struct p
 	return n;
 }
 
+static long long
+mem_sum(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
+{
+	struct mem *m = ctx;
+	int k = kind(key);
+	unsigned char h[PA_LRU_KEY];
+	struct pa_lru_shard *s;
+	struct entry *e;
+	long long n = 0;
+	size_t i;
+
+	(void)err;
+	pa_lru_key(m->map[k], key, strlen(key), NULL, 0, h);
+	s = pa_lru_lock(m->map[k], h);
+	if ((e = find(s, h, now_ms)) != NULL)
+		for (i = 0; i < e->nfields; i++)
+			n += e->fields[i].n;
+	pa_lru_unlock(s);
+	return n;
+}
+
 static int
 mem_drop(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa_error *err)
 {
@@ -271,7 +292,7 @@ mem_ttl(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
 }
 
 static const struct pa_lockout_store_ops mem_ops = {
-	mem_put, mem_exists, mem_incr, mem_get, mem_drop, mem_close, mem_ttl,
+	mem_put, mem_exists, mem_incr, mem_get, mem_drop, mem_close, mem_ttl, mem_sum,
 };
 
 int

@@ -183,6 +183,31 @@ r_ttl(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
 	return n == -2 ? 0 : n == -1 ? -1 : n;
 }
 
+static long long
+r_sum(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
+{
+	struct rstore *r = ctx;
+	char k[RKEY_MAX];
+	const char *argv[2] = { "HVALS", k };
+	redisReply *rep;
+	long long sum = 0;
+	size_t i;
+
+	(void)now_ms;
+	if (full_key(r, key, k, err) != 0 || (rep = command(r, 2, argv, err)) == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(rep);
+		pa_error_set(err, "unexpected reply to HVALS");
+		return -1;
+	}
+	for (i = 0; i < rep->elements; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			sum += atoll(rep->element[i]->str);
+	freeReplyObject(rep);
+	return sum;
+}
+
 static void
 r_close(void *ctx)
 {
@@ -196,7 +221,7 @@ r_close(void *ctx)
 }
 
 static const struct pa_lockout_store_ops redis_ops = {
-	r_put, r_exists, r_incr, r_get, r_drop, r_close, r_ttl,
+	r_put, r_exists, r_incr, r_get, r_drop, r_close, r_ttl, r_sum,
 };
 
 int

@@ -1339,11 +1339,57 @@ test_lockout_distributed_guessing(void **state)
 	assert_int_equal(ask_from(d, "alice", "alice-pw", "203.0.113.50"), 407);
 	pa_expect_last_decision(d, "outcome", "locked");
 	assert_int_equal(ask_from(d, "alice", "alice-pw", "192.0.2.10"), 204);
-	/* The exemption is the folded name's; htpasswd itself matches names
-	 * exactly, so "ALICE" is asked and refused, not locked. */
+	/* The exemption is the exact name's: "ALICE" never succeeded from
+	 * there, so it is locked like any other variant. */
 	assert_int_equal(ask_from(d, "ALICE", "alice-pw", "192.0.2.10"), 407);
-	pa_expect_last_decision(d, "outcome", "deny");
+	pa_expect_last_decision(d, "outcome", "locked");
 	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* htpasswd keeps "Alice" and "alice" apart, the lockout counts them as one
+ * folded user.  The attacker owns "Alice" and logs in as it from each of
+ * ten addresses, then again between two guesses at "alice" there (under the
+ * per-address threshold): his successes neither clear alice's failures
+ * nor exempt him, so three guesses are asked and the rest are locked,
+ * while the real alice still gets in from its own known-good address. */
+static void
+test_lockout_folded_namesake(void **state)
+{
+	struct pa_fixture *f = *state;
+	char *users = htpasswd_of("alice", "alice-pw", NULL, "Alice", "Alice-pw", NULL, NULL);
+	struct pa_daemon *d = pa_daemon_start(f,
+		"[server]\nlisten = 127.0.0.1:0\ntrusted_proxies = 127.0.0.1/32\n"
+		"max_failures = 3\nfailure_window = 60\nlockout = 60\n"
+		"[htpasswd]\nfile = @HTPASSWD@\n", users);
+	char client[32], pw[32], outcome[32];
+	int i, j, asked = 0;
+
+	assert_non_null(d);
+	/* Loading the file warned of the pair. */
+	assert_true(pa_daemon_wait_log(d, "(line 1) and \\\"Alice\\\" (line 2) fold alike", 1,
+				       2000));
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "192.0.2.10"), 204);
+	for (i = 0; i < 10; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		assert_int_equal(ask_from(d, "Alice", "Alice-pw", client), 204);
+	}
+	for (i = 0; i < 10; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		for (j = 0; j < 2; j++) {
+			assert_int_equal(ask_from(d, "Alice", "Alice-pw", client), 204);
+			snprintf(pw, sizeof(pw), "guess-%d-%d", i, j);
+			assert_int_equal(ask_from(d, "alice", pw, client), 407);
+			pa_last_decision_field(d, "outcome", outcome, sizeof(outcome));
+			asked += strcmp(outcome, "deny") == 0;
+		}
+	}
+	assert_int_equal(asked, 3);
+	assert_true(lockouts(d, "user") == 1);
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "198.51.100.10"), 407);
+	pa_expect_last_decision(d, "outcome", "locked");
+	assert_int_equal(ask_from(d, "alice", "alice-pw", "192.0.2.10"), 204);
+	assert_int_equal(pa_daemon_stop(d), 0);
+	free(users);
 }
 
 /* A client retrying one stale password counts once, from the cache or
@@ -1568,6 +1614,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lockout_address_untrusted, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_distributed_guessing, pa_fixture_setup,
+						pa_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lockout_folded_namesake, pa_fixture_setup,
 						pa_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_stale_password_counts_once,
 						pa_fixture_setup, pa_fixture_teardown),

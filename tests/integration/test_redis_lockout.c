@@ -240,7 +240,62 @@ test_shared_distributed_guessing(void **state)
 	assert_int_equal(pa_redis_cli(&x->redis, out, sizeof(out), "KEYS", "*", NULL), 0);
 	if (strstr(out, "guess") != NULL || strstr(out, "alice-pw") != NULL)
 		fail_msg("a password in a Redis key:\n%s", out);
-	assert_true(strstr(out, "proxyauth:good:10:192.0.2.10:alice") != NULL);
+	assert_true(strstr(out, "proxyauth:good:x:10:192.0.2.10:alice") != NULL);
+	assert_int_equal(pa_daemon_stop(a), 0);
+	assert_int_equal(pa_daemon_stop(b), 0);
+}
+
+/* The folded-namesake bypass through two replicas: htpasswd keeps "Alice"
+ * and "alice" apart; the attacker owns "Alice", logs in as it from ten
+ * addresses, then again between two guesses at "alice" from each, through
+ * alternating replicas, each answer from the backend (no cache: a cache
+ * hit tells only its replica's memory).  Only three guesses are asked; the
+ * real alice is served from its known-good address by the replica that
+ * never saw it. */
+static void
+test_shared_folded_namesake(void **state)
+{
+	struct fx *x = *state;
+	struct pa_daemon *a, *b, *d;
+	char *conf, *la, *lA, *file, client[32], pw[32], outcome[32];
+	int i, j, asked = 0;
+
+	assert_int_equal(pa_redis_start(&x->redis), 0);
+	la = pa_htpasswd_line("alice", "alice-pw", NULL, 4);
+	lA = pa_htpasswd_line("Alice", "Alice-pw", NULL, 4);
+	file = pa_strdupf("%s%s", la, lA);
+	free(la);
+	free(lA);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nlockout_store = redis\n"
+			  "trusted_proxies = 127.0.0.1/32\nmax_failures = 3\nfailure_window = 60\n"
+			  "lockout = 60\ncache_ttl = 0\n[htpasswd]\nfile = @HTPASSWD@\n"
+			  "[redis]\naddress = %s\n", x->redis.addr);
+	a = pa_daemon_start(x->f, conf, file);
+	b = pa_daemon_start(x->f, conf, file);
+	free(conf);
+	free(file);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(status_from(a, "alice", "alice-pw", "192.0.2.10"), 204);
+	for (i = 0; i < 10; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		assert_int_equal(status_from(i % 2 ? a : b, "Alice", "Alice-pw", client), 204);
+	}
+	for (i = 0; i < 10; i++) {
+		snprintf(client, sizeof(client), "198.51.100.%d", i + 1);
+		for (j = 0; j < 2; j++) {
+			d = j ? a : b;
+			assert_int_equal(status_from(j ? b : a, "Alice", "Alice-pw", client), 204);
+			snprintf(pw, sizeof(pw), "guess-%d-%d", i, j);
+			assert_int_equal(status_from(d, "alice", pw, client), 407);
+			pa_last_decision_field(d, "outcome", outcome, sizeof(outcome));
+			asked += strcmp(outcome, "deny") == 0;
+		}
+	}
+	assert_int_equal(asked, 3);
+	assert_int_equal(pa_redis_int(&x->redis, "EXISTS", "proxyauth:lock:u:alice", NULL), 1);
+	assert_int_equal(status_from(b, "alice", "alice-pw", "198.51.100.10"), 407);
+	assert_int_equal(status_from(b, "alice", "alice-pw", "192.0.2.10"), 204);
 	assert_int_equal(pa_daemon_stop(a), 0);
 	assert_int_equal(pa_daemon_stop(b), 0);
 }
@@ -396,6 +451,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shared_lock_reaches_cached_answers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_distributed_guessing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_folded_namesake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lock_learnt_ends_with_redis, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_stale_password, setup, teardown),

@@ -86,9 +86,17 @@ f_ttl(void *c, const char *k, uint64_t now, struct pa_error *e)
 	return fake_down(f, e) ? -1 : f->inner.ops->ttl(f->inner.ctx, k, now, e);
 }
 
+static long long
+f_sum(void *c, const char *k, uint64_t now, struct pa_error *e)
+{
+	struct fake *f = c;
+
+	return fake_down(f, e) ? -1 : f->inner.ops->sum(f->inner.ctx, k, now, e);
+}
+
 static const struct pa_lockout_store_ops fake_ops = {
 	f_put, f_exists, f_incr, f_get, f_drop, NULL,	/* the test closes it */
-	f_ttl,
+	f_ttl, f_sum,
 };
 
 static void
@@ -296,9 +304,67 @@ test_distributed_guessing_locks_attacker_not_owner(void **state)
 	assert_int_equal(check(l, "alice", "203.0.113.1", M, 100), USER);
 	/* ... and open for the owner's known-good address. */
 	assert_int_equal(check(l, "alice", "192.0.2.10", M, 100), GO);
-	assert_int_equal(check(l, "ALICE", "192.0.2.10", M, 100), GO);
+	/* Known good is per exact name: a variant it never used is not. */
+	assert_int_equal(check(l, "ALICE", "192.0.2.10", M, 100), USER);
 	right(l, "alice", "alice", "192.0.2.10", M, 101);
 	assert_int_equal(check(l, "alice", "203.0.113.78", M, 102), USER);
+	pa_lockout_free(l);
+}
+
+static void
+test_folded_namesake_cannot_unlock(void **state)
+{
+	struct pa_lockout *l = mk(3, MIN, 300000, NULL);
+	char addr[32], pw[32];
+	int i, j, let = 0;
+
+	(void)state;
+	/* The backend keeps "Alice" and "alice" apart; the attacker owns
+	 * "Alice" and logs in as it from each of ten addresses between two
+	 * guesses at "alice" there (under the per-address threshold).  His
+	 * successes clear nothing of alice's and give him no exemption. */
+	right(l, "alice", "alice", "192.0.2.10", M, 0);
+	for (i = 0; i < 10; i++) {
+		snprintf(addr, sizeof(addr), "203.0.113.%d", i + 1);
+		for (j = 0; j < 2; j++) {
+			uint64_t t = 10 + (uint64_t)(i * 2 + j) * 10;
+
+			right(l, "Alice", "Alice", addr, M, t);
+			snprintf(pw, sizeof(pw), "guess-%d-%d", i, j);
+			if (check(l, "alice", addr, M, t + 1) == GO) {
+				let++;
+				wrong(l, "alice", addr, pw, M, t + 1);
+			}
+		}
+	}
+	assert_int_equal(let, 3);
+	assert_int_equal(check(l, "alice", "203.0.113.1", M, 300), USER);
+	assert_int_equal(check(l, "alice", "203.0.113.10", M, 300), USER);
+	/* The real owner, from its known-good address, still gets in. */
+	assert_int_equal(check(l, "alice", "192.0.2.10", M, 300), GO);
+	pa_lockout_free(l);
+}
+
+static void
+test_long_names_kept_apart(void **state)
+{
+	struct pa_lockout *l = mk(3, MIN, 300000, NULL);
+	char a[301], b[301];
+
+	(void)state;
+	/* Past PA_LOCKOUT_NAME_MAX bytes a name is kept as its hash, never
+	 * cut short: two names alike in their first 256 bytes (and folding
+	 * alike) are still two exact names. */
+	memset(a, 'a', 300);
+	a[300] = '\0';
+	memcpy(b, a, sizeof(b));
+	b[299] = 'A';
+	right(l, a, a, "192.0.2.10", M, 0);
+	wrong(l, b, "203.0.113.1", "g1", M, 1);
+	wrong(l, b, "203.0.113.2", "g2", M, 2);
+	wrong(l, b, "203.0.113.3", "g3", M, 3);
+	assert_int_equal(check(l, a, "192.0.2.10", M, 4), GO);
+	assert_int_equal(check(l, b, "192.0.2.10", M, 4), USER);
 	pa_lockout_free(l);
 }
 
@@ -349,16 +415,17 @@ test_success_recorded_under_canonical_name(void **state)
 	(void)state;
 	/* Typed "a.smith", the backend says the account is "alice": the
 	 * success clears alice's failures from that address and makes the
-	 * pair known good for "alice" too. */
+	 * pair known good for "alice" too (the exact name, not "Alice"). */
 	wrong(l, "alice", "192.0.2.1", "x1", M, 0);
 	wrong(l, "alice", "192.0.2.1", "x2", M, 1);
-	right(l, "a.smith", "Alice", "192.0.2.1", M, 2);
+	right(l, "a.smith", "alice", "192.0.2.1", M, 2);
 	wrong(l, "alice", "192.0.2.2", "x3", M, 3);
 	assert_int_equal(check(l, "alice", "192.0.2.9", M, 4), GO);
 	wrong(l, "alice", "192.0.2.3", "x4", M, 5);
 	wrong(l, "alice", "192.0.2.4", "x5", M, 6);
 	assert_int_equal(check(l, "alice", "192.0.2.9", M, 7), USER);
 	assert_int_equal(check(l, "alice", "192.0.2.1", M, 7), GO);
+	assert_int_equal(check(l, "Alice", "192.0.2.1", M, 7), USER);
 	pa_lockout_free(l);
 }
 
@@ -664,6 +731,8 @@ main(void)
 		cmocka_unit_test(test_stale_password_counts_once),
 		cmocka_unit_test(test_name_variants_share_a_counter),
 		cmocka_unit_test(test_distributed_guessing_locks_attacker_not_owner),
+		cmocka_unit_test(test_folded_namesake_cannot_unlock),
+		cmocka_unit_test(test_long_names_kept_apart),
 		cmocka_unit_test(test_known_good_pair_that_fails_is_locked),
 		cmocka_unit_test(test_success_clears_only_its_address),
 		cmocka_unit_test(test_success_recorded_under_canonical_name),
