@@ -486,11 +486,20 @@ test_abandoned_connections(void **state)
 	 * ASan almost nothing.  8 MiB is what a leak of 800 bytes per
 	 * connection would add; smaller leaks are LeakSanitizer's and
 	 * valgrind's to find (the ASan run, test_valgrind.sh). */
+#ifndef __SANITIZE_ADDRESS__
 	if (rss[2] - rss[1] > 8 * 1024)
 		fail_msg("RSS grew by %ld KiB in the second 10,000: a leak per connection",
 			 rss[2] - rss[1]);
 	if (rss[1] - rss[0] > 48 * 1024)
 		fail_msg("RSS grew by %ld KiB in the first 10,000", rss[1] - rss[0]);
+#else
+	/* Under AddressSanitizer RSS is no measure of a leak: its allocator
+	 * grew the second 10,000 by anything from 0 to 17 MiB at random here
+	 * (with or without its quarantine), where the plain build grows
+	 * 0.7-2.4 MiB.  LeakSanitizer, at the daemon's exit, is this build's
+	 * leak check; the RSS bound is the plain build's. */
+	print_message("AddressSanitizer build: RSS bound not applied (LeakSanitizer checks)\n");
+#endif
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
