@@ -99,8 +99,8 @@ run(void *arg)
 
 		if (conn == NULL) {
 			if (!down)
-				pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: cannot start %s: %s; "
-					   "retrying", src->name, src->what, err.msg);
+				pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: %s: %s; retrying",
+					   src->name, w->cfg.down, err.msg);
 			down = true;
 			back_off(w, backoff);
 			backoff = pa_watcher_next_backoff(backoff, w->cfg.backoff_max_ms);
@@ -109,13 +109,13 @@ run(void *arg)
 		/* Notices sent while we were away are lost: forget everything
 		 * the source told us before. */
 		w->cfg.invalidate(w->cfg.invalidate_arg, src->name, NULL);
-		pa_log_msg(w->cfg.log, PA_LOG_INFO, "%s: %s%s", src->name, src->what,
+		pa_log_msg(w->cfg.log, PA_LOG_INFO, "%s: %s%s", src->name, w->cfg.up,
 			   down ? " again" : "");
 		down = false;
 		backoff = w->cfg.backoff_min_ms;
 		if (watch(w, conn, &err) != 0) {
-			pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: %s stopped: %s; reconnecting",
-				   src->name, src->what, err.msg);
+			pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: %s lost: %s; reconnecting",
+				   src->name, w->cfg.conn_name, err.msg);
 			down = true;
 			/* From now on notices go unheard: drop at once what the
 			 * source told us, not only once it is back (it may not be

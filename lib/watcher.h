@@ -23,7 +23,6 @@
 
 struct pa_watch_source {
 	const char *name;	/* "postgres": logs and invalidate()'s backend */
-	const char *what;	/* "listening on proxyauth_changed": for logs */
 	/* Opens a connection and subscribes, before dl.  The connection,
 	 * or NULL with err set. */
 	void *(*open)(void *ctx, const struct pa_deadline *dl, struct pa_error *err);
@@ -39,6 +38,9 @@ struct pa_watch_source {
 struct pa_watcher_config {
 	const struct pa_watch_source *src;
 	void *ctx;			/* the source's */
+	/* For the logs: "listening on proxyauth_changed" (up), "cannot
+	 * listen on proxyauth_changed" (down), "listening connection". */
+	const char *up, *down, *conn_name;
 	long open_timeout_ms;		/* bounds each open */
 	long backoff_min_ms;		/* 0: 250 */
 	long backoff_max_ms;		/* 0: 2000 */

@@ -150,6 +150,7 @@ redis_update(const struct redis_target *t, const char *user, enum pa_pwfile_op o
 	char key[PA_USER_MAX + 256], channel[256];
 	redisContext *c;
 	redisReply *r;
+	enum pa_conn_status st;
 	int broken, ret = -1;
 
 	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", t->prefix, user) >= sizeof(key) ||
@@ -165,7 +166,7 @@ redis_update(const struct redis_target *t, const char *user, enum pa_pwfile_op o
 	if (op != PA_PWFILE_SET) {
 		const char *ex[2] = { "EXISTS", key };
 
-		if ((r = pa_redis_command(c, 2, ex, &err, &broken)) == NULL)
+		if ((r = pa_redis_command(c, 2, ex, &err, &st)) == NULL)
 			goto fail;
 		broken = r->type != REDIS_REPLY_INTEGER || r->integer != 1;
 		freeReplyObject(r);
@@ -182,21 +183,21 @@ redis_update(const struct redis_target *t, const char *user, enum pa_pwfile_op o
 
 		switch (op) {
 		case PA_PWFILE_SET:
-			r = pa_redis_command(c, groups != NULL ? 6 : 4, set, &err, &broken);
+			r = pa_redis_command(c, groups != NULL ? 6 : 4, set, &err, &st);
 			if (r != NULL) {
 				freeReplyObject(r);
-				r = pa_redis_command(c, 3, hdel, &err, &broken);
+				r = pa_redis_command(c, 3, hdel, &err, &st);
 			}
 			break;
 		case PA_PWFILE_ENABLE:
-			r = pa_redis_command(c, 3, hdel, &err, &broken);
+			r = pa_redis_command(c, 3, hdel, &err, &st);
 			break;
 		case PA_PWFILE_DISABLE:
-			r = pa_redis_command(c, 4, dis, &err, &broken);
+			r = pa_redis_command(c, 4, dis, &err, &st);
 			break;
 		case PA_PWFILE_DELETE:
 		default:
-			r = pa_redis_command(c, 2, del, &err, &broken);
+			r = pa_redis_command(c, 2, del, &err, &st);
 			break;
 		}
 		if (r == NULL)
@@ -206,7 +207,7 @@ redis_update(const struct redis_target *t, const char *user, enum pa_pwfile_op o
 	{
 		const char *pub[3] = { "PUBLISH", channel, user };
 
-		if ((r = pa_redis_command(c, 3, pub, &err, &broken)) == NULL)
+		if ((r = pa_redis_command(c, 3, pub, &err, &st)) == NULL)
 			goto fail;
 		freeReplyObject(r);
 	}

@@ -94,7 +94,7 @@ s_close(void *ctx, void *conn)
 }
 
 static const struct pa_watch_source fake_source = {
-	"fake", "watching", s_open, s_fd, s_read, s_close,
+	"fake", s_open, s_fd, s_read, s_close,
 };
 
 static void
@@ -114,7 +114,8 @@ static struct pa_watcher *
 start(struct fsrc *s, long min_ms, long max_ms)
 {
 	struct pa_watcher_config cfg = {
-		.src = &fake_source, .ctx = s, .open_timeout_ms = 1000,
+		.src = &fake_source, .ctx = s, .up = "watching", .down = "cannot watch",
+		.conn_name = "watching connection", .open_timeout_ms = 1000,
 		.backoff_min_ms = min_ms, .backoff_max_ms = max_ms, .log = &logger,
 		.invalidate = invalidate, .invalidate_arg = s,
 	};
@@ -183,7 +184,7 @@ test_backoff_sequence(void **state)
 	assert_true(gap[4] >= 200000);
 	assert_true(gap[4] < 2 * gap[3] + 200000);	/* capped, not still doubling */
 	wait_for(&s.up, 1);
-	assert_int_equal(log_count("cannot start watching"), 1);	/* down: once */
+	assert_int_equal(log_count("cannot watch"), 1);	/* down: once */
 	assert_int_equal(log_count("watching again"), 1);		/* up: once */
 	pa_watcher_stop(w);
 }
@@ -212,7 +213,7 @@ test_invalidates_on_loss_and_on_resubscribe(void **state)
 	 * watched). */
 	wait_for(&s.dropped_all, 3);
 	wait_for(&s.up, 1);
-	assert_int_equal(log_count("watching stopped"), 1);
+	assert_int_equal(log_count("watching connection lost"), 1);
 	pa_watcher_stop(w);
 	assert_int_equal(atomic_load(&s.up), 0);
 }
