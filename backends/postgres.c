@@ -33,7 +33,6 @@
 #include "clock.h"
 #include "connpool.h"
 #include "hash.h"
-#include "secret.h"
 #include "text.h"
 #include "watcher.h"
 
@@ -555,9 +554,7 @@ static int
 pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
 	struct pa_error *err)
 {
-	const char *pwfile = pa_conf_str(conf, pg_keys, "password_file");
 	struct pg *g;
-	char where[256];
 	long size;
 
 	*ctx = NULL;
@@ -578,11 +575,8 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 		pg_close(g);
 		goto oom;
 	}
-	if (pwfile[0] != '\0' && pa_secret_read(pwfile, g->password, sizeof(g->password), err) != 0) {
-		struct pa_error e = *err;
-
-		pa_conf_where(conf, "password_file", where, sizeof(where));
-		pa_error_set(err, "%s: %s", where, e.msg);
+	if (pa_backend_read_secret(conf, pg_keys, "password_file", g->password, sizeof(g->password),
+				   err) != 0) {
 		pg_close(g);
 		return -1;
 	}

@@ -19,7 +19,6 @@
 #include "clock.h"
 #include "hash.h"
 #include "redisconn.h"
-#include "secret.h"
 #include "text.h"
 #include "watcher.h"
 
@@ -265,9 +264,7 @@ static int
 redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
 	   struct pa_error *err)
 {
-	const char *pwfile = pa_conf_str(conf, redis_keys, "password_file");
 	struct redis *r;
-	char where[256];
 
 	*ctx = NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -283,10 +280,8 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 		redis_close(r);
 		goto oom;
 	}
-	if (pwfile[0] != '\0' && pa_secret_read(pwfile, r->password, sizeof(r->password), err) != 0) {
-		struct pa_error e = *err;
-		pa_conf_where(conf, "password_file", where, sizeof(where));
-		pa_error_set(err, "%s: %s", where, e.msg);
+	if (pa_backend_read_secret(conf, redis_keys, "password_file", r->password, sizeof(r->password),
+				   err) != 0) {
 		redis_close(r);
 		return -1;
 	}
