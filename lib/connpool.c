@@ -161,22 +161,3 @@ pa_connpool_run(struct pa_connpool *p, const struct pa_deadline *dl, pa_conn_op 
 	}
 	return st;
 }
-
-void
-pa_connpool_drop_idle(struct pa_connpool *p)
-{
-	int i;
-
-	for (i = 0; i < p->n; i++) {
-		void *c = NULL;
-
-		pthread_mutex_lock(&p->lock);
-		if (!p->busy[i]) {
-			c = p->conns[i];
-			p->conns[i] = NULL;
-		}
-		pthread_mutex_unlock(&p->lock);
-		if (c != NULL)
-			p->drv->close(p->ctx, c);
-	}
-}

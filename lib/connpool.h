@@ -82,8 +82,4 @@ void pa_connpool_free(struct pa_connpool *p);
 enum pa_conn_status pa_connpool_run(struct pa_connpool *p, const struct pa_deadline *dl,
 				    pa_conn_op op, void *arg, struct pa_error *err);
 
-/* Closes every idle connection, so the next runs open fresh ones (after a
- * reload).  Connections on loan are left alone. */
-void pa_connpool_drop_idle(struct pa_connpool *p);
-
 #endif
