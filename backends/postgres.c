@@ -346,7 +346,7 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	struct pg *g = ctx;
 	const char *param[1] = { cred->user };
 	char name[PA_USER_MAX + 1], hash[600], groups[PA_GROUPS_MAX];
-	enum pa_result res = PA_DENIED;
+	enum pa_result res = PA_UNAVAILABLE;
 	bool disabled, expired, bad_groups;
 	long left_ms = 0;		/* until expires_at, when has_left */
 	bool has_left = false;
@@ -354,20 +354,18 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	PGresult *r;
 	int rows;
 
+	name[0] = hash[0] = groups[0] = '\0';
 	if ((r = pool_exec(g, lookup_sql, 1, param, err)) == NULL)
-		return PA_UNAVAILABLE;
+		goto done;
 	if (PQnfields(r) != 7) {
-		PQclear(r);
 		pa_error_set(err, "unexpected columns from proxyauth.credentials");
-		return PA_UNAVAILABLE;
+		goto done;
 	}
 	rows = PQntuples(r);
 	if (rows == 0) {
-		PQclear(r);
-		dummy_verify(g, cred);
-		return PA_NOT_FOUND;
+		res = PA_NOT_FOUND;
+		goto dummy;
 	}
-	name[0] = hash[0] = groups[0] = '\0';
 	disabled = rows != 1 || is_true(r, 2);
 	expired = rows == 1 && is_true(r, 3);
 	bad_groups = rows == 1 && is_true(r, 5);
@@ -390,6 +388,7 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		}
 	}
 	PQclear(r);
+	r = NULL;
 	if (rows != 1)
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: %d rows for %s in "
 			   "proxyauth.credentials; denied", rows, cred->user);
@@ -397,11 +396,9 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		/* Refused rather than granted without a group a rule may need. */
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: user %s has a group name that "
 			   "is empty or holds a comma or control character; denied", cred->user);
-	if (disabled || expired || bad_groups || hash[0] == '\0' || name[0] == '\0') {
-		dummy_verify(g, cred);
-		OPENSSL_cleanse(hash, sizeof(hash));
-		return PA_DENIED;
-	}
+	res = PA_DENIED;
+	if (disabled || expired || bad_groups || hash[0] == '\0' || name[0] == '\0')
+		goto dummy;
 	res = pa_backend_check_stored(g->env, "postgres", &g->reference, cred, hash, name, groups,
 				      who);
 	if (res == PA_GRANTED && has_left) {
@@ -410,6 +407,12 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		who->expires_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 +
 		    (left_ms > 0 ? left_ms : 1);
 	}
+	goto done;
+dummy:
+	/* Unknown, disabled or expired: cost what a real check costs. */
+	dummy_verify(g, cred);
+done:
+	PQclear(r);	/* libpq's storage, which it says not to write to */
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }
