@@ -110,6 +110,31 @@ invalidate(void *arg, const char *backend, const char *user)
 static struct pa_log logger;
 static int log_pipe[2];
 
+/* The test's watcher and source: stopped and freed by teardown() even
+ * after a failed assertion, so the thread never outlives its source. */
+static struct pa_watcher *cur;
+static struct fsrc *src;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	src = calloc(1, sizeof(*src));
+	return src == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	atomic_store(&src->gate, 0);
+	pa_watcher_stop(cur);
+	cur = NULL;
+	free(src);
+	src = NULL;
+	return 0;
+}
+
 static struct pa_watcher *
 start(struct fsrc *s, long min_ms, long max_ms)
 {
@@ -120,10 +145,9 @@ start(struct fsrc *s, long min_ms, long max_ms)
 		.invalidate = invalidate, .invalidate_arg = s,
 	};
 	struct pa_error err = { { 0 } };
-	struct pa_watcher *w = pa_watcher_start(&cfg, &err);
-
-	assert_non_null(w);
-	return w;
+	cur = pa_watcher_start(&cfg, &err);
+	assert_non_null(cur);
+	return cur;
 }
 
 /* Waits (bounded) until *v reaches at least n. */
@@ -158,8 +182,7 @@ log_count(const char *needle)
 static void
 test_backoff_sequence(void **state)
 {
-	struct fsrc s = { 0 };
-	struct pa_watcher *w;
+	struct fsrc *s = src;
 	uint64_t gap[5];
 	int i;
 
@@ -169,11 +192,11 @@ test_backoff_sequence(void **state)
 	assert_int_equal(pa_watcher_next_backoff(1000, 2000), 2000);
 	assert_int_equal(pa_watcher_next_backoff(2000, 2000), 2000);
 	/* The real thread, scaled down 10x: 25, 50, 100, 200, 200 ms. */
-	atomic_store(&s.fails, 6);
-	w = start(&s, 25, 200);
-	wait_for(&s.opens, 6);
+	atomic_store(&s->fails, 6);
+	(void)start(s, 25, 200);
+	wait_for(&s->opens, 6);
 	for (i = 0; i < 5; i++)
-		gap[i] = s.open_at[i + 1] - s.open_at[i];
+		gap[i] = s->open_at[i + 1] - s->open_at[i];
 	/* Never sooner than the back-off (a condvar wait does not end
 	 * early), and growing: each wait at least the one before doubled,
 	 * up to the maximum. */
@@ -183,66 +206,66 @@ test_backoff_sequence(void **state)
 	assert_true(gap[3] >= 200000);
 	assert_true(gap[4] >= 200000);
 	assert_true(gap[4] < 2 * gap[3] + 200000);	/* capped, not still doubling */
-	wait_for(&s.up, 1);
+	wait_for(&s->up, 1);
 	assert_int_equal(log_count("cannot watch"), 1);	/* down: once */
 	assert_int_equal(log_count("watching again"), 1);		/* up: once */
-	pa_watcher_stop(w);
 }
 
 static void
 test_invalidates_on_loss_and_on_resubscribe(void **state)
 {
-	struct fsrc s = { 0 };
-	struct pa_watcher *w;
+	struct fsrc *s = src;
 
 	(void)state;
-	w = start(&s, 25, 200);
-	wait_for(&s.dropped_all, 1);		/* subscribed: all dropped */
-	wait_for(&s.up, 1);
-	assert_int_equal(write(s.peer, "n", 1), 1);
-	wait_for(&s.notices, 1);
-	assert_int_equal(atomic_load(&s.dropped_all), 1);
+	(void)start(s, 25, 200);
+	wait_for(&s->dropped_all, 1);		/* subscribed: all dropped */
+	wait_for(&s->up, 1);
+	assert_int_equal(write(s->peer, "n", 1), 1);
+	wait_for(&s->notices, 1);
+	assert_int_equal(atomic_load(&s->dropped_all), 1);
 	/* Lost, with the next open held back: dropped at once, before any
 	 * new subscription. */
-	atomic_store(&s.gate, 1);
-	assert_int_equal(write(s.peer, "x", 1), 1);
-	wait_for(&s.dropped_all, 2);
-	assert_int_equal(atomic_load(&s.up), 0);
-	atomic_store(&s.gate, 0);
+	atomic_store(&s->gate, 1);
+	assert_int_equal(write(s->peer, "x", 1), 1);
+	wait_for(&s->dropped_all, 2);
+	assert_int_equal(atomic_load(&s->up), 0);
+	atomic_store(&s->gate, 0);
 	/* Back: dropped once more (answers cached while down were not
 	 * watched). */
-	wait_for(&s.dropped_all, 3);
-	wait_for(&s.up, 1);
+	wait_for(&s->dropped_all, 3);
+	wait_for(&s->up, 1);
 	assert_int_equal(log_count("watching connection lost"), 1);
-	pa_watcher_stop(w);
-	assert_int_equal(atomic_load(&s.up), 0);
+	pa_watcher_stop(cur);
+	cur = NULL;
+	assert_int_equal(atomic_load(&s->up), 0);
 }
 
 static void
 test_stop_is_prompt(void **state)
 {
-	struct fsrc s = { 0 };
-	struct pa_watcher *w;
+	struct fsrc *s = src;
 	uint64_t t0, took_backoff, took_connected;
 
 	(void)state;
 	/* In a 2 s back-off. */
-	atomic_store(&s.fails, 1000);
-	w = start(&s, 2000, 2000);
-	wait_for(&s.opens, 1);
+	atomic_store(&s->fails, 1000);
+	(void)start(s, 2000, 2000);
+	wait_for(&s->opens, 1);
 	usleep(50000);
 	t0 = pa_now_us();
-	pa_watcher_stop(w);
+	pa_watcher_stop(cur);
+	cur = NULL;
 	took_backoff = pa_now_us() - t0;
-	assert_int_equal(atomic_load(&s.opens), 1);
+	assert_int_equal(atomic_load(&s->opens), 1);
 	/* Waiting for notices on a quiet connection. */
-	memset(&s, 0, sizeof(s));
-	w = start(&s, 2000, 2000);
-	wait_for(&s.up, 1);
+	memset(s, 0, sizeof(*s));
+	(void)start(s, 2000, 2000);
+	wait_for(&s->up, 1);
 	t0 = pa_now_us();
-	pa_watcher_stop(w);
+	pa_watcher_stop(cur);
+	cur = NULL;
 	took_connected = pa_now_us() - t0;
-	assert_int_equal(atomic_load(&s.up), 0);
+	assert_int_equal(atomic_load(&s->up), 0);
 	/* A small part of the back-off, not the rest of it (the old threads
 	 * napped in 100 ms steps or waited out their poll). */
 	assert_true(took_backoff < 2000000u / 4);
@@ -253,9 +276,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_backoff_sequence),
-		cmocka_unit_test(test_invalidates_on_loss_and_on_resubscribe),
-		cmocka_unit_test(test_stop_is_prompt),
+		cmocka_unit_test_setup_teardown(test_backoff_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalidates_on_loss_and_on_resubscribe, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stop_is_prompt, setup, teardown),
 	};
 
 	assert_int_equal(pipe2(log_pipe, O_NONBLOCK | O_CLOEXEC), 0);
