@@ -35,6 +35,7 @@
  */
 #include "backend.h"
 #include "clock.h"
+#include "connpool.h"
 #include "fold.h"
 #include "ldap_escape.h"
 #include "secret.h"
@@ -55,9 +56,6 @@
 #include <unistd.h>
 
 #define DEFAULT_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
-/* Our own code for "could not even open a connection" (err says why);
- * negative like libldap's API errors, so it is never taken for a result. */
-#define OPEN_FAILED (-1000)
 #define DN_MAX 2048
 #define FILTER_MAX 4096
 
@@ -81,14 +79,6 @@ static const struct pa_conf_key ldap_keys[] = {
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
-struct pool {
-	pthread_mutex_t lock;		/* guards busy[] */
-	pthread_cond_t freed;
-	int n;
-	LDAP **lds;			/* lds[i] belongs to whoever holds busy[i] */
-	bool *busy;
-};
-
 struct ldapb {
 	const struct pa_backend_env *env;
 	char *uri, *ca_file, *user_dn_template, *bind_dn, *base_dn, *user_filter;
@@ -100,24 +90,9 @@ struct ldapb {
 	bool tls;			/* starttls or an ldaps:// URI */
 	int n_uris;			/* how many servers uri lists */
 	long timeout_ms;
-	struct pool svc;		/* bound as the service account, nothing else */
-	struct pool usr;		/* user binds only */
+	struct pa_connpool *svc;	/* bound as the service account, nothing else */
+	struct pa_connpool *usr;	/* user binds only */
 };
-
-/* ---- time ---------------------------------------------------------------- */
-
-/* What is left until deadline (pa_now_us() units); false when nothing. */
-static bool
-left(uint64_t deadline, struct timeval *tv)
-{
-	uint64_t now = pa_now_us();
-
-	if (now >= deadline)
-		return false;
-	tv->tv_sec = (time_t)((deadline - now) / 1000000u);
-	tv->tv_usec = (suseconds_t)((deadline - now) % 1000000u);
-	return true;
-}
 
 /* ---- one connection ---------------------------------------------------- */
 
@@ -137,13 +112,13 @@ diag(LDAP *ld, int rc, const char *what, struct pa_error *err)
 /* Waits for the whole answer to msgid.  Returns LDAP_SUCCESS with *res,
  * or an API error (LDAP_TIMEOUT, LDAP_SERVER_DOWN, ...). */
 static int
-wait_result(LDAP *ld, int msgid, uint64_t deadline, LDAPMessage **res)
+wait_result(LDAP *ld, int msgid, const struct pa_deadline *dl, LDAPMessage **res)
 {
 	struct timeval tv;
 	int rc, e = LDAP_SERVER_DOWN;
 
 	*res = NULL;
-	if (!left(deadline, &tv))
+	if (!pa_deadline_left_tv(dl, pa_now_us(), &tv))
 		return LDAP_TIMEOUT;
 	rc = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, res);
 	if (rc == 0) {
@@ -163,7 +138,8 @@ wait_result(LDAP *ld, int msgid, uint64_t deadline, LDAPMessage **res)
 /* A simple bind.  Returns the server's result code (LDAP_SUCCESS,
  * LDAP_INVALID_CREDENTIALS, ...) or an API error. */
 static int
-simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen, uint64_t deadline)
+simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen,
+	    const struct pa_deadline *dl)
 {
 	struct berval cred = { (ber_len_t)pwlen, (char *)pw };
 	LDAPMessage *res;
@@ -173,7 +149,7 @@ simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen, uint64_t dea
 		return LDAP_INAPPROPRIATE_AUTH;	/* never an anonymous bind */
 	if ((rc = ldap_sasl_bind(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid)) != 0)
 		return rc;
-	if ((rc = wait_result(ld, msgid, deadline, &res)) != LDAP_SUCCESS)
+	if ((rc = wait_result(ld, msgid, dl, &res)) != LDAP_SUCCESS)
 		return rc;
 	rc = ldap_parse_result(ld, res, &code, NULL, NULL, NULL, NULL, 1);
 	return rc != LDAP_SUCCESS ? rc : code;
@@ -183,19 +159,19 @@ simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen, uint64_t dea
  * ldap_msgfree, also on failure).  Returns the result code. */
 static int
 search(LDAP *ld, const char *base, int scope, const char *filter, char **attrs, int sizelimit,
-       uint64_t deadline, LDAPMessage **chain)
+       const struct pa_deadline *dl, LDAPMessage **chain)
 {
 	struct timeval tv;
 	LDAPMessage *r;
 	int msgid, rc, code;
 
 	*chain = NULL;
-	if (!left(deadline, &tv))
+	if (!pa_deadline_left_tv(dl, pa_now_us(), &tv))
 		return LDAP_TIMEOUT;
 	rc = ldap_search_ext(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit, &msgid);
 	if (rc != LDAP_SUCCESS)
 		return rc;
-	if ((rc = wait_result(ld, msgid, deadline, chain)) != LDAP_SUCCESS)
+	if ((rc = wait_result(ld, msgid, dl, chain)) != LDAP_SUCCESS)
 		return rc;
 	if ((r = ldap_first_message(ld, *chain)) == NULL)
 		return LDAP_DECODING_ERROR;
@@ -297,18 +273,19 @@ fail:
 }
 
 /*
- * Opens a connection within deadline: connect (trying each URI in turn),
+ * Opens a connection before dl: connect (trying each URI in turn),
  * StartTLS when asked, and the service bind when service is true.
  * Returns the handle or NULL with err set.
  */
 static LDAP *
-open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_error *err)
+open_conn(const struct ldapb *b, bool service, const struct pa_deadline *dl,
+	  struct pa_error *err)
 {
 	struct timeval tv;
 	LDAP *ld;
 	int rc;
 
-	if (!left(deadline, &tv)) {
+	if (!pa_deadline_left_tv(dl, pa_now_us(), &tv)) {
 		pa_error_set(err, "no answer within timeout_ms");
 		return NULL;
 	}
@@ -331,7 +308,7 @@ open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_erro
 		goto fail;
 	}
 	if (b->starttls) {
-		if (!left(deadline, &tv)) {
+		if (!pa_deadline_left_tv(dl, pa_now_us(), &tv)) {
 			diag(ld, LDAP_TIMEOUT, "StartTLS", err);
 			goto fail;
 		}
@@ -348,7 +325,7 @@ open_conn(const struct ldapb *b, bool service, uint64_t deadline, struct pa_erro
 		}
 	}
 	if (service) {
-		rc = simple_bind(ld, b->bind_dn, b->bind_pw, strlen(b->bind_pw), deadline);
+		rc = simple_bind(ld, b->bind_dn, b->bind_pw, strlen(b->bind_pw), dl);
 		if (rc != LDAP_SUCCESS) {
 			diag(ld, rc, "service account bind (bind_dn)", err);
 			goto fail;
@@ -360,104 +337,73 @@ fail:
 	return NULL;
 }
 
-/* ---- pools --------------------------------------------------------------- */
+/* ---- pools (lib/connpool.c) --------------------------------------------- */
 
-static int
-pool_init(struct pool *p, int n)
+static void *
+open_service(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	p->n = n;
-	p->lds = calloc((size_t)n, sizeof(*p->lds));
-	p->busy = calloc((size_t)n, sizeof(*p->busy));
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
-	return p->lds != NULL && p->busy != NULL ? 0 : -1;
+	return open_conn(ctx, true, dl, err);
+}
+
+static void *
+open_user(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
+{
+	return open_conn(ctx, false, dl, err);
 }
 
 static void
-pool_free(struct pool *p)
+close_conn(void *ctx, void *conn)
 {
-	int i;
-
-	for (i = 0; p->lds != NULL && i < p->n; i++)
-		if (p->lds[i] != NULL)
-			ldap_unbind_ext(p->lds[i], NULL, NULL);
-	free(p->lds);
-	free(p->busy);
-	pthread_cond_destroy(&p->freed);
-	pthread_mutex_destroy(&p->lock);
+	(void)ctx;
+	ldap_unbind_ext(conn, NULL, NULL);
 }
 
-/* Borrows a slot before deadline.  Its index, or -1 with err set. */
-static int
-pool_take(struct pool *p, uint64_t deadline, struct pa_error *err)
-{
-	struct timeval tv;
-	int i, rc = 0;
+static const struct pa_conn_driver service_driver = { "ldap", open_service, close_conn };
+static const struct pa_conn_driver user_driver = { "ldap", open_user, close_conn };
 
-	pthread_mutex_lock(&p->lock);
-	while (rc != ETIMEDOUT) {
-		for (i = 0; i < p->n; i++) {
-			if (!p->busy[i]) {
-				p->busy[i] = true;
-				pthread_mutex_unlock(&p->lock);
-				return i;
-			}
-		}
-		if (!left(deadline, &tv))
-			break;
-		struct timespec until = pa_deadline_ms((long)tv.tv_sec * 1000 + tv.tv_usec / 1000 + 1);
-		rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
-	}
-	pthread_mutex_unlock(&p->lock);
-	pa_error_set(err, "all %d connections busy until the timeout", p->n);
-	return -1;
-}
+typedef int (*step_fn)(struct ldapb *, LDAP *, const struct pa_deadline *, void *,
+		       struct pa_error *);
 
-/* Returns a slot; a broken connection is dropped, to be made anew. */
-static void
-pool_give(struct pool *p, int i, bool broken)
+struct step {
+	struct ldapb *b;
+	step_fn fn;
+	void *arg;
+	int rc;
+};
+
+/* Runs a step and says what its result code means for the connection. */
+static enum pa_conn_status
+run_step(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
 {
-	if (broken && p->lds[i] != NULL) {
-		ldap_unbind_ext(p->lds[i], NULL, NULL);
-		p->lds[i] = NULL;
-	}
-	pthread_mutex_lock(&p->lock);
-	p->busy[i] = false;
-	pthread_cond_signal(&p->freed);
-	pthread_mutex_unlock(&p->lock);
+	struct step *s = arg;
+
+	s->rc = s->fn(s->b, conn, dl, s->arg, err);
+	if (s->rc == LDAP_SUCCESS)
+		return PA_CONN_OK;
+	if (s->rc == LDAP_SERVER_DOWN)
+		return PA_CONN_CLOSED_BY_SERVER;
+	if (s->rc == LDAP_TIMEOUT)
+		return PA_CONN_TIMEOUT;
+	return LDAP_API_ERROR(s->rc) ? PA_CONN_BROKEN : PA_CONN_REFUSED;
 }
 
 /*
- * Runs fn on a connection of pool p (service: the service pool).  A kept
- * connection that the server had closed is dropped and fn runs once more
- * on a fresh one; any other API error (timeout, ...) drops the connection
- * and ends here.  Returns what fn returned, or OPEN_FAILED / LDAP_TIMEOUT
- * with err set.  fn must start from scratch each time it is called.
+ * Runs fn on a connection of pool p before dl (see lib/connpool.h: one
+ * retry on a fresh connection when the server had closed a kept one).
+ * Returns what fn returned, LDAP_TIMEOUT when no connection came free in
+ * time, or LDAP_CONNECT_ERROR when none could be opened, with err set.
+ * fn must start from scratch each time it is called.
  */
 static int
-pool_run(struct ldapb *b, struct pool *p, bool service, uint64_t deadline,
-	 int (*fn)(struct ldapb *, LDAP *, uint64_t, void *, struct pa_error *), void *arg,
-	 struct pa_error *err)
+pool_run(struct ldapb *b, struct pa_connpool *p, const struct pa_deadline *dl, step_fn fn,
+	 void *arg, struct pa_error *err)
 {
-	int attempt, i, rc = OPEN_FAILED;
-	bool fresh;
+	struct step s = { b, fn, arg, LDAP_TIMEOUT };
+	enum pa_conn_status st = pa_connpool_run(p, dl, run_step, &s, err);
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = pool_take(p, deadline, err)) < 0)
-			return LDAP_TIMEOUT;
-		fresh = p->lds[i] == NULL;
-		if (fresh && (p->lds[i] = open_conn(b, service, deadline, err)) == NULL) {
-			pool_give(p, i, false);
-			return OPEN_FAILED;
-		}
-		rc = fn(b, p->lds[i], deadline, arg, err);
-		pool_give(p, i, LDAP_API_ERROR(rc));
-		if (rc != LDAP_SERVER_DOWN || fresh)
-			return rc;
-		pa_log_msg(b->env->log, PA_LOG_DEBUG, "ldap: a kept connection was closed; "
-			   "retrying on a fresh one");
-	}
-	return rc;
+	if (st == PA_CONN_OPEN_FAILED)
+		return LDAP_CONNECT_ERROR;
+	return st == PA_CONN_TIMEOUT ? LDAP_TIMEOUT : s.rc;
 }
 
 /* ---- groups -------------------------------------------------------------- */
@@ -528,8 +474,8 @@ groups_from_entry(struct ldapb *b, LDAP *ld, LDAPMessage *entry, const char *att
 
 /* Groups by search under group_base_dn for the user's dn. */
 static int
-groups_search(struct ldapb *b, LDAP *ld, const char *dn, uint64_t deadline, struct groups *g,
-	      struct pa_error *err)
+groups_search(struct ldapb *b, LDAP *ld, const char *dn, const struct pa_deadline *dl,
+	      struct groups *g, struct pa_error *err)
 {
 	char esc[DN_MAX * 3], filter[FILTER_MAX];
 	char *attrs[2] = { b->group_name_attribute, NULL };
@@ -541,7 +487,7 @@ groups_search(struct ldapb *b, LDAP *ld, const char *dn, uint64_t deadline, stru
 		pa_error_set(err, "group filter too long");
 		return LDAP_FILTER_ERROR;
 	}
-	rc = search(ld, b->group_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, deadline, &chain);
+	rc = search(ld, b->group_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, dl, &chain);
 	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
 		for (e = ldap_first_entry(ld, chain); e != NULL; e = ldap_next_entry(ld, e))
 			groups_from_entry(b, ld, e, b->group_name_attribute, false, g);
@@ -700,7 +646,8 @@ done:
 
 /* Search-then-bind, step 1 (service connection): find the user. */
 static int
-step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
+step_find(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
+	struct pa_error *err)
 {
 	struct lookup *l = arg;
 	char esc[PA_USER_MAX * 3 + 1], filter[FILTER_MAX];
@@ -727,7 +674,7 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 		pa_error_set(err, "user filter too long");
 		return LDAP_FILTER_ERROR;
 	}
-	rc = search(ld, b->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 2, deadline, &chain);
+	rc = search(ld, b->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 2, dl, &chain);
 	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
 		l->entries = ldap_count_entries(ld, chain);
 		if (rc == LDAP_SIZELIMIT_EXCEEDED && l->entries < 2)
@@ -754,12 +701,13 @@ step_find(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 
 /* Search-then-bind, step 3 (service connection): the groups by search. */
 static int
-step_groups(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
+step_groups(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
+	struct pa_error *err)
 {
 	struct lookup *l = arg;
 
 	memset(&l->g, 0, sizeof(l->g));
-	return groups_search(b, ld, l->dn, deadline, &l->g, err);
+	return groups_search(b, ld, l->dn, dl, &l->g, err);
 }
 
 /* The user's bind (user connection); in direct mode also, on the
@@ -769,7 +717,8 @@ step_groups(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_e
  * search), and the group search when group_base_dn is set.  Returns the
  * bind's result code, or the lookup's failure. */
 static int
-step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
+step_bind(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
+	struct pa_error *err)
 {
 	struct lookup *l = arg;
 	bool attr_groups = b->group_base_dn[0] == '\0' && b->group_attribute[0] != '\0';
@@ -777,7 +726,7 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	LDAPMessage *chain, *e;
 	int rc, na = 0;
 
-	rc = simple_bind(ld, l->dn, l->cred->password, l->cred->password_len, deadline);
+	rc = simple_bind(ld, l->dn, l->cred->password, l->cred->password_len, dl);
 	if (rc != LDAP_SUCCESS) {
 		if (LDAP_API_ERROR(rc))
 			diag(ld, rc, "user bind", err);
@@ -796,7 +745,7 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 	if (na > 0) {
 		/* The DN was built from the typed name: "ALICE" or a fullwidth
 		 * "ａｌｉｃｅ" binds as alice, and the entry says who that is. */
-		rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline,
+		rc = search(ld, l->dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, dl,
 			    &chain);
 		if (rc == LDAP_SUCCESS && (e = ldap_first_entry(ld, chain)) != NULL) {
 			if (attr_groups)
@@ -813,7 +762,7 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
 		ldap_msgfree(chain);
 	}
 	if (rc == LDAP_SUCCESS && b->group_base_dn[0] != '\0')
-		rc = groups_search(b, ld, l->dn, deadline, &l->g, err);
+		rc = groups_search(b, ld, l->dn, dl, &l->g, err);
 	/* A failed group lookup after a good bind is no statement about the
 	 * user (not "no such user", not "wrong password"): the caller must
 	 * see it as an error, while API errors keep their meaning for the
@@ -828,7 +777,8 @@ step_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_err
  * (a random RDN value under base_dn) and the password is a fixed dummy:
  * the client's password is never sent for any DN but the user's own. */
 static int
-step_dummy_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct pa_error *err)
+step_dummy_bind(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
+	struct pa_error *err)
 {
 	static const char dummy_pw[] = "proxyauthd-dummy-password";
 	char dn[DN_MAX];
@@ -841,7 +791,7 @@ step_dummy_bind(struct ldapb *b, LDAP *ld, uint64_t deadline, void *arg, struct 
 		memset(rnd, 0, sizeof(rnd));
 	snprintf(dn, sizeof(dn), "cn=proxyauthd-no-such-entry-%02x%02x%02x%02x%02x%02x%02x%02x,%s",
 		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], b->base_dn);
-	rc = simple_bind(ld, dn, dummy_pw, sizeof(dummy_pw) - 1, deadline);
+	rc = simple_bind(ld, dn, dummy_pw, sizeof(dummy_pw) - 1, dl);
 	return LDAP_API_ERROR(rc) ? rc : LDAP_SUCCESS;
 }
 
@@ -852,7 +802,8 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 	    struct pa_error *err)
 {
 	struct ldapb *b = ctx;
-	uint64_t deadline = pa_now_us() + (uint64_t)b->timeout_ms * 1000u;
+	struct pa_deadline deadline = pa_deadline_in(b->timeout_ms, pa_now_us());
+	const struct pa_deadline *dl = &deadline;
 	struct lookup *l;
 	enum pa_result res = PA_UNAVAILABLE;
 	char esc[PA_USER_MAX * 3 + 1];
@@ -866,7 +817,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 	}
 	l->cred = cred;
 	if (b->search_mode) {
-		rc = pool_run(b, &b->svc, true, deadline, step_find, l, err);
+		rc = pool_run(b, b->svc, dl, step_find, l, err);
 		if (rc != LDAP_SUCCESS) {
 			if (rc == LDAP_NO_SUCH_OBJECT)
 				pa_error_set(err, "base_dn %s does not exist", b->base_dn);
@@ -877,7 +828,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 
 			/* The search answered: whatever the dummy bind meets,
 			 * the answer is "not found". */
-			(void)pool_run(b, &b->usr, false, deadline, step_dummy_bind, NULL,
+			(void)pool_run(b, b->usr, dl, step_dummy_bind, NULL,
 				       &ignored);
 			res = PA_NOT_FOUND;
 			goto done;
@@ -900,7 +851,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		goto done;
 	}
 
-	rc = pool_run(b, &b->usr, false, deadline, step_bind, l, err);
+	rc = pool_run(b, b->usr, dl, step_bind, l, err);
 	if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
 	    rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_CONSTRAINT_VIOLATION ||
 	    rc == LDAP_INVALID_DN_SYNTAX) {
@@ -921,7 +872,7 @@ ldap_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 		goto done;
 	}
 	if (b->search_mode && b->group_base_dn[0] != '\0' &&
-	    pool_run(b, &b->svc, true, deadline, step_groups, l, err) != LDAP_SUCCESS)
+	    pool_run(b, b->svc, dl, step_groups, l, err) != LDAP_SUCCESS)
 		goto done;
 	if (l->g.overflow) {
 		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: the groups of %s do not fit in %d "
@@ -967,16 +918,17 @@ static int
 ldap_probe(void *ctx, struct pa_error *err)
 {
 	struct ldapb *b = ctx;
-	uint64_t deadline = pa_now_us() + (uint64_t)b->timeout_ms * 1000u;
+	struct pa_deadline deadline = pa_deadline_in(b->timeout_ms, pa_now_us());
+	const struct pa_deadline *dl = &deadline;
 	char *attrs[2] = { LDAP_NO_ATTRS, NULL };
 	LDAPMessage *chain;
 	LDAP *ld;
 	int rc = LDAP_SUCCESS;
 
-	if ((ld = open_conn(b, b->search_mode, deadline, err)) == NULL)
+	if ((ld = open_conn(b, b->search_mode, dl, err)) == NULL)
 		return -1;
 	if (!b->search_mode) {
-		rc = search(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, deadline, &chain);
+		rc = search(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 1, dl, &chain);
 		ldap_msgfree(chain);
 		if (LDAP_API_ERROR(rc))
 			diag(ld, rc, "reading the root DSE", err);
@@ -1079,8 +1031,9 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 	    b->bind_dn == NULL || b->base_dn == NULL || b->user_filter == NULL ||
 	    b->group_attribute == NULL || b->group_base_dn == NULL || b->group_filter == NULL ||
 	    b->group_name_attribute == NULL || b->user_name_attribute == NULL ||
-	    b->expiry_attribute == NULL || pool_init(&b->svc, n) != 0 ||
-	    pool_init(&b->usr, n) != 0) {
+	    b->expiry_attribute == NULL ||
+	    (b->svc = pa_connpool_new(&service_driver, b, n, env->log)) == NULL ||
+	    (b->usr = pa_connpool_new(&user_driver, b, n, env->log)) == NULL) {
 		ldap_close(b);
 		pa_error_set(err, "out of memory");
 		return -1;
@@ -1145,8 +1098,8 @@ ldap_close(void *ctx)
 
 	if (b == NULL)
 		return;
-	pool_free(&b->svc);
-	pool_free(&b->usr);
+	pa_connpool_free(b->svc);
+	pa_connpool_free(b->usr);
 	free(b->uri);
 	free(b->ca_file);
 	free(b->user_dn_template);

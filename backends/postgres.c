@@ -14,7 +14,8 @@
  * than cancelled: PQcancel() can block on a hung server, and
  * statement_timeout already ends the query on the server.  A kept
  * connection found closed by the server (restart, pg_terminate_backend)
- * is retried once on a fresh one.
+ * is retried once on a fresh one (lib/connpool.c); the wait for a
+ * connection, connect, query and retry share one deadline of timeout_ms.
  *
  * conninfo is a libpq keyword string or URI (expand_dbname); the password
  * from password_file is handed to libpq as its own keyword, never put into
@@ -22,30 +23,29 @@
  * otherwise) and client_encoding is always UTF8, since names and groups go
  * into UTF-8 headers.
  *
- * Invalidation: a listener thread with its own connection LISTENs on
- * proxyauth_changed and hands each payload (a user name) to the cache; an
- * empty payload (a TRUNCATE) drops every PostgreSQL answer, and so does
- * every (re)connection, since notices may have been missed while away.
+ * Invalidation: a listener (lib/watcher.c) with its own connection
+ * LISTENs on proxyauth_changed and hands each payload (a user name) to the
+ * cache; an empty payload (a TRUNCATE) drops every PostgreSQL answer, and
+ * so does every loss of that connection and every (re)connection, since
+ * notices may have been missed while away.
  */
 #include "backend.h"
 #include "clock.h"
+#include "connpool.h"
 #include "hash.h"
-#include "secret.h"
 #include "text.h"
+#include "watcher.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define PG_CHANNEL "proxyauth_changed"
 
@@ -106,14 +106,8 @@ struct pg {
 	char timeout_text[24];		/* statement_timeout, in ms */
 	char connect_timeout[24];	/* libpq's, in whole seconds */
 	const struct pa_backend_env *env;
-	pthread_mutex_t lock;		/* guards busy[] */
-	pthread_cond_t freed;
-	int n;
-	PGconn **conns;			/* conns[i] belongs to whoever holds busy[i] */
-	bool *busy;
-	pthread_t listener;
-	bool listener_started;
-	atomic_bool stop;
+	struct pa_connpool *pool;
+	struct pa_watcher *listener;
 	/* The last stored hash seen, for the dummy verification of unknown,
 	 * disabled and expired users: it costs what the users here cost. */
 	struct pa_hash_reference reference;
@@ -131,22 +125,14 @@ set_pq_error(struct pa_error *err, const char *what, const char *msg)
 	pa_error_set(err, "%s: %.*s", what, (int)n, n > 0 ? msg : "no reason given");
 }
 
+/* Waits until fd is ready for events or dl passes.  1 when ready, 0 on
+ * timeout, -1 on a poll error. */
 static int
-remaining_ms(uint64_t deadline_us)
-{
-	uint64_t now = pa_now_us();
-
-	return now >= deadline_us ? 0 : (int)((deadline_us - now + 999) / 1000);
-}
-
-/* Waits until fd is ready for events or the deadline passes.  1 when
- * ready, 0 on timeout, -1 on a poll error. */
-static int
-wait_fd(int fd, short events, uint64_t deadline_us)
+wait_fd(int fd, short events, const struct pa_deadline *dl)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int ms = remaining_ms(deadline_us), rc;
+		int ms = pa_deadline_left_ms(dl, pa_now_us()), rc;
 
 		if (ms <= 0)
 			return 0;
@@ -161,20 +147,20 @@ wait_fd(int fd, short events, uint64_t deadline_us)
 }
 
 /*
- * Runs sql with its text parameters on c, waiting until deadline_us.
- * Returns the result (PQclear() it), or NULL with err set and *broken:
- * 0 when the connection is still good (an SQL error), 1 when it must be
- * dropped (timeout, protocol trouble), 2 when the server closed it (the
- * one case worth a retry on a fresh connection).
+ * Runs sql with its text parameters on c before dl.  Returns the result
+ * (PQclear() it), or NULL with err set and *st: PA_CONN_REFUSED for an SQL
+ * error on a good connection, PA_CONN_CLOSED_BY_SERVER when the server
+ * closed it (the one case worth a retry on a fresh connection),
+ * PA_CONN_TIMEOUT or PA_CONN_BROKEN when it must be dropped.
  */
 static PGresult *
 pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-	uint64_t deadline_us, struct pa_error *err, int *broken)
+	const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
 {
 	PGresult *res = NULL, *r;
 	int f, w;
 
-	*broken = 1;
+	*st = PA_CONN_BROKEN;
 	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
 		set_pq_error(err, "cannot send the query", PQerrorMessage(c));
 		goto lost;
@@ -184,7 +170,7 @@ pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 			set_pq_error(err, "cannot send the query", PQerrorMessage(c));
 			goto lost;
 		}
-		if ((w = wait_fd(PQsocket(c), POLLIN | POLLOUT, deadline_us)) <= 0)
+		if ((w = wait_fd(PQsocket(c), POLLIN | POLLOUT, dl)) <= 0)
 			goto timeout;
 		if (!PQconsumeInput(c)) {
 			set_pq_error(err, "connection lost", PQerrorMessage(c));
@@ -201,7 +187,7 @@ pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 			else
 				PQclear(r);
 		}
-		if ((w = wait_fd(PQsocket(c), POLLIN, deadline_us)) <= 0)
+		if ((w = wait_fd(PQsocket(c), POLLIN, dl)) <= 0)
 			goto timeout;
 		if (!PQconsumeInput(c)) {
 			set_pq_error(err, "connection lost", PQerrorMessage(c));
@@ -216,19 +202,19 @@ done:
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
 		set_pq_error(err, "query failed", PQresultErrorMessage(res));
 		PQclear(res);
-		*broken = PQstatus(c) == CONNECTION_BAD ? 2 : 0;
+		*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_REFUSED;
 		return NULL;
 	}
-	*broken = 0;
+	*st = PA_CONN_OK;
 	return res;
 timeout:
 	PQclear(res);
 	pa_error_set(err, "no answer within the timeout");
-	*broken = 1;
+	*st = PA_CONN_TIMEOUT;
 	return NULL;
 lost:
 	PQclear(res);
-	*broken = PQstatus(c) == CONNECTION_BAD ? 2 : 1;
+	*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_BROKEN;
 	return NULL;
 }
 
@@ -238,7 +224,7 @@ lost:
  * NULL with err set.
  */
 static PGconn *
-pg_connect(struct pg *g, uint64_t deadline, struct pa_error *err)
+pg_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
 {
 	/* Earlier keywords are defaults that conninfo may override; later
 	 * ones override conninfo.  The keepalives let the listener notice a
@@ -253,7 +239,7 @@ pg_connect(struct pg *g, uint64_t deadline, struct pa_error *err)
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGresult *res;
 	PGconn *c;
-	int broken;
+	enum pa_conn_status st_q;
 
 	if (g->password[0] == '\0')
 		keys[7] = vals[7] = NULL;
@@ -268,7 +254,7 @@ pg_connect(struct pg *g, uint64_t deadline, struct pa_error *err)
 			set_pq_error(err, "cannot connect", PQerrorMessage(c));
 			goto fail;
 		}
-		w = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		w = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, dl);
 		if (w == 0) {
 			pa_error_set(err, "cannot connect within %ld ms", g->timeout_ms);
 			goto fail;
@@ -284,7 +270,7 @@ pg_connect(struct pg *g, uint64_t deadline, struct pa_error *err)
 		goto fail;
 	}
 	res = pg_exec(c, "SELECT pg_catalog.set_config('statement_timeout', $1, false)", 1, param,
-		      deadline, err, &broken);
+		      dl, err, &st_q);
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
@@ -294,74 +280,49 @@ fail:
 	return NULL;
 }
 
-/* Borrows a slot, waiting up to timeout_ms.  Returns its index or -1. */
-static int
-pool_take(struct pg *g, uint64_t deadline, struct pa_error *err)
+static void *
+drv_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	uint64_t now = pa_now_us();
-	struct timespec until = pa_deadline_ms(deadline > now ? (long)((deadline - now) / 1000u) : 0);
-	int i, rc = 0;
-
-	pthread_mutex_lock(&g->lock);
-	for (;;) {
-		for (i = 0; i < g->n; i++) {
-			if (!g->busy[i]) {
-				g->busy[i] = true;
-				pthread_mutex_unlock(&g->lock);
-				return i;
-			}
-		}
-		if (rc == ETIMEDOUT)
-			break;
-		rc = pthread_cond_timedwait(&g->freed, &g->lock, &until);
-	}
-	pthread_mutex_unlock(&g->lock);
-	pa_error_set(err, "all %d connections busy for %ld ms", g->n, g->timeout_ms);
-	return -1;
+	return pg_connect(ctx, dl, err);
 }
 
-/* Returns a slot; a broken connection is dropped, to be made anew. */
 static void
-pool_give(struct pg *g, int i, bool broken)
+drv_close(void *ctx, void *conn)
 {
-	if (broken && g->conns[i] != NULL) {
-		PQfinish(g->conns[i]);
-		g->conns[i] = NULL;
-	}
-	pthread_mutex_lock(&g->lock);
-	g->busy[i] = false;
-	pthread_cond_signal(&g->freed);
-	pthread_mutex_unlock(&g->lock);
+	(void)ctx;
+	PQfinish(conn);
 }
 
-/* Runs sql on a pooled connection, once more on a fresh one when a kept
- * connection turns out closed.  The result (PQclear() it), or NULL with
- * err set. */
+static const struct pa_conn_driver pg_driver = { "postgres", drv_open, drv_close };
+
+struct query {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	PGresult *res;
+};
+
+static enum pa_conn_status
+run_query(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
+{
+	struct query *q = arg;
+	enum pa_conn_status st;
+
+	q->res = pg_exec(conn, q->sql, q->nparams, q->params, dl, err, &st);
+	return st;
+}
+
+/* Runs sql on a pooled connection (lib/connpool.c), all within one
+ * timeout_ms.  The result (PQclear() it), or NULL with err set. */
 static PGresult *
 pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
 	  struct pa_error *err)
 {
-	/* One deadline for all of it: the wait for a connection, a connect,
-	 * the query and the one retry. */
-	uint64_t deadline = pa_now_us() + (uint64_t)g->timeout_ms * 1000u;
-	PGresult *res;
-	int attempt, i, broken;
-	bool fresh;
+	struct pa_deadline dl = pa_deadline_in(g->timeout_ms, pa_now_us());
+	struct query q = { sql, nparams, params, NULL };
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = pool_take(g, deadline, err)) < 0)
-			return NULL;
-		fresh = g->conns[i] == NULL;
-		if (fresh && (g->conns[i] = pg_connect(g, deadline, err)) == NULL) {
-			pool_give(g, i, false);
-			return NULL;	/* a fresh connect failed: no point retrying */
-		}
-		res = pg_exec(g->conns[i], sql, nparams, params, deadline, err, &broken);
-		pool_give(g, i, broken != 0);
-		if (res != NULL || broken != 2 || fresh)
-			return res;
-	}
-	return NULL;
+	(void)pa_connpool_run(g->pool, &dl, run_query, &q, err);
+	return q.res;
 }
 
 /* ---- verification -------------------------------------------------------- */
@@ -385,7 +346,7 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	struct pg *g = ctx;
 	const char *param[1] = { cred->user };
 	char name[PA_USER_MAX + 1], hash[600], groups[PA_GROUPS_MAX];
-	enum pa_result res = PA_DENIED;
+	enum pa_result res = PA_UNAVAILABLE;
 	bool disabled, expired, bad_groups;
 	long left_ms = 0;		/* until expires_at, when has_left */
 	bool has_left = false;
@@ -393,20 +354,18 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	PGresult *r;
 	int rows;
 
+	name[0] = hash[0] = groups[0] = '\0';
 	if ((r = pool_exec(g, lookup_sql, 1, param, err)) == NULL)
-		return PA_UNAVAILABLE;
+		goto done;
 	if (PQnfields(r) != 7) {
-		PQclear(r);
 		pa_error_set(err, "unexpected columns from proxyauth.credentials");
-		return PA_UNAVAILABLE;
+		goto done;
 	}
 	rows = PQntuples(r);
 	if (rows == 0) {
-		PQclear(r);
-		dummy_verify(g, cred);
-		return PA_NOT_FOUND;
+		res = PA_NOT_FOUND;
+		goto dummy;
 	}
-	name[0] = hash[0] = groups[0] = '\0';
 	disabled = rows != 1 || is_true(r, 2);
 	expired = rows == 1 && is_true(r, 3);
 	bad_groups = rows == 1 && is_true(r, 5);
@@ -429,6 +388,7 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		}
 	}
 	PQclear(r);
+	r = NULL;
 	if (rows != 1)
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: %d rows for %s in "
 			   "proxyauth.credentials; denied", rows, cred->user);
@@ -436,11 +396,9 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		/* Refused rather than granted without a group a rule may need. */
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: user %s has a group name that "
 			   "is empty or holds a comma or control character; denied", cred->user);
-	if (disabled || expired || bad_groups || hash[0] == '\0' || name[0] == '\0') {
-		dummy_verify(g, cred);
-		OPENSSL_cleanse(hash, sizeof(hash));
-		return PA_DENIED;
-	}
+	res = PA_DENIED;
+	if (disabled || expired || bad_groups || hash[0] == '\0' || name[0] == '\0')
+		goto dummy;
 	res = pa_backend_check_stored(g->env, "postgres", &g->reference, cred, hash, name, groups,
 				      who);
 	if (res == PA_GRANTED && has_left) {
@@ -449,6 +407,12 @@ pg_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 		who->expires_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 +
 		    (left_ms > 0 ? left_ms : 1);
 	}
+	goto done;
+dummy:
+	/* Unknown, disabled or expired: cost what a real check costs. */
+	dummy_verify(g, cred);
+done:
+	PQclear(r);	/* libpq's storage, which it says not to write to */
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }
@@ -468,14 +432,6 @@ pg_probe(void *ctx, struct pa_error *err)
 
 /* ---- invalidation -------------------------------------------------------- */
 
-/* Waits up to ms, waking early when the backend closes. */
-static void
-nap(struct pg *g, int ms)
-{
-	for (; ms > 0 && !atomic_load(&g->stop); ms -= 100)
-		usleep(100000);
-}
-
 static void
 on_notice(struct pg *g, const PGnotify *n)
 {
@@ -490,70 +446,56 @@ on_notice(struct pg *g, const PGnotify *n)
 		g->env->invalidate(g->env->invalidate_arg, "postgres", n->extra);
 }
 
+/* The listener, a source for lib/watcher.c: a connection of its own that
+ * LISTENs on proxyauth_changed. */
 static void *
-listener(void *arg)
+lis_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	struct pg *g = arg;
-	struct pa_error err = { { 0 } };
-	bool logged_down = false;
-	int backoff = 250;
+	struct pg *g = ctx;
+	enum pa_conn_status st;
+	PGconn *c;
+	PGresult *res;
 
-	while (!atomic_load(&g->stop)) {
-		PGconn *c = pg_connect(g, pa_now_us() + (uint64_t)g->timeout_ms * 1000u, &err);
-		PGresult *res = NULL;
-		PGnotify *n;
-		int broken;
-
-		if (c != NULL)
-			res = pg_exec(c, "LISTEN " PG_CHANNEL, 0, NULL,
-				      pa_now_us() + (uint64_t)g->timeout_ms * 1000u, &err, &broken);
-		if (res == NULL) {
-			if (!logged_down)
-				pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: cannot listen on "
-					   PG_CHANNEL ": %s; retrying", err.msg);
-			logged_down = true;
-			PQfinish(c);
-			nap(g, backoff);
-			backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
-			continue;
-		}
-		PQclear(res);
-		/* Notices sent while we were away are lost: forget everything
-		 * PostgreSQL told us before. */
-		g->env->invalidate(g->env->invalidate_arg, "postgres", NULL);
-		pa_log_msg(g->env->log, PA_LOG_INFO, "postgres: listening on " PG_CHANNEL "%s",
-			   logged_down ? " again" : "");
-		logged_down = false;
-		backoff = 250;
-		while (!atomic_load(&g->stop)) {
-			struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
-			int rc = poll(&p, 1, 200);
-
-			if (rc < 0 && errno != EINTR)
-				break;
-			if (rc > 0 && !PQconsumeInput(c))
-				break;		/* lost: reconnect and drop everything */
-			while ((n = PQnotifies(c)) != NULL) {
-				on_notice(g, n);
-				PQfreemem(n);
-			}
-			if (PQstatus(c) == CONNECTION_BAD)
-				break;
-		}
-		if (!atomic_load(&g->stop)) {
-			set_pq_error(&err, "listening connection lost", PQerrorMessage(c));
-			pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: %s", err.msg);
-			logged_down = true;
-			/* From now on notices go unheard: drop what PostgreSQL
-			 * told us at once, not only once LISTEN works again (it
-			 * may not for a while).  Answers cached while it is down
-			 * are dropped again on reconnect. */
-			g->env->invalidate(g->env->invalidate_arg, "postgres", NULL);
-		}
+	if ((c = pg_connect(g, dl, err)) == NULL)
+		return NULL;
+	if ((res = pg_exec(c, "LISTEN " PG_CHANNEL, 0, NULL, dl, err, &st)) == NULL) {
 		PQfinish(c);
+		return NULL;
 	}
-	return NULL;
+	PQclear(res);
+	return c;
 }
+
+static int
+lis_fd(void *ctx, void *conn)
+{
+	(void)ctx;
+	return PQsocket(conn);
+}
+
+static int
+lis_read(void *ctx, void *conn, struct pa_error *err)
+{
+	PGnotify *n;
+
+	if (!PQconsumeInput(conn)) {
+		set_pq_error(err, "libpq", PQerrorMessage(conn));
+		return -1;
+	}
+	while ((n = PQnotifies(conn)) != NULL) {
+		on_notice(ctx, n);
+		PQfreemem(n);
+	}
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		set_pq_error(err, "libpq", PQerrorMessage(conn));
+		return -1;
+	}
+	return 0;
+}
+
+static const struct pa_watch_source listener = {
+	"postgres", lis_open, lis_fd, lis_read, drv_close,
+};
 
 /* ---- life cycle ---------------------------------------------------------- */
 
@@ -615,19 +557,14 @@ static int
 pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
 	struct pa_error *err)
 {
-	const char *pwfile = pa_conf_str(conf, pg_keys, "password_file");
 	struct pg *g;
-	char where[256];
 	long size;
 
 	*ctx = NULL;
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		goto oom;
 	g->env = env;
-	pthread_mutex_init(&g->lock, NULL);
 	pa_reference_init(&g->reference);
-	pthread_cond_init(&g->freed, NULL);
-	atomic_init(&g->stop, false);
 	g->timeout_ms = pa_conf_int(conf, pg_keys, "timeout_ms");
 	snprintf(g->timeout_text, sizeof(g->timeout_text), "%ld", g->timeout_ms);
 	/* libpq counts whole seconds and takes less than 2 as 2; the poll()
@@ -635,31 +572,31 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 	snprintf(g->connect_timeout, sizeof(g->connect_timeout), "%ld",
 		 (g->timeout_ms + 999) / 1000 < 2 ? 2 : (g->timeout_ms + 999) / 1000);
 	size = pa_conf_int(conf, pg_keys, "pool_size");
-	g->n = (int)size;
-	g->conns = calloc((size_t)size, sizeof(*g->conns));
-	g->busy = calloc((size_t)size, sizeof(*g->busy));
+	g->pool = pa_connpool_new(&pg_driver, g, (int)size, env->log);
 	if ((g->conninfo = strdup(pa_conf_str(conf, pg_keys, "conninfo"))) == NULL ||
-	    g->conns == NULL || g->busy == NULL) {
+	    g->pool == NULL) {
 		pg_close(g);
 		goto oom;
 	}
-	if (pwfile[0] != '\0' && pa_secret_read(pwfile, g->password, sizeof(g->password), err) != 0) {
-		struct pa_error e = *err;
-
-		pa_conf_where(conf, "password_file", where, sizeof(where));
-		pa_error_set(err, "%s: %s", where, e.msg);
+	if (pa_backend_read_secret(conf, pg_keys, "password_file", g->password, sizeof(g->password),
+				   err) != 0) {
 		pg_close(g);
 		return -1;
 	}
 	if (!env->check_only)
 		warn_unverified_tls(g);
 	if (!env->check_only && env->invalidate != NULL) {
-		if (pthread_create(&g->listener, NULL, listener, g) != 0) {
+		struct pa_watcher_config wc = {
+			.src = &listener, .ctx = g, .up = "listening on " PG_CHANNEL,
+			.down = "cannot listen on " PG_CHANNEL, .conn_name = "listening connection",
+			.open_timeout_ms = g->timeout_ms, .log = env->log,
+			.invalidate = env->invalidate, .invalidate_arg = env->invalidate_arg,
+		};
+
+		if ((g->listener = pa_watcher_start(&wc, err)) == NULL) {
 			pg_close(g);
-			pa_error_set(err, "postgres: cannot start the listener thread");
 			return -1;
 		}
-		g->listener_started = true;
 	}
 	*ctx = g;
 	return 0;
@@ -672,21 +609,13 @@ static void
 pg_close(void *ctx)
 {
 	struct pg *g = ctx;
-	int i;
 
 	if (g == NULL)
 		return;
-	atomic_store(&g->stop, true);
-	if (g->listener_started)
-		pthread_join(g->listener, NULL);
-	for (i = 0; g->conns != NULL && i < g->n; i++)
-		PQfinish(g->conns[i]);
-	free(g->conns);
-	free(g->busy);
+	pa_watcher_stop(g->listener);
+	pa_connpool_free(g->pool);
 	free(g->conninfo);
 	OPENSSL_cleanse(g->password, sizeof(g->password));
-	pthread_cond_destroy(&g->freed);
-	pthread_mutex_destroy(&g->lock);
 	pa_reference_destroy(&g->reference);
 	free(g);
 }

@@ -3,32 +3,31 @@
  * with fields hash, groups, disabled and expires, read with one HMGET sent
  * argv-style, so a user name is only ever a key, never command text.
  *
- * Connections: a pool of pool_size hiredis contexts (lib/redisconn.c),
- * with one retry on a fresh connection.  The hash is verified after the
- * connection went back to the pool.
+ * Connections: a pool of pool_size hiredis contexts (lib/redisconn.c on
+ * lib/connpool.c), with one retry on a fresh connection when a kept one
+ * was closed by the server; the wait for a connection, connect, AUTH,
+ * SELECT and HMGET all fit in one timeout_ms.  The hash is verified after
+ * the connection went back to the pool.
  *
- * Invalidation: a subscriber thread with its own connection listens on
- * <prefix>invalidate and hands each user name to the cache; whenever it
- * (re)subscribes, it drops every Redis-backed answer, since messages may
- * have been missed while it was away.
+ * Invalidation: a subscriber (lib/watcher.c) with its own connection
+ * listens on <prefix>invalidate and hands each user name to the cache.
+ * It drops every Redis-backed answer the moment its connection is lost
+ * and again whenever it has (re)subscribed, since messages may have been
+ * missed while it was away; it retries after 250 ms, doubling to 2 s.
  */
 #include "backend.h"
 #include "clock.h"
 #include "hash.h"
 #include "redisconn.h"
-#include "secret.h"
 #include "text.h"
+#include "watcher.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 static int
 check_address(const char *value, struct pa_error *err)
@@ -53,9 +52,8 @@ struct redis {
 	char password[1024];
 	const struct pa_backend_env *env;
 	struct pa_redis_pool *pool;
-	pthread_t sub;
-	bool sub_started;
-	atomic_bool stop;
+	char sub_up[320], sub_down[320];	/* for the watcher's logs */
+	struct pa_watcher *watcher;
 	/* The last stored hash seen, for the dummy verification of unknown
 	 * or disabled users: it costs what the users here cost. */
 	struct pa_hash_reference reference;
@@ -82,6 +80,18 @@ field(const redisReply *a, size_t k, size_t *len)
 	return e->str;
 }
 
+/* Frees an HMGET reply, scrubbing the stored hash it held. */
+static void
+free_reply(redisReply *reply)
+{
+	if (reply == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0] != NULL &&
+	    reply->element[0]->type == REDIS_REPLY_STRING)
+		OPENSSL_cleanse(reply->element[0]->str, reply->element[0]->len);
+	freeReplyObject(reply);
+}
+
 static enum pa_result
 redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
 	     struct pa_error *err)
@@ -91,27 +101,27 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	const char *argv[6] = { "HMGET", key, "hash", "groups", "disabled", "expires" };
 	const char *h, *g, *dis, *exp;
 	size_t hl = 0, gl = 0, dl = 0, el = 0;
-	enum pa_result res = PA_DENIED;
-	redisReply *reply;
+	enum pa_result res = PA_UNAVAILABLE;
+	redisReply *reply = NULL;
 	long long expires = 0;
+	bool disabled, exists;
 	char *end;
 
+	hash[0] = groups[0] = num[0] = '\0';
 	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", r->prefix, cred->user) >= sizeof(key)) {
 		pa_error_set(err, "key too long");
-		return PA_UNAVAILABLE;
+		goto done;
 	}
 	if ((reply = pa_redis_pool_command(r->pool, 6, argv, err)) == NULL)
-		return PA_UNAVAILABLE;
+		goto done;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
-		freeReplyObject(reply);
 		pa_error_set(err, "redis: unexpected reply to HMGET");
-		return PA_UNAVAILABLE;
+		goto done;
 	}
 	h = field(reply, 0, &hl);
 	g = field(reply, 1, &gl);
 	dis = field(reply, 2, &dl);
 	exp = field(reply, 3, &el);
-	hash[0] = groups[0] = num[0] = '\0';
 	if (h != NULL && pa_strlcpy_n(hash, sizeof(hash), h, hl) != 0)
 		hash[0] = '\0';
 	if (g != NULL && pa_strlcpy_n(groups, sizeof(groups), g, gl) != 0) {
@@ -123,40 +133,39 @@ redis_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 		num[0] = 'x';	/* unparseable below */
 	/* "1" disables; "0" or empty does not; anything else is a record we
 	 * do not understand, and refused rather than guessed at. */
-	bool disabled = dis != NULL && !(dl == 0 || (dl == 1 && dis[0] == '0'));
+	disabled = dis != NULL && !(dl == 0 || (dl == 1 && dis[0] == '0'));
 	if (disabled && !(dl == 1 && dis[0] == '1'))
 		pa_log_msg(r->env->log, PA_LOG_WARN, "redis: user %s has a disabled field other "
 			   "than 0 or 1; denied", cred->user);
-	bool exists = h != NULL || g != NULL || dis != NULL || exp != NULL;
-	freeReplyObject(reply);
+	exists = h != NULL || g != NULL || dis != NULL || exp != NULL;
+	free_reply(reply);
+	reply = NULL;
 
-	if (!exists) {
-		dummy_verify(r, cred);
-		return PA_NOT_FOUND;
-	}
-	if (hash[0] == '\0' || disabled) {
-		dummy_verify(r, cred);
-		return PA_DENIED;
-	}
+	res = exists ? PA_DENIED : PA_NOT_FOUND;
+	if (!exists || hash[0] == '\0' || disabled)
+		goto dummy;
 	if (num[0] != '\0') {
 		errno = 0;
 		expires = strtoll(num, &end, 10);
 		if (errno != 0 || *end != '\0' || end == num) {
 			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: user %s has an unreadable "
 				   "expires field; denied", cred->user);
-			dummy_verify(r, cred);
-			return PA_DENIED;
+			goto dummy;
 		}
-		if ((long long)time(NULL) >= expires) {
-			dummy_verify(r, cred);
-			return PA_DENIED;
-		}
+		if ((long long)time(NULL) >= expires)
+			goto dummy;
 	}
 	res = pa_backend_check_stored(r->env, "redis", &r->reference, cred, hash, cred->user,
 				      groups, who);
 	/* Unix seconds, compared with this host's clock as above. */
 	if (res == PA_GRANTED && expires > 0)
 		who->expires_ms = expires > INT64_MAX / 1000 ? INT64_MAX : (int64_t)expires * 1000;
+	goto done;
+dummy:
+	/* Unknown, disabled or expired: cost what a real check costs. */
+	dummy_verify(r, cred);
+done:
+	free_reply(reply);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return res;
 }
@@ -178,14 +187,6 @@ redis_probe(void *ctx, struct pa_error *err)
 	return ok ? 0 : -1;
 }
 
-/* Waits up to ms, waking early when the backend closes. */
-static void
-nap(struct redis *r, int ms)
-{
-	for (; ms > 0 && !atomic_load(&r->stop); ms -= 100)
-		usleep(100000);
-}
-
 static void
 on_message(struct redis *r, redisReply *m)
 {
@@ -196,59 +197,66 @@ on_message(struct redis *r, redisReply *m)
 		r->env->invalidate(r->env->invalidate_arg, "redis", m->element[2]->str);
 }
 
+/* The subscriber, a source for lib/watcher.c: a connection of its own,
+ * subscribed to <prefix>invalidate. */
 static void *
-subscriber(void *arg)
+sub_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	struct redis *r = arg;
+	struct redis *r = ctx;
 	const char *argv[2] = { "SUBSCRIBE", r->channel };
-	struct pa_error err = { { 0 } };
-	bool logged_down = false;
+	enum pa_conn_status st;
+	redisContext *c;
+	redisReply *reply;
 
-	while (!atomic_load(&r->stop)) {
-		redisContext *c = pa_redis_connect(&r->opts, &err);
-		redisReply *reply;
-		int broken;
-
-		if (c == NULL ||
-		    (reply = pa_redis_command(c, 2, argv, &err, &broken)) == NULL) {
-			if (!logged_down)
-				pa_log_msg(r->env->log, PA_LOG_WARN, "redis: cannot subscribe to %s: %s; "
-					   "retrying every second", r->channel, err.msg);
-			logged_down = true;
-			redisFree(c);
-			nap(r, 1000);
-			continue;
-		}
-		freeReplyObject(reply);
-		/* Messages sent while we were away are lost: forget everything
-		 * Redis told us before. */
-		r->env->invalidate(r->env->invalidate_arg, "redis", NULL);
-		if (logged_down)
-			pa_log_msg(r->env->log, PA_LOG_INFO, "redis: subscribed to %s again", r->channel);
-		logged_down = false;
-		while (!atomic_load(&r->stop)) {
-			struct pollfd p = { .fd = c->fd, .events = POLLIN };
-			void *m = NULL;
-
-			while (redisGetReplyFromReader(c, &m) == REDIS_OK && m != NULL) {
-				on_message(r, m);
-				freeReplyObject(m);
-				m = NULL;
-			}
-			if (poll(&p, 1, 200) <= 0)
-				continue;
-			if (redisBufferRead(c) != REDIS_OK)
-				break;		/* lost: reconnect and drop everything */
-		}
-		if (!atomic_load(&r->stop)) {
-			pa_log_msg(r->env->log, PA_LOG_WARN, "redis: subscriber connection lost: %s",
-				   c->errstr[0] ? c->errstr : "closed");
-			logged_down = true;
-		}
+	if ((c = pa_redis_connect_before(&r->opts, dl, err)) == NULL)
+		return NULL;
+	if ((reply = pa_redis_command_before(c, dl, 2, argv, err, &st)) == NULL) {
 		redisFree(c);
+		return NULL;
 	}
-	return NULL;
+	freeReplyObject(reply);
+	return c;
 }
+
+static int
+sub_fd(void *ctx, void *conn)
+{
+	(void)ctx;
+	return ((redisContext *)conn)->fd;
+}
+
+static int
+sub_read(void *ctx, void *conn, struct pa_error *err)
+{
+	redisContext *c = conn;
+	void *m = NULL;
+
+	if (redisBufferRead(c) != REDIS_OK) {
+		pa_error_set(err, "%s", c->errstr[0] ? c->errstr : "closed");
+		return -1;
+	}
+	while (redisGetReplyFromReader(c, &m) == REDIS_OK && m != NULL) {
+		on_message(ctx, m);
+		freeReplyObject(m);
+		m = NULL;
+	}
+	if (c->err) {
+		pa_error_set(err, "%s", c->errstr);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sub_close(void *ctx, void *conn)
+{
+	(void)ctx;
+	redisFree(conn);
+}
+
+static const struct pa_watch_source subscriber = {
+	"redis", sub_open, sub_fd, sub_read, sub_close,
+};
 
 static void redis_close(void *ctx);
 
@@ -256,16 +264,13 @@ static int
 redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
 	   struct pa_error *err)
 {
-	const char *pwfile = pa_conf_str(conf, redis_keys, "password_file");
 	struct redis *r;
-	char where[256];
 
 	*ctx = NULL;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		goto oom;
 	r->env = env;
 	pa_reference_init(&r->reference);
-	atomic_init(&r->stop, false);
 	r->address = strdup(pa_conf_str(conf, redis_keys, "address"));
 	r->username = strdup(pa_conf_str(conf, redis_keys, "username"));
 	r->prefix = strdup(pa_conf_str(conf, redis_keys, "key_prefix"));
@@ -275,10 +280,8 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 		redis_close(r);
 		goto oom;
 	}
-	if (pwfile[0] != '\0' && pa_secret_read(pwfile, r->password, sizeof(r->password), err) != 0) {
-		struct pa_error e = *err;
-		pa_conf_where(conf, "password_file", where, sizeof(where));
-		pa_error_set(err, "%s: %s", where, e.msg);
+	if (pa_backend_read_secret(conf, redis_keys, "password_file", r->password, sizeof(r->password),
+				   err) != 0) {
 		redis_close(r);
 		return -1;
 	}
@@ -287,18 +290,26 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 	r->opts.password = r->password;
 	r->opts.db = pa_conf_int(conf, redis_keys, "db");
 	r->opts.timeout_ms = pa_conf_int(conf, redis_keys, "timeout_ms");
-	if ((r->pool = pa_redis_pool_new(&r->opts, (int)pa_conf_int(conf, redis_keys,
-								      "pool_size"))) == NULL) {
+	if ((r->pool = pa_redis_pool_new(&r->opts, (int)pa_conf_int(conf, redis_keys, "pool_size"),
+					 env->log)) == NULL) {
 		redis_close(r);
 		goto oom;
 	}
+	/* key_prefix is at most 200 bytes: these fit. */
+	snprintf(r->sub_up, sizeof(r->sub_up), "subscribed to %s", r->channel);
+	snprintf(r->sub_down, sizeof(r->sub_down), "cannot subscribe to %s", r->channel);
 	if (!env->check_only && env->invalidate != NULL) {
-		if (pthread_create(&r->sub, NULL, subscriber, r) != 0) {
+		struct pa_watcher_config wc = {
+			.src = &subscriber, .ctx = r, .up = r->sub_up, .down = r->sub_down,
+			.conn_name = "subscriber connection", .open_timeout_ms = r->opts.timeout_ms,
+			.log = env->log, .invalidate = env->invalidate,
+			.invalidate_arg = env->invalidate_arg,
+		};
+
+		if ((r->watcher = pa_watcher_start(&wc, err)) == NULL) {
 			redis_close(r);
-			pa_error_set(err, "redis: cannot start the subscriber thread");
 			return -1;
 		}
-		r->sub_started = true;
 	}
 	*ctx = r;
 	return 0;
@@ -314,9 +325,7 @@ redis_close(void *ctx)
 
 	if (r == NULL)
 		return;
-	atomic_store(&r->stop, true);
-	if (r->sub_started)
-		pthread_join(r->sub, NULL);
+	pa_watcher_stop(r->watcher);
 	pa_redis_pool_free(r->pool);
 	free(r->address);
 	free(r->username);

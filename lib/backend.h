@@ -108,6 +108,12 @@ enum pa_result pa_backend_check_stored(const struct pa_backend_env *env, const c
 				       const struct pa_credentials *cred, const char *hash,
 				       const char *user, char *groups, struct pa_identity *who);
 
+/* Reads the secret in the file that key of conf names (empty: none, and
+ * buf is "") into buf[size], as pa_secret_read() does.  0, or -1 with err
+ * saying where in the configuration ("file:line: ..."). */
+int pa_backend_read_secret(const struct pa_section *conf, const struct pa_conf_key *keys,
+			   const char *key, char *buf, size_t size, struct pa_error *err);
+
 /* The compiled-in backend of that name, or NULL. */
 const struct pa_backend_ops *pa_backend_find(const char *name);
 

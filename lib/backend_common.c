@@ -1,10 +1,12 @@
 /*
  * What the backends that read stored hashes from a server (Redis,
  * PostgreSQL) share: the reference hash for dummy verifications, and the
- * last step of a lookup (verify the hash, fill in the identity).
+ * last step of a lookup (verify the hash, fill in the identity); and what
+ * every network backend shares: reading its password file.
  */
 #include "backend.h"
 #include "hash.h"
+#include "secret.h"
 #include "text.h"
 
 #include <openssl/crypto.h>
@@ -69,4 +71,20 @@ pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 		break;
 	}
 	return res;
+}
+
+int
+pa_backend_read_secret(const struct pa_section *conf, const struct pa_conf_key *keys,
+		       const char *key, char *buf, size_t size, struct pa_error *err)
+{
+	const char *path = pa_conf_str(conf, keys, key);
+	struct pa_error e = { { 0 } };
+	char where[256];
+
+	buf[0] = '\0';
+	if (path[0] == '\0' || pa_secret_read(path, buf, size, &e) == 0)
+		return 0;
+	pa_conf_where(conf, key, where, sizeof(where));
+	pa_error_set(err, "%s: %s", where, e.msg);
+	return -1;
 }

@@ -235,7 +235,7 @@ pa_lockout_redis_new(const struct pa_redis_opts *opts, const char *prefix,
 	if (r == NULL)
 		return -1;
 	if ((r->prefix = strdup(prefix)) == NULL ||
-	    (r->pool = pa_redis_pool_new(opts, 8)) == NULL) {
+	    (r->pool = pa_redis_pool_new(opts, 8, NULL)) == NULL) {
 		r_close(r);
 		return -1;
 	}

@@ -16,7 +16,8 @@ pa_passwd_redis_update(const struct pa_redis_opts *o, const char *prefix, const 
 	char key[PA_USER_MAX + 256], channel[256];
 	redisContext *c = NULL;
 	redisReply *r;
-	int broken, ret = -1;
+	enum pa_conn_status st;
+	int absent, ret = -1;
 
 	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", prefix, user) >= sizeof(key) ||
 	    (size_t)snprintf(channel, sizeof(channel), "%sinvalidate", prefix) >=
@@ -29,11 +30,11 @@ pa_passwd_redis_update(const struct pa_redis_opts *o, const char *prefix, const 
 	if (op != PA_PWFILE_SET) {
 		const char *ex[2] = { "EXISTS", key };
 
-		if ((r = pa_redis_command(c, 2, ex, err, &broken)) == NULL)
+		if ((r = pa_redis_command(c, 2, ex, err, &st)) == NULL)
 			goto done;
-		broken = r->type != REDIS_REPLY_INTEGER || r->integer != 1;
+		absent = r->type != REDIS_REPLY_INTEGER || r->integer != 1;
 		freeReplyObject(r);
-		if (broken) {
+		if (absent) {
 			pa_error_set(err, "no user '%s' in redis", user);
 			goto done;
 		}
@@ -46,21 +47,21 @@ pa_passwd_redis_update(const struct pa_redis_opts *o, const char *prefix, const 
 
 		switch (op) {
 		case PA_PWFILE_SET:
-			r = pa_redis_command(c, groups != NULL ? 6 : 4, set, err, &broken);
+			r = pa_redis_command(c, groups != NULL ? 6 : 4, set, err, &st);
 			if (r != NULL) {
 				freeReplyObject(r);
-				r = pa_redis_command(c, 3, hdel, err, &broken);
+				r = pa_redis_command(c, 3, hdel, err, &st);
 			}
 			break;
 		case PA_PWFILE_ENABLE:
-			r = pa_redis_command(c, 3, hdel, err, &broken);
+			r = pa_redis_command(c, 3, hdel, err, &st);
 			break;
 		case PA_PWFILE_DISABLE:
-			r = pa_redis_command(c, 4, dis, err, &broken);
+			r = pa_redis_command(c, 4, dis, err, &st);
 			break;
 		case PA_PWFILE_DELETE:
 		default:
-			r = pa_redis_command(c, 2, del, err, &broken);
+			r = pa_redis_command(c, 2, del, err, &st);
 			break;
 		}
 		if (r == NULL)
@@ -70,7 +71,7 @@ pa_passwd_redis_update(const struct pa_redis_opts *o, const char *prefix, const 
 	{
 		const char *pub[3] = { "PUBLISH", channel, user };
 
-		if ((r = pa_redis_command(c, 3, pub, err, &broken)) == NULL)
+		if ((r = pa_redis_command(c, 3, pub, err, &st)) == NULL)
 			goto done;
 		freeReplyObject(r);
 	}

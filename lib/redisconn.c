@@ -4,16 +4,14 @@
  */
 #include "redisconn.h"
 #include "clock.h"
+#include "connpool.h"
 #include "text.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 int
 pa_redis_check_address(const char *address, struct pa_error *err)
@@ -31,33 +29,49 @@ pa_redis_check_address(const char *address, struct pa_error *err)
 	return 0;
 }
 
+/* Sets c's socket timeout to what is left of dl; false when nothing is. */
+static bool
+set_timeout(redisContext *c, const struct pa_deadline *dl)
+{
+	struct timeval tv;
+
+	return pa_deadline_left_tv(dl, pa_now_us(), &tv) && redisSetTimeout(c, tv) == REDIS_OK;
+}
+
 redisReply *
-pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err, int *broken)
+pa_redis_command_before(redisContext *c, const struct pa_deadline *dl, int argc,
+			const char **argv, struct pa_error *err, enum pa_conn_status *st)
 {
 	redisReply *r;
 	int e;
 
+	if (dl != NULL && !set_timeout(c, dl)) {
+		*st = PA_CONN_TIMEOUT;
+		pa_error_set(err, "no answer within the timeout");
+		return NULL;
+	}
 	errno = 0;
 	r = redisCommandArgv(c, argc, argv, NULL);
 	e = errno;
-	*broken = 0;
+	*st = PA_CONN_OK;
 	if (r == NULL) {
 		/* A kept connection the server closed (restart, idle timeout)
 		 * is worth one retry; a timeout is not: it would only double the
 		 * wait on a server that does not answer. */
 		if (c->err == REDIS_ERR_EOF || e == ECONNRESET || e == EPIPE) {
-			*broken = 2;
+			*st = PA_CONN_CLOSED_BY_SERVER;
 			pa_error_set(err, "%s", c->err ? c->errstr : "connection closed");
 		} else if (e == EAGAIN || e == EWOULDBLOCK) {
-			*broken = 1;
+			*st = PA_CONN_TIMEOUT;
 			pa_error_set(err, "no answer within the timeout");
 		} else {
-			*broken = 1;
+			*st = PA_CONN_BROKEN;
 			pa_error_set(err, "%s", c->err ? c->errstr : "no reply");
 		}
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
+		*st = PA_CONN_REFUSED;
 		pa_error_set(err, "%.*s", (int)(r->len > 200 ? 200 : r->len), r->str);
 		freeReplyObject(r);
 		return NULL;
@@ -65,15 +79,27 @@ pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *
 	return r;
 }
 
-redisContext *
-pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
+redisReply *
+pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err,
+		 enum pa_conn_status *st)
 {
-	struct timeval tv = { o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000 };
-	redisContext *c;
+	return pa_redis_command_before(c, NULL, argc, argv, err, st);
+}
+
+redisContext *
+pa_redis_connect_before(const struct pa_redis_opts *o, const struct pa_deadline *dl,
+			struct pa_error *err)
+{
+	struct timeval tv;
+	redisContext *c = NULL;
 	redisReply *r;
 	char host[256], dbs[24];
-	int broken;
+	enum pa_conn_status st;
 
+	if (!pa_deadline_left_tv(dl, pa_now_us(), &tv)) {
+		pa_error_set(err, "redis %s: no time left to connect", o->address);
+		return NULL;
+	}
 	if (o->address[0] == '/') {
 		c = redisConnectUnixWithTimeout(o->address, tv);
 	} else {
@@ -98,10 +124,6 @@ pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
 		redisFree(c);
 		return NULL;
 	}
-	if (redisSetTimeout(c, tv) != REDIS_OK) {
-		pa_error_set(err, "redis %s: cannot set the timeout", o->address);
-		goto fail;
-	}
 	/* TCP keep-alive finds a peer that vanished without a word; on a unix
 	 * socket hiredis would fail it and mark the whole context broken. */
 	if (o->address[0] != '/')
@@ -114,7 +136,7 @@ pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
 			argv[1] = o->password;
 			argc = 2;
 		}
-		if ((r = pa_redis_command(c, argc, argv, err, &broken)) == NULL)
+		if ((r = pa_redis_command_before(c, dl, argc, argv, err, &st)) == NULL)
 			goto fail;	/* err says why; it never holds the password */
 		freeReplyObject(r);
 	}
@@ -122,7 +144,7 @@ pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
 		const char *argv[2] = { "SELECT", dbs };
 
 		snprintf(dbs, sizeof(dbs), "%ld", o->db);
-		if ((r = pa_redis_command(c, 2, argv, err, &broken)) == NULL)
+		if ((r = pa_redis_command_before(c, dl, 2, argv, err, &st)) == NULL)
 			goto fail;
 		freeReplyObject(r);
 	}
@@ -132,30 +154,72 @@ fail:
 	return NULL;
 }
 
+redisContext *
+pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err)
+{
+	struct pa_deadline dl = pa_deadline_in(o->timeout_ms, pa_now_us());
+	struct timeval tv = { o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000 };
+	redisContext *c = pa_redis_connect_before(o, &dl, err);
+
+	/* Each later command gets timeout_ms of its own. */
+	if (c != NULL && redisSetTimeout(c, tv) != REDIS_OK) {
+		pa_error_set(err, "redis %s: cannot set the timeout", o->address);
+		redisFree(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* ---- the pool, on lib/connpool.c ----------------------------------------- */
+
 struct pa_redis_pool {
 	struct pa_redis_opts opts;
-	pthread_mutex_t lock;		/* guards busy[] */
-	pthread_cond_t freed;
-	int n;
-	redisContext **conns;		/* conns[i] belongs to whoever holds busy[i] */
-	bool *busy;
+	struct pa_connpool *pool;
 };
 
+static void *
+drv_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
+{
+	const struct pa_redis_pool *p = ctx;
+
+	return pa_redis_connect_before(&p->opts, dl, err);
+}
+
+static void
+drv_close(void *ctx, void *conn)
+{
+	(void)ctx;
+	redisFree(conn);
+}
+
+static const struct pa_conn_driver redis_driver = { "redis", drv_open, drv_close };
+
+struct pool_cmd {
+	int argc;
+	const char **argv;
+	redisReply *reply;
+};
+
+static enum pa_conn_status
+run_cmd(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
+{
+	struct pool_cmd *cmd = arg;
+	enum pa_conn_status st;
+
+	cmd->reply = pa_redis_command_before(conn, dl, cmd->argc, cmd->argv, err, &st);
+	return st;
+}
+
 struct pa_redis_pool *
-pa_redis_pool_new(const struct pa_redis_opts *o, int size)
+pa_redis_pool_new(const struct pa_redis_opts *o, int size, const struct pa_log *log)
 {
 	struct pa_redis_pool *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
 	p->opts = *o;
-	p->n = size;
-	p->conns = calloc((size_t)size, sizeof(*p->conns));
-	p->busy = calloc((size_t)size, sizeof(*p->busy));
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
-	if (p->conns == NULL || p->busy == NULL) {
-		pa_redis_pool_free(p);
+	if ((p->pool = pa_connpool_new(&redis_driver, p, size, log)) == NULL) {
+		free(p);
 		return NULL;
 	}
 	return p;
@@ -164,78 +228,20 @@ pa_redis_pool_new(const struct pa_redis_opts *o, int size)
 void
 pa_redis_pool_free(struct pa_redis_pool *p)
 {
-	int i;
-
 	if (p == NULL)
 		return;
-	for (i = 0; p->conns != NULL && i < p->n; i++)
-		redisFree(p->conns[i]);
-	free(p->conns);
-	free(p->busy);
-	pthread_cond_destroy(&p->freed);
-	pthread_mutex_destroy(&p->lock);
+	pa_connpool_free(p->pool);
 	free(p);
-}
-
-/* Borrows a slot, waiting up to timeout_ms.  Returns its index or -1. */
-static int
-pool_take(struct pa_redis_pool *p, struct pa_error *err)
-{
-	struct timespec until;
-	int i, rc = 0;
-
-	until = pa_deadline_ms(p->opts.timeout_ms);
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		for (i = 0; i < p->n; i++) {
-			if (!p->busy[i]) {
-				p->busy[i] = true;
-				pthread_mutex_unlock(&p->lock);
-				return i;
-			}
-		}
-		if (rc == ETIMEDOUT)
-			break;
-		rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
-	}
-	pthread_mutex_unlock(&p->lock);
-	pa_error_set(err, "all %d redis connections busy for %ld ms", p->n, p->opts.timeout_ms);
-	return -1;
-}
-
-/* Returns a slot; a broken connection is dropped, to be made anew. */
-static void
-pool_give(struct pa_redis_pool *p, int i, bool broken)
-{
-	if (broken && p->conns[i] != NULL) {
-		redisFree(p->conns[i]);
-		p->conns[i] = NULL;
-	}
-	pthread_mutex_lock(&p->lock);
-	p->busy[i] = false;
-	pthread_cond_signal(&p->freed);
-	pthread_mutex_unlock(&p->lock);
 }
 
 redisReply *
 pa_redis_pool_command(struct pa_redis_pool *p, int argc, const char **argv, struct pa_error *err)
 {
-	redisReply *reply = NULL;
-	int attempt, i, broken;
-	bool fresh;
+	/* One deadline for all of it: the wait for a connection, connect,
+	 * AUTH, SELECT, the command and the one retry. */
+	struct pa_deadline dl = pa_deadline_in(p->opts.timeout_ms, pa_now_us());
+	struct pool_cmd cmd = { argc, argv, NULL };
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = pool_take(p, err)) < 0)
-			return NULL;
-		fresh = p->conns[i] == NULL;
-		if (fresh && (p->conns[i] = pa_redis_connect(&p->opts, err)) == NULL) {
-			pool_give(p, i, false);
-			return NULL;	/* a fresh connect failed: no point retrying */
-		}
-		reply = pa_redis_command(p->conns[i], argc, argv, err, &broken);
-		pool_give(p, i, broken != 0);
-		if (reply != NULL || broken != 2 || fresh)
-			return reply;
-	}
-	return NULL;
+	(void)pa_connpool_run(p->pool, &dl, run_cmd, &cmd, err);
+	return cmd.reply;
 }

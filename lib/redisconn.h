@@ -9,46 +9,62 @@
 
 #include <hiredis/hiredis.h>
 
+#include "connpool.h"
+#include "deadline.h"
 #include "error.h"
+#include "log.h"
 
 struct pa_redis_opts {
 	const char *address;	/* "host:port", "[v6]:port" or "/path/to/socket" */
 	const char *username;	/* "" or NULL: AUTH with the password only */
 	const char *password;	/* "" or NULL: no AUTH */
 	long db;
-	long timeout_ms;	/* connect and every command */
+	long timeout_ms;	/* a whole pooled command; see below */
 };
 
 /* 0 when address is usable ("host:port", "[v6]:port", "/socket"). */
 int pa_redis_check_address(const char *address, struct pa_error *err);
 
-/* Connects, authenticates and selects the database.  Returns the context
- * (free it with redisFree()), or NULL with err set. */
+/* Connects, authenticates and selects the database, all before dl.
+ * Returns the context (free it with redisFree()), or NULL with err set.
+ * Each command on it should go through pa_redis_command_before(). */
+redisContext *pa_redis_connect_before(const struct pa_redis_opts *o, const struct pa_deadline *dl,
+				      struct pa_error *err);
+
+/* The same with a deadline of timeout_ms for the connect, AUTH and SELECT,
+ * and timeout_ms for each later pa_redis_command() (proxyauth-passwd). */
 redisContext *pa_redis_connect(const struct pa_redis_opts *o, struct pa_error *err);
 
-/* Runs one argv-style command; returns the reply (freeReplyObject() it) or
- * NULL with err set, also for an error reply.  *broken is set when the
- * connection can no longer be used: 1 when it timed out or failed
- * otherwise, 2 when the server had closed it (the one case worth a retry
- * on a fresh connection). */
+/* Runs one argv-style command, answered before dl (NULL: the context's
+ * own timeout).  Returns the reply (freeReplyObject() it) or NULL with err
+ * set and *st saying whether the connection is still good: PA_CONN_REFUSED
+ * for an error reply (it is), PA_CONN_CLOSED_BY_SERVER when the server had
+ * closed it (the one case worth a retry on a fresh connection),
+ * PA_CONN_TIMEOUT or PA_CONN_BROKEN otherwise. */
+redisReply *pa_redis_command_before(redisContext *c, const struct pa_deadline *dl, int argc,
+				    const char **argv, struct pa_error *err,
+				    enum pa_conn_status *st);
 redisReply *pa_redis_command(redisContext *c, int argc, const char **argv, struct pa_error *err,
-			     int *broken);
+			     enum pa_conn_status *st);
 
 /*
- * A pool of connections, each lent to one thread at a time (a hiredis
- * context is not thread-safe), made on first use.  pa_redis_pool_command()
- * retries once on a fresh connection when a kept one turns out broken
- * (the server restarted, or dropped an idle connection).
+ * A pool of connections on lib/connpool.c, each lent to one thread at a
+ * time (a hiredis context is not thread-safe), made on first use.
+ * pa_redis_pool_command() retries once on a fresh connection when a kept
+ * one had been closed by the server (it restarted, or dropped an idle
+ * connection), and does all of it, the wait for a connection, connect,
+ * AUTH, SELECT and the command, within one timeout_ms.
  */
 struct pa_redis_pool;
 
 /* A pool of size connections with o (copied; its strings must outlive the
- * pool).  NULL when out of memory. */
-struct pa_redis_pool *pa_redis_pool_new(const struct pa_redis_opts *o, int size);
+ * pool); log (may be NULL) hears of retries.  NULL when out of memory. */
+struct pa_redis_pool *pa_redis_pool_new(const struct pa_redis_opts *o, int size,
+					const struct pa_log *log);
 void pa_redis_pool_free(struct pa_redis_pool *p);	/* safe on NULL */
 
-/* Runs one argv-style command, waiting up to timeout_ms for a free
- * connection.  Returns the reply (freeReplyObject() it) or NULL with err. */
+/* Runs one argv-style command within timeout_ms in all.  Returns the reply
+ * (freeReplyObject() it) or NULL with err set, also for an error reply. */
 redisReply *pa_redis_pool_command(struct pa_redis_pool *p, int argc, const char **argv,
 				  struct pa_error *err);
 

@@ -1126,6 +1126,139 @@ test_hung_server(void **state)
 		fail_msg("proxyauthd took %ld ms to stop with a hung Redis", took);
 }
 
+/* ---- 6a'. one timeout_ms for a whole lookup ----------------------------- */
+
+struct timed_ask {
+	const struct pa_daemon *d;
+	char user[32];
+	long status, took_ms;
+};
+
+static void *
+timed_ask_run(void *arg)
+{
+	struct timed_ask *x = arg;
+	struct pa_resp r;
+	long t0 = pa_now_ms();
+
+	x->status = ask(x->d, x->user, "some-pw", &r) == 0 ? r.status : 0;
+	x->took_ms = pa_now_ms() - t0;
+	pa_resp_free(&r);
+	return NULL;
+}
+
+static int
+cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Two lookups on one connection to a server that accepts and never
+ * answers, the second asked half a timeout_ms after the first: it waits
+ * for the connection, gets it when the first gives up, and must give up
+ * too when its own timeout_ms is over (the wait for the connection,
+ * connect and HMGET share it).  Before, the wait had a timeout_ms of its
+ * own and then the command got timeout_ms again: 1.5x timeout_ms.  The
+ * median of three rounds is compared with timeout_ms. */
+static void
+test_one_timeout_per_lookup(void **state)
+{
+	struct rt *t = *state;
+	struct timed_ask x[2];
+	pthread_t th[2];
+	struct pa_daemon *d;
+	char addr[64];
+	long second[3];
+	int port, round, i;
+
+	t->hole = pa_blackhole_listen(&port);
+	assert_true(t->hole >= 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	d = start_daemon(t, addr, "", "timeout_ms = 600\npool_size = 1\n");
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 2; i++) {
+			x[i].d = d;
+			/* distinct names: never coalesced */
+			snprintf(x[i].user, sizeof(x[i].user), "user%d-%d", round, i);
+			assert_int_equal(pthread_create(&th[i], NULL, timed_ask_run, &x[i]), 0);
+			if (i == 0)
+				pa_sleep_ms(300);
+		}
+		for (i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(x[i].status, 503);
+		}
+		second[round] = x[1].took_ms;
+	}
+	qsort(second, 3, sizeof(second[0]), cmp_long);
+	print_message("a lookup that waited for the one connection to a hung Redis: "
+		      "median %ld ms, %.2fx timeout_ms\n", second[1], second[1] / 600.0);
+	if (second[1] >= 600 * 5 / 4)
+		fail_msg("the lookup took %ld ms, %.2fx timeout_ms = 600: the wait for the "
+			 "connection and the command each had a timeout of their own",
+			 second[1], second[1] / 600.0);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
+/* ---- 6a''. the subscription lost --------------------------------------- */
+
+/* The subscriber's connection is killed and it cannot subscribe again
+ * (SUBSCRIBE is taken away from the user): every cached Redis answer goes
+ * at once, not only once it has subscribed again, which may be never.  A
+ * hash changed unannounced shows it: the old password must stop working.
+ * The subscriber says it is down once (not once per attempt) while it
+ * backs off, and that it is back once SUBSCRIBE works again. */
+static void
+test_drop_on_subscription_loss(void **state)
+{
+	struct rt *t = *state;
+	struct pa_daemon *d;
+	char out[256], *hash, *log, *p;
+	long took, last;
+	int downs = 0;
+
+	start_redis(t);
+	seed(&t->rs, "alice", "pw-1", "groups", "dev", NULL);
+	d = start_daemon(t, t->rs.addr, "", "");
+	if (!wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000))
+		fail_msg("proxyauthd did not subscribe to proxyauth:invalidate within 3 s");
+	expect_allow(d, "alice", "pw-1", "dev", "alice, first");
+	expect_allow(d, "alice", "pw-1", "dev", "alice, cached");
+	pa_expect_last_decision(d, "cache", "hit");
+
+	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "ACL", "SETUSER", "default",
+				      "-subscribe", NULL), 0);
+	hash = htpasswd_hash("pw-2");
+	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "HSET", "proxyauth:user:alice",
+				      "hash", hash, NULL), 0);
+	free(hash);
+	assert_true(pa_redis_int(&t->rs, "CLIENT", "KILL", "TYPE", "pubsub", NULL) >= 1);
+	took = wait_status(d, "alice", "pw-1", 407, 1000, &last);
+	if (took < 0)
+		fail_msg("pw-1 still gets %ld 1 s after the subscription was lost (and could "
+			 "not come back): the cached answer was not dropped", last);
+	print_message("the lost subscription dropped the cache after %ld ms\n", took);
+	expect_allow(d, "alice", "pw-2", "dev", "pw-2, read from Redis");
+
+	/* Down for 1.5 s: several attempts (back-off 250, 500, 1000 ms), and
+	 * one line saying so, the loss, not one per attempt. */
+	pa_sleep_ms(1500);
+	log = pa_daemon_log(d);
+	for (p = log; (p = strstr(p, "level=warn msg=\"redis: ")) != NULL; p++)
+		downs++;
+	if (downs != 1 || strstr(log, "redis: subscriber connection lost") == NULL)
+		fail_msg("%d warnings about the subscriber, not one:\n%s", downs, log);
+	free(log);
+	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "ACL", "SETUSER", "default",
+				      "+subscribe", NULL), 0);
+	if (!wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000))
+		fail_msg("proxyauthd did not subscribe again within 3 s (back-off at most 2 s)");
+	assert_true(pa_daemon_wait_log(d, "subscribed to proxyauth:invalidate again", 1, 2000));
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 6b. a server that stops answering mid-run --------------------------- */
 
 struct inflight {
@@ -1506,6 +1639,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalidation, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_hung_server, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_one_timeout_per_lookup, rt_setup,
+						rt_teardown),
+		cmocka_unit_test_setup_teardown(test_drop_on_subscription_loss, rt_setup,
+						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_frozen_server, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_passwd, rt_setup, rt_teardown),
