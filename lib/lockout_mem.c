@@ -184,48 +184,44 @@ oom:
 	return -1;
 }
 
+/* The count of field in key, or with field NULL the sum over its fields. */
 static long long
-mem_get(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa_error *err)
+mem_read(struct mem *m, const char *key, const char *field, uint64_t now_ms)
 {
-	struct mem *m = ctx;
 	int k = kind(key);
 	unsigned char h[PA_LRU_KEY];
-	uint64_t tag = field_tag(m, field);
+	uint64_t tag = field != NULL ? field_tag(m, field) : 0;
 	struct pa_lru_shard *s;
 	struct entry *e;
 	long long n = 0;
 	size_t i;
 
-	(void)err;
 	pa_lru_key(m->map[k], key, strlen(key), NULL, 0, h);
 	s = pa_lru_lock(m->map[k], h);
-	if ((e = find(s, h, now_ms)) != NULL)
-		for (i = 0; i < e->nfields; i++)
-			if (e->fields[i].tag == tag)
+	if ((e = find(s, h, now_ms)) != NULL) {
+		for (i = 0; i < e->nfields; i++) {
+			if (field == NULL)
+				n += e->fields[i].n;
+			else if (e->fields[i].tag == tag)
 				n = e->fields[i].n;
+		}
+	}
 	pa_lru_unlock(s);
 	return n;
 }
 
 static long long
+mem_get(void *ctx, const char *key, const char *field, uint64_t now_ms, struct pa_error *err)
+{
+	(void)err;
+	return mem_read(ctx, key, field, now_ms);
+}
+
+static long long
 mem_sum(void *ctx, const char *key, uint64_t now_ms, struct pa_error *err)
 {
-	struct mem *m = ctx;
-	int k = kind(key);
-	unsigned char h[PA_LRU_KEY];
-	struct pa_lru_shard *s;
-	struct entry *e;
-	long long n = 0;
-	size_t i;
-
 	(void)err;
-	pa_lru_key(m->map[k], key, strlen(key), NULL, 0, h);
-	s = pa_lru_lock(m->map[k], h);
-	if ((e = find(s, h, now_ms)) != NULL)
-		for (i = 0; i < e->nfields; i++)
-			n += e->fields[i].n;
-	pa_lru_unlock(s);
-	return n;
+	return mem_read(ctx, key, NULL, now_ms);
 }
 
 static int

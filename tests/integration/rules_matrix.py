@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from e2e import upstream_saw
+from e2e import curl, upstream_saw
 
 APP = "app.example.org"
 
@@ -180,6 +180,18 @@ class Matrix:
         self.suffix = port_suffix	# ":PORT" where the proxy goes where the URL says
         self.app = APP + port_suffix
         self.rows = []
+
+    def curl_paths(self):
+        """A few path variants as a user would type them, through curl
+        --path-as-is (which sends the path exactly): refused for bob, and
+        nothing reaches the upstream."""
+        for path in ("/admin/../x", "/admin/%2e%2e/x", "/admin;x/y", "/%2561dmin/", "/ADMIN/x",
+                     "/admin"):
+            n = self.up.count
+            st, _, _ = curl(self.port, "http://" + self.app + path, "bob", "bob-pw",
+                            extra=["--path-as-is"])
+            self.s.check("%s: curl --path-as-is %s: refused for bob" % (self.proxy, path),
+                         st in (400, 403) and self.up.count == n, st, self.up.requests[n:])
 
     def authority(self, host):
         if not self.suffix:
