@@ -5,6 +5,9 @@
  * guessing.
  */
 #include "lockout_redis.h"
+#include "backend.h"
+
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,10 @@
 struct rstore {
 	struct pa_redis_pool *pool;
 	char *prefix;
+	/* the connection's settings: the pool points into them */
+	struct pa_redis_opts opts;
+	char *address, *username;
+	char password[1024];
 };
 
 #define RKEY_MAX (PA_FOLD_MAX + PA_LOCKOUT_ADDR_MAX + 320)
@@ -217,6 +224,9 @@ r_close(void *ctx)
 		return;
 	pa_redis_pool_free(r->pool);
 	free(r->prefix);
+	free(r->address);
+	free(r->username);
+	OPENSSL_cleanse(r->password, sizeof(r->password));
 	free(r);
 }
 
@@ -225,20 +235,47 @@ static const struct pa_lockout_store_ops redis_ops = {
 };
 
 int
-pa_lockout_redis_new(const struct pa_redis_opts *opts, const char *prefix,
-		     struct pa_lockout_store *out)
+pa_lockout_redis_open(const struct pa_config *cfg, struct pa_lockout_store *out,
+		      struct pa_error *err)
 {
-	struct rstore *r = calloc(1, sizeof(*r));
+	const struct pa_backend_ops *ops = pa_backend_find("redis");
+	const struct pa_section *rs = pa_config_section(cfg, "redis");
+	struct rstore *r = NULL;
+	int ret = -1;
 
-	out->ops = &redis_ops;
+	out->ops = NULL;
 	out->ctx = NULL;
-	if (r == NULL)
-		return -1;
-	if ((r->prefix = strdup(prefix)) == NULL ||
-	    (r->pool = pa_redis_pool_new(opts, 8, NULL)) == NULL) {
-		r_close(r);
-		return -1;
+	if (ops == NULL) {
+		pa_error_set(err, "lockout_store = redis needs the redis backend in this build");
+		goto done;
 	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		pa_error_set(err, "out of memory");
+		goto done;
+	}
+	if (pa_backend_read_secret(rs, ops->keys, "password_file", r->password,
+				   sizeof(r->password), err) != 0)
+		goto done;
+	if ((r->prefix = strdup(pa_conf_str(rs, ops->keys, "key_prefix"))) == NULL ||
+	    (r->address = strdup(pa_conf_str(rs, ops->keys, "address"))) == NULL ||
+	    (r->username = strdup(pa_conf_str(rs, ops->keys, "username"))) == NULL) {
+		pa_error_set(err, "out of memory");
+		goto done;
+	}
+	r->opts.address = r->address;
+	r->opts.username = r->username;
+	r->opts.password = r->password;
+	r->opts.db = pa_conf_int(rs, ops->keys, "db");
+	r->opts.timeout_ms = pa_conf_int(rs, ops->keys, "timeout_ms");
+	if ((r->pool = pa_redis_pool_new(&r->opts, 8, NULL)) == NULL) {
+		pa_error_set(err, "out of memory");
+		goto done;
+	}
+	out->ops = &redis_ops;
 	out->ctx = r;
-	return 0;
+	r = NULL;
+	ret = 0;
+done:
+	r_close(r);
+	return ret;
 }

@@ -13,11 +13,15 @@
 #define PA_LOCKOUT_REDIS_H
 
 #include "lockout.h"
+#include "config.h"
 #include "redisconn.h"
 
-/* A store on opts (its strings must outlive the store) with every key
- * under prefix.  0, or -1 when out of memory. */
-int pa_lockout_redis_new(const struct pa_redis_opts *opts, const char *prefix,
-			 struct pa_lockout_store *out);
+/* The store on the [redis] section's server of cfg (address, username,
+ * password_file, db, timeout_ms, key_prefix), every key under key_prefix.
+ * It holds its own copy of what it needs, the password scrubbed when it
+ * closes.  0, or -1 with err (no Redis in this build, an unreadable
+ * password file, out of memory). */
+int pa_lockout_redis_open(const struct pa_config *cfg, struct pa_lockout_store *out,
+			  struct pa_error *err);
 
 #endif

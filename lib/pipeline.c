@@ -7,7 +7,6 @@
  * credentials header.
  */
 #include "pipeline.h"
-#include "secret.h"
 #include "text.h"
 
 #include <stddef.h>
@@ -76,37 +75,6 @@ pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decisio
 	if (d > p->locked_delay_max_us)
 		d = p->locked_delay_max_us;
 	return d;
-}
-
-/* lockout_store = redis: the counters shared through the [redis] section's
- * server. */
-static int
-open_shared_lockout(struct pa_pipeline *p, const struct pa_config *cfg,
-		    struct pa_lockout_store *store, struct pa_error *err)
-{
-	const struct pa_backend_ops *ops = pa_backend_find("redis");
-	const struct pa_section *rs = pa_config_section(cfg, "redis");
-	const char *pwfile;
-
-	if (ops == NULL) {
-		pa_error_set(err, "lockout_store = redis needs the redis backend in this build");
-		return -1;
-	}
-	pwfile = pa_conf_str(rs, ops->keys, "password_file");
-	if (pwfile[0] != '\0' &&
-	    pa_secret_read(pwfile, p->shared_password, sizeof(p->shared_password), err) != 0)
-		return -1;
-	p->shared_opts.address = pa_conf_str(rs, ops->keys, "address");
-	p->shared_opts.username = pa_conf_str(rs, ops->keys, "username");
-	p->shared_opts.password = p->shared_password;
-	p->shared_opts.db = pa_conf_int(rs, ops->keys, "db");
-	p->shared_opts.timeout_ms = pa_conf_int(rs, ops->keys, "timeout_ms");
-	if (pa_lockout_redis_new(&p->shared_opts, pa_conf_str(rs, ops->keys, "key_prefix"),
-				 store) != 0) {
-		pa_error_set(err, "out of memory");
-		return -1;
-	}
-	return 0;
 }
 
 /* The lockout's events: locks counted and logged, the shared store's
@@ -204,7 +172,7 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		goto fail;
 	}
 	if (strcmp(pa_conf_str(srv, pa_server_keys, "lockout_store"), "redis") == 0 &&
-	    lo.max_failures > 0 && open_shared_lockout(p, cfg, &shared, err) != 0)
+	    lo.max_failures > 0 && pa_lockout_redis_open(cfg, &shared, err) != 0)
 		goto fail;
 	if (pa_pipeline_set_lockout(p, &lo, shared.ops != NULL ? &shared : NULL) != 0) {
 		pa_error_set(err, "out of memory for the lockout counters");
@@ -586,7 +554,6 @@ pa_pipeline_close(struct pa_pipeline *p)
 	pa_cache_free(p->cache);
 	pa_flights_free(p->flights);
 	pa_lockout_free(p->lockout);
-	OPENSSL_cleanse(p->shared_password, sizeof(p->shared_password));
 	free(p->metrics);
 	free(p->cred_headers);
 	free(p->realm);

@@ -67,10 +67,6 @@ struct pa_pipeline {
 	struct pa_cache *cache;		/* NULL: cache_size = 0 */
 	struct pa_flights *flights;
 	struct pa_lockout *lockout;	/* NULL: none (tests) */
-	struct pa_redis_opts shared_opts;	/* lockout_store = redis: its connection;
-						 * the address and user point into the
-						 * config, which must outlive the pipeline */
-	char shared_password[1024];
 	atomic_uint_fast64_t rules_warned_ms;	/* last untrusted-peer rules warning */
 	/* Locked answers wait about as long as a verification takes: an
 	 * average of recent uncached backend durations, within these. */
