@@ -69,7 +69,7 @@ wait_result(LDAP *ld, int msgid, const struct pa_deadline *dl, LDAPMessage **res
  * LDAP_INVALID_CREDENTIALS, ...) or an API error. */
 int
 ldapb_simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen,
-	    const struct pa_deadline *dl)
+		  const struct pa_deadline *dl)
 {
 	struct berval cred = { (ber_len_t)pwlen, (char *)pw };
 	LDAPMessage *res;
@@ -89,7 +89,7 @@ ldapb_simple_bind(LDAP *ld, const char *dn, const char *pw, size_t pwlen,
  * ldap_msgfree, also on failure).  Returns the result code. */
 int
 ldapb_search(LDAP *ld, const char *base, int scope, const char *filter, char **attrs, int sizelimit,
-       const struct pa_deadline *dl, LDAPMessage **chain)
+	     const struct pa_deadline *dl, LDAPMessage **chain)
 {
 	struct timeval tv;
 	LDAPMessage *r;
@@ -209,7 +209,7 @@ fail:
  */
 LDAP *
 ldapb_open_conn(const struct ldapb *b, bool service, const struct pa_deadline *dl,
-	  struct pa_error *err)
+		struct pa_error *err)
 {
 	struct timeval tv;
 	LDAP *ld;
@@ -323,7 +323,7 @@ run_step(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *e
  */
 int
 ldapb_pool_run(struct ldapb *b, struct pa_connpool *p, const struct pa_deadline *dl, step_fn fn,
-	 void *arg, struct pa_error *err)
+	       void *arg, struct pa_error *err)
 {
 	struct step s = { b, fn, arg, LDAP_TIMEOUT };
 	enum pa_conn_status st = pa_connpool_run(p, dl, run_step, &s, err);

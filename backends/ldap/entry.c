@@ -64,7 +64,7 @@ group_add_dn(struct ldapb *b, struct groups *g, const struct berval *v)
 /* Every value of attr in entry, as DNs (dn_values) or names. */
 void
 ldapb_groups_from_entry(struct ldapb *b, LDAP *ld, LDAPMessage *entry, const char *attr,
-		  bool dn_values, struct groups *g)
+			bool dn_values, struct groups *g)
 {
 	struct berval **vals = ldap_get_values_len(ld, entry, attr);
 	int i;
@@ -81,7 +81,7 @@ ldapb_groups_from_entry(struct ldapb *b, LDAP *ld, LDAPMessage *entry, const cha
 /* Groups by search under group_base_dn for the user's dn. */
 int
 ldapb_groups_search(struct ldapb *b, LDAP *ld, const char *dn, const struct pa_deadline *dl,
-	      struct groups *g, struct pa_error *err)
+		    struct groups *g, struct pa_error *err)
 {
 	char esc[DN_MAX * 3], filter[FILTER_MAX];
 	char *attrs[2] = { b->group_name_attribute, NULL };
@@ -119,7 +119,7 @@ name_value(const struct berval *v)
  * which is the one the directory matched; else name stays "". */
 void
 ldapb_entry_name(LDAP *ld, LDAPMessage *e, const char *attr, const struct pa_credentials *cred,
-	   char name[PA_USER_MAX + 1])
+		 char name[PA_USER_MAX + 1])
 {
 	struct berval **v = ldap_get_values_len(ld, e, attr);
 	char typed[PA_FOLD_MAX], folded[PA_FOLD_MAX];

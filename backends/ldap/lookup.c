@@ -29,6 +29,7 @@
 #include "ldapb.h"
 #include "text.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,21 +189,23 @@ step_dummy_bind(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *a
 
 enum pa_result
 ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
-	    struct pa_error *err)
+	     struct pa_error *err)
 {
 	struct ldapb *b = ctx;
 	struct pa_deadline deadline = pa_deadline_in(b->timeout_ms, pa_now_us());
 	const struct pa_deadline *dl = &deadline;
-	struct lookup *l;
+	struct lookup *l = NULL;
 	enum pa_result res = PA_UNAVAILABLE;
 	char esc[PA_USER_MAX * 3 + 1];
 	int rc;
 
-	if (cred->password_len == 0)
-		return PA_DENIED;	/* never an anonymous bind (SPEC section 3) */
+	if (cred->password_len == 0) {
+		res = PA_DENIED;	/* never an anonymous bind (SPEC section 3) */
+		goto done;
+	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		pa_error_set(err, "out of memory");
-		return PA_UNAVAILABLE;
+		goto done;
 	}
 	l->cred = cred;
 	if (b->search_mode) {
@@ -297,6 +300,9 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	}
 	res = PA_GRANTED;
 done:
+	/* The user's DN, name and groups: no trace left in freed memory. */
+	if (l != NULL)
+		OPENSSL_cleanse(l, sizeof(*l));
 	free(l);
 	return res;
 }

@@ -66,7 +66,7 @@ wait_fd(int fd, short events, const struct pa_deadline *dl)
  */
 PGresult *
 pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-	const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
+	 const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
 {
 	PGresult *res = NULL, *r;
 	int f, w;
@@ -227,7 +227,7 @@ run_query(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *
  * timeout_ms.  The result (PQclear() it), or NULL with err set. */
 PGresult *
 pgb_pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
-	  struct pa_error *err)
+	      struct pa_error *err)
 {
 	struct pa_deadline dl = pa_deadline_in(g->timeout_ms, pa_now_us());
 	struct query q = { sql, nparams, params, NULL };

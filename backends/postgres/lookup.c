@@ -50,7 +50,7 @@ is_true(const PGresult *res, int col)
 
 enum pa_result
 pgb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
-	  struct pa_error *err)
+	   struct pa_error *err)
 {
 	struct pg *g = ctx;
 	const char *param[1] = { cred->user };

@@ -58,7 +58,7 @@ free_reply(redisReply *reply)
 
 enum pa_result
 redisb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
-	     struct pa_error *err)
+	      struct pa_error *err)
 {
 	struct redis *r = ctx;
 	char key[PA_USER_MAX + 256], hash[600], groups[PA_GROUPS_MAX], num[32];
