@@ -2,7 +2,7 @@
  * proxyauth-passwd's Redis edits: a user's hash (<prefix>user:USER) set,
  * disabled, enabled or deleted, then the change announced on
  * <prefix>invalidate so that every proxyauthd drops the user's cached
- * answers (the Redis backend's layout, backends/redis.c).
+ * answers (the Redis backend's layout, backends/redis/).
  */
 #ifndef PA_PASSWD_REDIS_H
 #define PA_PASSWD_REDIS_H

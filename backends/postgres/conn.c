@@ -1,0 +1,237 @@
+/*
+ * PostgreSQL backend: one connection and the pool (see pgb.h for the
+ * other files).
+ *
+ * A pool of pool_size libpq connections made on first use, each lent to
+ * one thread at a time (a PGconn is not thread-safe).  Every connect and
+ * query runs non-blocking under a poll() deadline of timeout_ms; the
+ * server ends the query itself too (statement_timeout is set on every
+ * connection).  A connection that timed out is closed rather
+ * than cancelled: PQcancel() can block on a hung server, and
+ * statement_timeout already ends the query on the server.  A kept
+ * connection found closed by the server (restart, pg_terminate_backend)
+ * is retried once on a fresh one (lib/connpool.c); the wait for a
+ * connection, connect, query and retry share one deadline of timeout_ms.
+ *
+ * conninfo is a libpq keyword string or URI (expand_dbname); the password
+ * from password_file is handed to libpq as its own keyword, never put into
+ * a string.  application_name defaults to "proxyauthd" (conninfo may say
+ * otherwise) and client_encoding is always UTF8, since names and groups go
+ * into UTF-8 headers.
+ */
+#include "clock.h"
+#include "pgb.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+/* libpq's message up to its first newline (they end in one, and the
+ * server's may go on with DETAIL lines). */
+void
+pgb_set_error(struct pa_error *err, const char *what, const char *msg)
+{
+	size_t n = msg != NULL ? strcspn(msg, "\n") : 0;
+
+	pa_error_set(err, "%s: %.*s", what, (int)n, n > 0 ? msg : "no reason given");
+}
+
+/* Waits until fd is ready for events or dl passes.  1 when ready, 0 on
+ * timeout, -1 on a poll error. */
+static int
+wait_fd(int fd, short events, const struct pa_deadline *dl)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		int ms = pa_deadline_left_ms(dl, pa_now_us()), rc;
+
+		if (ms <= 0)
+			return 0;
+		rc = poll(&p, 1, ms);
+		if (rc > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Runs sql with its text parameters on c before dl.  Returns the result
+ * (PQclear() it), or NULL with err set and *st: PA_CONN_REFUSED for an SQL
+ * error on a good connection, PA_CONN_CLOSED_BY_SERVER when the server
+ * closed it (the one case worth a retry on a fresh connection),
+ * PA_CONN_TIMEOUT or PA_CONN_BROKEN when it must be dropped.
+ */
+PGresult *
+pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+	 const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
+{
+	PGresult *res = NULL, *r;
+	int f, w;
+
+	*st = PA_CONN_BROKEN;
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		pgb_set_error(err, "cannot send the query", PQerrorMessage(c));
+		goto lost;
+	}
+	while ((f = PQflush(c)) != 0) {
+		if (f < 0) {
+			pgb_set_error(err, "cannot send the query", PQerrorMessage(c));
+			goto lost;
+		}
+		if ((w = wait_fd(PQsocket(c), POLLIN | POLLOUT, dl)) <= 0)
+			goto timeout;
+		if (!PQconsumeInput(c)) {
+			pgb_set_error(err, "connection lost", PQerrorMessage(c));
+			goto lost;
+		}
+	}
+	for (;;) {
+		while (!PQisBusy(c)) {
+			if ((r = PQgetResult(c)) == NULL)
+				goto done;
+			/* Keep the first result: an error, or the rows. */
+			if (res == NULL)
+				res = r;
+			else
+				PQclear(r);
+		}
+		if ((w = wait_fd(PQsocket(c), POLLIN, dl)) <= 0)
+			goto timeout;
+		if (!PQconsumeInput(c)) {
+			pgb_set_error(err, "connection lost", PQerrorMessage(c));
+			goto lost;
+		}
+	}
+done:
+	if (res == NULL) {
+		pgb_set_error(err, "no result", PQerrorMessage(c));
+		goto lost;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgb_set_error(err, "query failed", PQresultErrorMessage(res));
+		PQclear(res);
+		*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_REFUSED;
+		return NULL;
+	}
+	*st = PA_CONN_OK;
+	return res;
+timeout:
+	PQclear(res);
+	pa_error_set(err, "no answer within the timeout");
+	*st = PA_CONN_TIMEOUT;
+	return NULL;
+lost:
+	PQclear(res);
+	*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_BROKEN;
+	return NULL;
+}
+
+/*
+ * Connects with g's settings and sets statement_timeout, all within
+ * timeout_ms.  Returns the connection (non-blocking; PQfinish() it), or
+ * NULL with err set.
+ */
+PGconn *
+pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
+{
+	/* Earlier keywords are defaults that conninfo may override; later
+	 * ones override conninfo.  The keepalives let the listener notice a
+	 * peer that vanished without a word within about a minute (libpq
+	 * ignores them on a unix socket). */
+	const char *keys[] = { "application_name", "connect_timeout", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "dbname",
+			       "client_encoding", "password", NULL };
+	const char *vals[] = { "proxyauthd", g->connect_timeout, "30", "10", "3", g->conninfo,
+			       "UTF8", g->password, NULL };
+	const char *param[1] = { g->timeout_text };
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGresult *res;
+	PGconn *c;
+	enum pa_conn_status st_q;
+
+	if (g->password[0] == '\0')
+		keys[7] = vals[7] = NULL;
+	if ((c = PQconnectStartParams(keys, vals, 1)) == NULL) {
+		pa_error_set(err, "out of memory");
+		return NULL;
+	}
+	while (st != PGRES_POLLING_OK) {
+		int w;
+
+		if (PQstatus(c) == CONNECTION_BAD || st == PGRES_POLLING_FAILED) {
+			pgb_set_error(err, "cannot connect", PQerrorMessage(c));
+			goto fail;
+		}
+		w = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, dl);
+		if (w == 0) {
+			pa_error_set(err, "cannot connect within %ld ms", g->timeout_ms);
+			goto fail;
+		}
+		if (w < 0) {
+			pa_error_set(err, "cannot connect: poll: %s", strerror(errno));
+			goto fail;
+		}
+		st = PQconnectPoll(c);
+	}
+	if (PQsetnonblocking(c, 1) != 0) {
+		pgb_set_error(err, "cannot connect", PQerrorMessage(c));
+		goto fail;
+	}
+	res = pgb_exec(c, "SELECT pg_catalog.set_config('statement_timeout', $1, false)", 1, param,
+		      dl, err, &st_q);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	return c;
+fail:
+	PQfinish(c);
+	return NULL;
+}
+
+static void *
+drv_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
+{
+	return pgb_connect(ctx, dl, err);
+}
+
+void
+pgb_close_conn(void *ctx, void *conn)
+{
+	(void)ctx;
+	PQfinish(conn);
+}
+
+const struct pa_conn_driver pgb_driver = { "postgres", drv_open, pgb_close_conn };
+
+struct query {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	PGresult *res;
+};
+
+static enum pa_conn_status
+run_query(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
+{
+	struct query *q = arg;
+	enum pa_conn_status st;
+
+	q->res = pgb_exec(conn, q->sql, q->nparams, q->params, dl, err, &st);
+	return st;
+}
+
+/* Runs sql on a pooled connection (lib/connpool.c), all within one
+ * timeout_ms.  The result (PQclear() it), or NULL with err set. */
+PGresult *
+pgb_pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
+	      struct pa_error *err)
+{
+	struct pa_deadline dl = pa_deadline_in(g->timeout_ms, pa_now_us());
+	struct query q = { sql, nparams, params, NULL };
+
+	(void)pa_connpool_run(g->pool, &dl, run_query, &q, err);
+	return q.res;
+}
