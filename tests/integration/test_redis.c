@@ -262,6 +262,10 @@ start_daemon(struct rt *t, const char *address, const char *server_extra,
 	free(conf);
 	if (d == NULL)
 		fail_msg("proxyauthd did not start (its log is above)");
+	/* The subscriber drops every Redis answer when it (re)subscribes: a
+	 * first answer cached just before that moment would be gone.  Wait
+	 * for it (up to 2 s, which a Redis that is down at start costs). */
+	(void)pa_daemon_wait_log(d, "subscribed to", 1, 2000);
 	return d;
 }
 
