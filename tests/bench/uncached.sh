@@ -6,7 +6,7 @@
 # connections on each side, SECONDS per run, everything on 127.0.0.1 and
 # stopped by PID at the end.
 #
-#   LDAP (a private slapd, plain-text userPassword, stats log):
+#   LDAP (a private slapd, plain-text userPassword):
 #     raw libldap simple binds         vs proxyauthd direct bind (user_dn_template)
 #     raw search + bind (2 conns each)  vs proxyauthd search-then-bind
 #   with proxyauthd's and slapd's CPU per answer (utime+stime from
@@ -89,7 +89,7 @@ stop_pa() { kill "$1"; wait "$1" 2>/dev/null || true; }
 # run_pa NAME URL DAEMON_PIDS... -> "rps p50 p99 n bad pa_us_per_answer other_us_per_answer"
 # (load proxyauthd with distinct users; CPU of the daemon and of the backend)
 run_pa() {
-  local name=$1 url=$2 be=$3 t0 t1 b0 b1 out
+  local url=$2 be=$3 t0 t1 b0 b1 out   # $1: a name, for the reader
   t0=$(ticks "$pa_pid"); b0=$(ticks "$be")
   out=$(BENCH_USERS=$users wrk_run "$url" -s tests/bench/users.lua)
   t1=$(ticks "$pa_pid"); b1=$(ticks "$be")
