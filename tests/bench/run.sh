@@ -12,8 +12,13 @@
 # and proxyauthd's resident memory idle and with 100,000 cached entries.
 #
 # Usage: tests/bench/run.sh [SECONDS_PER_ROUND (10)] [ROUNDS (3)] [CONNECTIONS (32)]
+#        tests/bench/run.sh --uncached [SECONDS (10)] [CONNS (4)] [USERS (1000)] [ROUNDS (5)]
+#   the second runs tests/bench/uncached.sh instead: uncached LDAP, Redis
+#   and PostgreSQL next to the servers' raw rates, and nginx auth_request
+#   to proxyauthd next to auth_request to a bare location.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${1:-}" = --uncached ]; then shift; exec "$root/tests/bench/uncached.sh" "$@"; fi
 secs=${1:-10}; rounds=${2:-3}; conns=${3:-32}
 cd "$root"
 

@@ -25,10 +25,13 @@ end
 
 local users = tonumber(os.getenv("BENCH_USERS") or "1000")
 local password = os.getenv("BENCH_PASSWORD") or "bench-password"
+-- BENCH_FORMAT: how a user number becomes a name (redis-benchmark's
+-- __rand_int__ names are 12 digits: u%012d)
+local format = os.getenv("BENCH_FORMAT") or "u%d"
 local counter = 0
 
 function request()
-  local u = "u" .. ((tid * 7919 + counter) % users)
+  local u = string.format(format, (tid * 7919 + counter) % users)
   counter = counter + 1
   return wrk.format("GET", "/auth", { ["Proxy-Authorization"] = "Basic " .. b64(u .. ":" .. password) })
 end
