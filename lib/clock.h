@@ -18,14 +18,15 @@ pa_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The CLOCK_REALTIME moment ms from now, as pthread_cond_timedwait()
- * wants it. */
+/* The CLOCK_MONOTONIC moment ms from now, for pthread_cond_timedwait()
+ * on a condvar made by pa_cond_init_monotonic() (deadline.h): a jump of
+ * the wall clock never stretches or cuts the wait. */
 static inline struct timespec
 pa_deadline_ms(long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {

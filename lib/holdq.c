@@ -5,6 +5,7 @@
  * the thread ends, so no caller's item is ever lost.
  */
 #include "holdq.h"
+#include "deadline.h"
 #include "clock.h"
 
 #include <pthread.h>
@@ -85,7 +86,7 @@ pa_holdq_start(pa_holdq_fn *fire)
 		return NULL;
 	q->fire = fire;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
+	(void)pa_cond_init_monotonic(&q->cond);
 	if (pthread_create(&q->thread, NULL, run, q) != 0) {
 		pthread_cond_destroy(&q->cond);
 		pthread_mutex_destroy(&q->lock);

@@ -6,6 +6,7 @@
  * fails); stopping wakes the thread out of its wait at once.
  */
 #include "probe.h"
+#include "deadline.h"
 #include "clock.h"
 #include "text.h"
 
@@ -92,7 +93,7 @@ pa_probes_start(const struct pa_chain *chain, const struct pa_log *log, int inte
 	if (ps == NULL)
 		return NULL;
 	pthread_mutex_init(&ps->lock, NULL);
-	pthread_cond_init(&ps->wake, NULL);
+	(void)pa_cond_init_monotonic(&ps->wake);
 	ps->chain = chain;
 	ps->log = log;
 	ps->interval_ms = interval_ms;

@@ -2,6 +2,7 @@
  * Slow clients (slowclient.h): the connection list and its sweeper.
  */
 #include "slowclient.h"
+#include "deadline.h"
 #include "clock.h"
 
 #include <pthread.h>
@@ -60,7 +61,7 @@ pa_slowclients_start(const struct pa_log *log, uint64_t header_timeout_us)
 	s->log = log;
 	s->header_timeout_us = header_timeout_us;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	(void)pa_cond_init_monotonic(&s->wake);
 	if (header_timeout_us > 0) {
 		if (pthread_create(&s->sweeper, NULL, sweeper, s) != 0) {
 			pa_slowclients_free(s);

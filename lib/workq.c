@@ -4,6 +4,7 @@
  * round trip), which is the only reason a job exists.
  */
 #include "workq.h"
+#include "deadline.h"
 #include "clock.h"
 
 #include <pthread.h>
@@ -59,8 +60,8 @@ pa_workq_start(int nthreads, size_t max_queued)
 	if (q == NULL)
 		return NULL;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->more, NULL);
-	pthread_cond_init(&q->gone, NULL);
+	(void)pa_cond_init_monotonic(&q->more);
+	(void)pa_cond_init_monotonic(&q->gone);
 	q->max_queued = max_queued;
 	for (i = 0; i < nthreads; i++) {
 		pthread_mutex_lock(&q->lock);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 
 #include "clock.h"
+#include "deadline.h"
 #include "probe.h"
 
 static atomic_int fails_left;	/* the flaky backend fails this many probes */
@@ -108,6 +109,7 @@ test_down_up_logged_once_and_hook_each_round(void **state)
 	chain.links[0].ops = &good_ops;
 	chain.links[1].ops = &flaky_ops;
 	atomic_store(&fails_left, 3);
+	(void)pa_cond_init_monotonic(&h.cond);	/* pa_deadline_ms is monotonic */
 	ps = pa_probes_start(&chain, &log, 5, hook, &h);
 	assert_non_null(ps);
 	/* The first round is done when start returns. */
