@@ -84,26 +84,28 @@ pa_connpool_free(struct pa_connpool *p)
 }
 
 /* Borrows a slot before dl: its index, or -1 with err set.  A slot with a
- * kept connection is preferred to an empty one, which costs a connect.
- * A deadline already passed gets no slot. */
+ * kept connection is preferred to an empty one, which costs a connect;
+ * with want_empty (a retry after the server closed a kept connection, when
+ * the others are likely as dead) the other way round.  A deadline already
+ * passed gets no slot. */
 static int
-take(struct pa_connpool *p, const struct pa_deadline *dl, struct pa_error *err)
+take(struct pa_connpool *p, const struct pa_deadline *dl, bool want_empty,
+     struct pa_error *err)
 {
 	struct timespec until = pa_deadline_timespec(dl);
-	int i, empty, rc = 0;
+	int i, empty, kept, rc = 0;
 
 	pthread_mutex_lock(&p->lock);
 	while (pa_deadline_left_us(dl, pa_now_us()) > 0) {
-		for (i = 0, empty = -1; i < p->n; i++) {
+		for (i = 0, empty = -1, kept = -1; i < p->n; i++) {
 			if (p->busy[i])
 				continue;
-			if (p->conns[i] != NULL)
-				break;
-			if (empty < 0)
+			if (p->conns[i] != NULL && kept < 0)
+				kept = i;
+			if (p->conns[i] == NULL && empty < 0)
 				empty = i;
 		}
-		if (i == p->n)
-			i = empty;
+		i = want_empty ? (empty >= 0 ? empty : kept) : (kept >= 0 ? kept : empty);
 		if (i >= 0) {
 			p->busy[i] = true;
 			pthread_mutex_unlock(&p->lock);
@@ -113,6 +115,9 @@ take(struct pa_connpool *p, const struct pa_deadline *dl, struct pa_error *err)
 			break;
 		rc = pthread_cond_timedwait(&p->freed, &p->lock, &until);
 	}
+	/* A wake-up meant for a free slot may have come with the timeout:
+	 * pass it on, or another waiter with time left would sleep on. */
+	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);
 	pa_error_set(err, "%s: all %d connections busy until the timeout", p->drv->name, p->n);
 	return -1;
@@ -141,9 +146,14 @@ pa_connpool_run(struct pa_connpool *p, const struct pa_deadline *dl, pa_conn_op 
 	bool fresh;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		if ((i = take(p, dl, err)) < 0) {
+		if ((i = take(p, dl, attempt > 0, err)) < 0) {
 			st = PA_CONN_TIMEOUT;
 			break;
+		}
+		if (attempt > 0 && p->conns[i] != NULL) {
+			/* Only kept ones are free: the retry still gets a fresh one. */
+			p->drv->close(p->ctx, p->conns[i]);
+			p->conns[i] = NULL;
 		}
 		fresh = p->conns[i] == NULL;
 		if (fresh && (p->conns[i] = p->drv->open(p->ctx, dl, err)) == NULL) {

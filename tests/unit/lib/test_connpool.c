@@ -157,6 +157,60 @@ test_retry_only_after_server_close(void **state)
 	fake_free(f);
 }
 
+struct runner {
+	struct pa_connpool *p;
+	struct script s;
+};
+
+static void *
+runner_main(void *arg)
+{
+	struct runner *r = arg;
+
+	(void)run(r->p, &r->s, 5000, NULL);
+	return NULL;
+}
+
+/* After a server restart every kept connection is dead: the retry must
+ * go to a fresh connection, not to the next kept (and as dead) one. */
+static void
+test_retry_opens_fresh_with_others_kept(void **state)
+{
+	struct fake *f = fake_new();
+	struct pa_connpool *p = pa_connpool_new(&fake_driver, f, 3, NULL);
+	pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+	struct runner r[2];
+	pthread_t t[2];
+	struct script closed = { .st = { PA_CONN_CLOSED_BY_SERVER, PA_CONN_OK } };
+	int i, waited;
+
+	(void)state;
+	assert_non_null(p);
+	/* Two lookups at once leave two kept connections. */
+	pthread_mutex_lock(&gate);
+	for (i = 0; i < 2; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].p = p;
+		r[i].s.st[0] = PA_CONN_OK;
+		r[i].s.gate = &gate;
+		assert_int_equal(pthread_create(&t[i], NULL, runner_main, &r[i]), 0);
+	}
+	for (waited = 0; waited < 5000 && f->opened < 2; waited += 5)
+		usleep(5000);
+	pthread_mutex_unlock(&gate);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(f->opened, 2);
+	/* The server restarted: the first kept connection says so, and the
+	 * retry runs on connection 3, opened for it. */
+	assert_int_equal(run(p, &closed, 1000, NULL), PA_CONN_OK);
+	assert_int_equal(closed.calls, 2);
+	assert_int_equal(f->opened, 3);
+	assert_int_equal(closed.conn_id[1], 3);
+	pa_connpool_free(p);
+	fake_free(f);
+}
+
 static void
 test_no_retry_after_open_failure(void **state)
 {
@@ -300,6 +354,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retry_only_after_server_close),
+		cmocka_unit_test(test_retry_opens_fresh_with_others_kept),
 		cmocka_unit_test(test_no_retry_after_open_failure),
 		cmocka_unit_test(test_failed_connection_dropped_refused_kept),
 		cmocka_unit_test(test_all_busy_times_out_at_the_deadline),
