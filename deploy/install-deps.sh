@@ -5,7 +5,8 @@
 #   test   build, plus what the test suite runs: cmocka, libcurl,
 #          apache2-utils (htpasswd), openssl, curl, redis-server,
 #          postgresql-15 (server, pgcrypto, psql, pg_dump), clang with
-#          libFuzzer, nginx, caddy, squid, python3
+#          libFuzzer, nginx, caddy, squid, haproxy, python3, an MIT KDC,
+#          podman, buildah, runc, debootstrap, mandoc, lintian, debhelper
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcrypt-dev
@@ -22,6 +23,15 @@ test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 test_pkgs+=(postgresql-15 postgresql-client-15)
 # LDAP: a private slapd and ldapadd for the tests
 test_pkgs+=(slapd ldap-utils)
+# Kerberos Negotiate: GSS-API to build against, and a private MIT KDC,
+# kadmin.local and kinit for the tests
+build_pkgs+=(libkrb5-dev)
+test_pkgs+=(krb5-kdc krb5-admin-server krb5-user)
+# HAProxy as a tested front proxy (deploy/haproxy, proxyauth-check)
+test_pkgs+=(haproxy)
+# the deploy kit run for real (tests/deploy): the container image and the
+# sidecar pod with podman, the Debian package, the man pages
+test_pkgs+=(podman buildah runc debootstrap uidmap mandoc lintian debhelper dpkg-dev fakeroot)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
