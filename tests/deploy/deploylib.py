@@ -154,10 +154,14 @@ def can_run_containers():
         if not shutil.which("podman"):
             _can_run = (False, "podman is not installed")
         else:
-            img = base_image()
-            r = podman("run", "--rm", "--network", "none", img, "true", timeout=120,
-                       check=False)
-            _can_run = (r.returncode == 0, r.out.strip())
+            base_rootfs()   # a failed debootstrap is a failure, not a skip
+            try:
+                img = base_image()
+                r = podman("run", "--rm", "--network", "none", img, "true", timeout=120,
+                           check=False)
+                _can_run = (r.returncode == 0, r.out.strip())
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                _can_run = (False, str(e))
     return _can_run
 
 

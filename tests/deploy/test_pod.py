@@ -124,8 +124,9 @@ class Pod:
                     if "sizeLimit" in ed:
                         opts += ",size=%d" % memory_bytes(ed["sizeLimit"])
                     deploylib.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", d])
-                    self.s.closers.insert(0, lambda d=d: deploylib.run(["umount", d],
-                                                                       check=False))
+                    # Closers run last first: after the pod is removed.
+                    self.s.closers.append(lambda d=d: deploylib.run(["umount", d],
+                                                                    check=False))
                 else:
                     os.chmod(d, 0o2777)
                     if fsgroup is not None:
@@ -179,8 +180,8 @@ class Pod:
 
     def create(self):
         podman("pod", "create", "--name", self.name, "--network", "none")
-        self.s.closers.insert(0, lambda: podman("pod", "rm", "-f", "-t", "0", self.name,
-                                                check=False))
+        self.s.closers.append(lambda: podman("pod", "rm", "-f", "-t", "0", self.name,
+                                             check=False))
         podman("pod", "start", self.name)
         infra = podman("pod", "inspect", "--format", "{{.InfraContainerID}}", self.name).out
         self.pid = int(podman("inspect", "--format", "{{.State.Pid}}", infra.strip()).out)
