@@ -32,6 +32,7 @@ test_pkgs+=(haproxy)
 # the deploy kit run for real (tests/deploy): the container image and the
 # sidecar pod with podman, the Debian package, the man pages
 test_pkgs+=(podman buildah runc debootstrap uidmap mandoc lintian debhelper dpkg-dev fakeroot)
+test_pkgs+=(catatonit)  # the pod's infra (pause) container, which podman builds locally from it
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;

@@ -24,6 +24,11 @@ for variant in plain asan; do
   ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$jobs"
 done
 
+# The deploy kit (image, pod, package, man pages, systemd), once per run on
+# the plain build.
+echo "=== deploy tests ==="
+tests/deploy/run.sh "$root/build/plain"
+
 # The per-backend build options: a build without the network backends
 # compiles, and its unit tests pass.
 echo "=== build without the network backends ==="
