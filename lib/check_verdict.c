@@ -44,11 +44,11 @@ pa_check_denied(const struct pa_check_answer *a, struct pa_check_result *r)
 		pa_check_set(r, PA_CHECK_FAIL, "%ld with the page: the request was let through",
 			     a->status);
 	else if (a->status == 401)
-		pa_check_set(r, PA_CHECK_FAIL, "401 instead of 407: clients of a proxy answer "
-			     "only a 407 challenge");
+		pa_check_set(r, PA_CHECK_FAIL, "401 instead of 407, proxy clients answer only "
+			     "407 (nginx: no error_page 401 to a 407 location?)");
 	else if (a->status == 500)
-		pa_check_set(r, PA_CHECK_FAIL, "500 instead of 407 (nginx: the auth service's 401 "
-			     "is not mapped with error_page 401)");
+		pa_check_set(r, PA_CHECK_FAIL, "500 instead of 407 (nginx auth_request turns an "
+			     "auth service's 407 into 500: use /auth-request, map its 401)");
 	else if (a->status != 407)
 		pa_check_set(r, PA_CHECK_FAIL, "%ld instead of 407", a->status);
 	else if (!a->challenge_basic)
@@ -265,12 +265,25 @@ last_entry(const char *v, char *out, size_t size)
 		out[0] = '\0';
 }
 
+/* Adds name to the comma list of offending headers; a list too long for
+ * the buffer ends in "...". */
+static void
+note(char *list, size_t size, const char *name)
+{
+	size_t pos = strlen(list);
+
+	if ((pos > 0 && pa_buf_append(list, size, &pos, ", ", 2) < 0) ||
+	    pa_escape_append(list, size, &pos, name, strlen(name), false) < 0)
+		memcpy(list + size - 4, "...", 4);
+}
+
 void
 pa_check_upstream_clean(const struct pa_check_answer *a, const char *const *markers,
 			size_t n, const char *secret, const char *forged_xff,
 			const char *what, struct pa_check_result *r)
 {
-	char name[256], value[8192], last[256];
+	char name[256], value[8192], last[256], bad[160] = "";
+	bool pa = false, cred = false;
 	size_t pos = 0, i;
 	int rc;
 
@@ -282,37 +295,35 @@ pa_check_upstream_clean(const struct pa_check_answer *a, const char *const *mark
 	while ((rc = pa_echo_next_header(a->body, a->body_len, &pos, name, sizeof(name),
 					 value, sizeof(value))) == 1) {
 		if (strcasecmp(name, "Proxy-Authorization") == 0) {
-			pa_check_set(r, PA_CHECK_FAIL, "%s: Proxy-Authorization reached the upstream",
-				     what);
-			goto done;
+			pa = true;
+			continue;
 		}
 		if (secret != NULL && secret[0] != '\0' && strstr(value, secret) != NULL) {
-			pa_check_set(r, PA_CHECK_FAIL, "%s: the credentials reached the upstream "
-				     "in %s", what, name);
-			goto done;
+			cred = true;
+			note(bad, sizeof(bad), name);
+			continue;
 		}
 		if (forged_xff != NULL && strcasecmp(name, "X-Forwarded-For") == 0) {
 			last_entry(value, last, sizeof(last));
-			if (strcmp(last, forged_xff) == 0) {
-				pa_check_set(r, PA_CHECK_FAIL, "%s: the client's X-Forwarded-For "
-					     "reached the upstream as the right-most entry", what);
-				goto done;
-			}
+			if (strcmp(last, forged_xff) == 0)
+				note(bad, sizeof(bad), "X-Forwarded-For (right-most entry)");
 			continue;
 		}
-		for (i = 0; i < n; i++) {
-			if (strstr(value, markers[i]) != NULL) {
-				pa_check_set(r, PA_CHECK_FAIL, "%s: the client's %s reached the "
-					     "upstream", what, name);
-				goto done;
-			}
-		}
+		for (i = 0; i < n; i++)
+			if (strstr(value, markers[i]) != NULL)
+				note(bad, sizeof(bad), name);
 	}
-	if (rc < 0)
+	if (pa)
+		pa_check_set(r, PA_CHECK_FAIL, "%s: Proxy-Authorization reached the upstream", what);
+	else if (cred)
+		pa_check_set(r, PA_CHECK_FAIL, "%s: the credentials reached the upstream in %s",
+			     what, bad);
+	else if (bad[0] != '\0')
+		pa_check_set(r, PA_CHECK_FAIL, "%s: reached the upstream: %s", what, bad);
+	else if (rc < 0)
 		pa_check_set(r, PA_CHECK_FAIL, "%s: the echo target's answer does not read", what);
 	else
 		pa_check_set(r, PA_CHECK_PASS, "%s: nothing of it reached the upstream", what);
-done:
 	explicit_bzero(value, sizeof(value));
 }
 
