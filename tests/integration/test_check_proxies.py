@@ -97,7 +97,7 @@ def run_check(s, label, proxy_port, target, outage=None, other_host=None, revers
             "--second-user", "bob", "--second-password-file", s.pw_bob,
             "--protected", "/admin/", "--json", "--timeout", "20"]
     if outage:
-        argv += ["--outage-cmd", outage]
+        argv += ["--outage-cmd", outage + ' "$1"']
     if other_host:
         argv += ["--other-host", other_host]
     r = subprocess.run(argv + [target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
