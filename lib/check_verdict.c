@@ -268,9 +268,13 @@ last_entry(const char *v, char *out, size_t size)
 /* Adds name to the comma list of offending headers; a list too long for
  * the buffer ends in "...". */
 static void
-note(char *list, size_t size, const char *name)
+note(char *list, size_t size, const char *name, const char *secret)
 {
 	size_t pos = strlen(list);
+
+	/* A header named with the credentials is not printed either. */
+	if (secret != NULL && secret[0] != '\0' && strstr(name, secret) != NULL)
+		name = "(a header named with the credentials)";
 
 	if ((pos > 0 && pa_buf_append(list, size, &pos, ", ", 2) < 0) ||
 	    pa_escape_append(list, size, &pos, name, strlen(name), false) < 0)
@@ -300,18 +304,18 @@ pa_check_upstream_clean(const struct pa_check_answer *a, const char *const *mark
 		}
 		if (secret != NULL && secret[0] != '\0' && strstr(value, secret) != NULL) {
 			cred = true;
-			note(bad, sizeof(bad), name);
+			note(bad, sizeof(bad), name, secret);
 			continue;
 		}
 		if (forged_xff != NULL && strcasecmp(name, "X-Forwarded-For") == 0) {
 			last_entry(value, last, sizeof(last));
 			if (strcmp(last, forged_xff) == 0)
-				note(bad, sizeof(bad), "X-Forwarded-For (right-most entry)");
+				note(bad, sizeof(bad), "X-Forwarded-For (right-most entry)", NULL);
 			continue;
 		}
 		for (i = 0; i < n; i++)
 			if (strstr(value, markers[i]) != NULL)
-				note(bad, sizeof(bad), name);
+				note(bad, sizeof(bad), name, secret);
 	}
 	if (pa)
 		pa_check_set(r, PA_CHECK_FAIL, "%s: Proxy-Authorization reached the upstream", what);
