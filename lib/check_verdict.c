@@ -100,18 +100,22 @@ pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r)
 void
 pa_check_no_store(const struct pa_check_answer *a, size_t n, struct pa_check_result *r)
 {
-	size_t i;
+	size_t i, seen = 0;
 
 	for (i = 0; i < n; i++) {
 		if (a[i].status == 0)
 			continue;
+		seen++;
 		if (!a[i].no_store) {
 			pa_check_set(r, PA_CHECK_FAIL, "a %ld answer without Cache-Control: no-store",
 				     a[i].status);
 			return;
 		}
 	}
-	pa_check_set(r, PA_CHECK_PASS, "the refusals carry Cache-Control: no-store");
+	if (seen == 0)
+		pa_check_set(r, PA_CHECK_SKIP, "no answer to look at");
+	else
+		pa_check_set(r, PA_CHECK_PASS, "the refusals carry Cache-Control: no-store");
 }
 
 static void

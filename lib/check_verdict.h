@@ -57,7 +57,8 @@ void pa_check_refused(const struct pa_check_answer *a, const char *what,
 /* The auth service is down: PASS only for 5xx without upstream content. */
 void pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r);
 
-/* Every answer in a[0..n) carries Cache-Control: no-store. */
+/* Every answer in a[0..n) carries Cache-Control: no-store (missing answers
+ * are left out; SKIP when none came). */
 void pa_check_no_store(const struct pa_check_answer *a, size_t n, struct pa_check_result *r);
 
 /*

@@ -217,7 +217,7 @@ variants(struct run *r, const char *name, const char *const (*v)[2], size_t nv,
 	char url[2048];
 	size_t i;
 
-	if (r->o->user2 == NULL || r->o->protected_path == NULL) {
+	if (r->o->user2 == NULL || r->o->protected_path == NULL || nv == 0) {
 		pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
 		return 0;
 	}
@@ -249,8 +249,8 @@ static int
 path_variants(struct run *r)
 {
 	const char *p = r->o->protected_path;
-	char up[512], in[600], enc_in[600], dbl[600], letter[600], dletter[600], semi[600],
-	     suffix[600];
+	char up[512] = "", in[600] = "", enc_in[600] = "", dbl[600] = "", letter[600] = "",
+	     dletter[600] = "", semi[600] = "", suffix[600] = "";
 	size_t n = p ? strlen(p) : 0;
 	int trail = n > 1 && p[n - 1] == '/';
 	const char *const v[][2] = {
@@ -260,8 +260,9 @@ path_variants(struct run *r)
 		{ "semicolon", semi }, { "format-suffix", suffix },
 	};
 
+	/* main() lets only such paths through; anything else is skipped. */
 	if (p != NULL && (n < 2 || p[0] != '/' || n > 400))
-		p = NULL;
+		return variants(r, "path-variants", NULL, 0, false);
 	if (p != NULL) {
 		snprintf(up, sizeof(up), "%s", p);
 		upper(up);

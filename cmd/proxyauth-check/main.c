@@ -127,8 +127,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	o.target = argv[optind];
-	if (o.protected_path != NULL && o.protected_path[0] != '/') {
-		fprintf(stderr, "proxyauth-check: --protected must start with '/'\n");
+	if (o.protected_path != NULL && (o.protected_path[0] != '/' ||
+					 strlen(o.protected_path) < 2 ||
+					 strlen(o.protected_path) > 400)) {
+		fprintf(stderr, "proxyauth-check: --protected: a path of 2 to 400 bytes "
+			"starting with '/'\n");
 		return 2;
 	}
 	if (read_password(pwfile, o.user, o.password, sizeof(o.password)) != 0)

@@ -121,6 +121,10 @@ test_no_store(void **state)
 	pa_check_no_store(a, 2, &r);
 	assert_int_equal(r.verdict, PA_CHECK_FAIL);
 	assert_non_null(strstr(r.reason, "407"));
+	/* No answer at all proves nothing either way. */
+	a[0].status = a[1].status = 0;
+	pa_check_no_store(a, 2, &r);
+	assert_int_equal(r.verdict, PA_CHECK_SKIP);
 }
 
 static void
