@@ -22,7 +22,8 @@
 -- Nothing is logged here: the credentials stay out of HAProxy's logs.
 
 local auth_url = os.getenv("PROXYAUTHD_AUTH_URL") or "http://127.0.0.1:9180/auth"
-local timeout_ms = tonumber(os.getenv("PROXYAUTHD_TIMEOUT_MS") or "5000")
+-- The server timeout of one attempt; core.httpclient makes up to four.
+local timeout_ms = tonumber(os.getenv("PROXYAUTHD_TIMEOUT_MS") or "3000")
 
 -- The values of one header of a HAProxy header table (indexed from 0).
 local function values(hdrs, name)

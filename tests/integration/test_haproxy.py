@@ -4,11 +4,12 @@ configured from the shipped deploy/haproxy/haproxy.cfg and proxyauth.lua
 with only ports and paths substituted -> the Lua action's core.httpclient
 call to proxyauthd's /auth -> an echo upstream that records every request.
 A refused request never reaches the upstream; hosts the config does not
-serve get 421; proxyauthd stopped gives 503, never the page.  The issue 12
+serve get 421; proxyauthd stopped or hung gives 503, never the page.  The issue 12
 matrix (rules_matrix.py) runs through it as through the other proxies.
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -138,6 +139,25 @@ def body(s):
     m.curl_paths()
     m.paths()
     m.hosts(served={"upper-port"})
+
+    # proxyauthd hung (SIGSTOP: connections accepted, never answered),
+    # through a second HAProxy whose per-attempt timeout is 400 ms: 503
+    # once the HTTP client gives up, never the page.
+    quick_port = e2e.free_port()
+    quick = start_haproxy(s, haproxy_config(
+        s, pa_port, up.port, quick_port, "haproxy-quick",
+        lambda t: t.replace("PROXYAUTHD_TIMEOUT_MS 3000", "PROXYAUTHD_TIMEOUT_MS 400")),
+        quick_port, "haproxy-quick")
+    if quick is not None:
+        os.kill(daemon.pid, signal.SIGSTOP)
+        try:
+            n = up.count
+            st, h, b = curl(quick_port, url, "alice", "alice-pw")
+            s.check("proxyauthd hung: 503, not the page, nothing upstream",
+                    st == 503 and up.count == n, st, h, b)
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+        s.stop(quick, timeout=10)
 
     # proxyauthd stopped: 503 from HAProxy, never the page.
     s.stop(daemon)
