@@ -473,6 +473,12 @@ chk_run(const struct chk_opts *o, struct pa_check_result *res, size_t *n,
 	}
 	if (split_target(&r, err) < 0)
 		goto done;
+	/* Through a forward proxy an https target is a CONNECT tunnel, which
+	 * none of these checks is about. */
+	if (o->proxy != NULL && strcmp(r.scheme, "http") != 0) {
+		pa_error_set(err, "with -x the target must be an http:// URL");
+		goto done;
+	}
 	if (make_token(o->user, o->password, r.token, sizeof(r.token)) < 0 ||
 	    (o->user2 != NULL && make_token(o->user2, o->password2, r.token2,
 					    sizeof(r.token2)) < 0)) {

@@ -89,19 +89,23 @@ esac
             pass
 
 
-def run_check(s, label, proxy_port, target, outage=None, other_host=None, reverse=False):
-    """Runs proxyauth-check --json; returns (exit status, {check: result})."""
+def run_check(s, label, proxy_port, target, outage=None, other_host=None, reverse=False,
+              stdin=False):
+    """Runs proxyauth-check --json; returns (exit status, {check: result}).
+    With stdin the passwords go to standard input, one line each."""
     argv = [CHECK, "--reverse" if reverse else "-x",
             ("127.0.0.1:%d" if reverse else "http://127.0.0.1:%d") % proxy_port,
-            "--user", "alice", "--password-file", s.pw_alice,
-            "--second-user", "bob", "--second-password-file", s.pw_bob,
+            "--user", "alice", "--second-user", "bob",
             "--protected", "/admin/", "--json", "--timeout", "20"]
+    if not stdin:
+        argv += ["--password-file", s.pw_alice, "--second-password-file", s.pw_bob]
     if outage:
         argv += ["--outage-cmd", outage + ' "$1"']
     if other_host:
         argv += ["--other-host", other_host]
     r = subprocess.run(argv + [target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=e2e.child_env(), timeout=300)
+                       input=b"alice-pw\nbob-pw\n" if stdin else b"", env=e2e.child_env(),
+                       timeout=300)
     out = r.stdout.decode(errors="replace")
     try:
         got = {c["name"]: c for c in json.loads(out)["checks"]}
@@ -238,8 +242,26 @@ def body(s):
             else:
                 expect_pass(s, label, rc, got)
                 rc2, got2 = run_check(s, label + "-reverse", proxy_port,
-                                      "http://app.example.org/hello?x=1", reverse=True)
-                expect_pass(s, label + " --reverse", rc2, got2, skip=("outage",))
+                                      "http://app.example.org/hello?x=1", reverse=True,
+                                      stdin=True)
+                expect_pass(s, label + " --reverse, passwords on stdin", rc2, got2,
+                            skip=("outage",))
+                # Usage and setup errors: exit 2, no check run.
+                loose = s.write("loose.pw", "alice-pw\n", 0o644)
+                for what, argv in (
+                        ("a password file others can read",
+                         ["-x", "http://127.0.0.1:%d" % proxy_port, "--user", "alice",
+                          "--password-file", loose, "http://app.example.org/"]),
+                        ("an https target through -x",
+                         ["-x", "http://127.0.0.1:%d" % proxy_port, "--user", "alice",
+                          "--password-file", s.pw_alice, "https://app.example.org/"]),
+                        ("no proxy", ["--user", "alice", "http://app.example.org/"])):
+                    r = subprocess.run([CHECK] + argv, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, input=b"", env=e2e.child_env(),
+                                       timeout=60)
+                    s.check("proxyauth-check with %s: exit 2, nothing checked" % what,
+                            r.returncode == 2 and b"PASS" not in r.stdout, r.returncode,
+                            r.stdout, r.stderr)
             s.stop(p, timeout=10)
         s.stop(d.proc)
 
