@@ -12,7 +12,9 @@
  * answer when it comes back, shown with a change whose notice was
  * suppressed); pooled connections terminated by the server; PostgreSQL
  * stopped mid-run (503, never an allow; /readyz down) and started again
- * (recovery without restarting proxyauthd); a server that never answers
+ * (recovery without restarting proxyauthd); with stale_grace, a cached
+ * grant served stale while PostgreSQL is stopped, and the old password
+ * refused at once when it is back changed; a server that never answers
  * and a query that waits on a lock (timeout_ms); 32 concurrent requests
  * for different users; and configuration errors under -t.
  *

@@ -6,7 +6,9 @@
  * least-privilege ACL user whose password comes from a 0600 file;
  * invalidation through <prefix>invalidate and the drop of every Redis
  * answer after the subscriber reconnects; 503 (never an allow) while Redis
- * is down, never answers or freezes mid-run, and recovery without
+ * is down, never answers or freezes mid-run, but a cached grant served
+ * stale (stale_grace) through an outage that took the subscription with
+ * it, and refused once Redis is back changed; recovery without
  * restarting proxyauthd; SIGTERM while Redis hangs; many users at once;
  * and proxyauth-passwd --redis.
  *
