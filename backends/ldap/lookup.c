@@ -203,19 +203,11 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 		res = PA_DENIED;	/* never an anonymous bind (SPEC section 3) */
 		goto done;
 	}
-	/* Not zeroed (6.5 KB): every field is set here, the strings are
-	 * only read up to the NUL written with them. */
-	if ((l = malloc(sizeof(*l))) == NULL) {
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		pa_error_set(err, "out of memory");
 		goto done;
 	}
 	l->cred = cred;
-	l->name[0] = l->dn[0] = '\0';
-	l->expires_ms = 0;
-	l->expiry_bad = false;
-	l->entries = 0;
-	l->g.len = 0;
-	ldapb_groups_reset(&l->g);
 	if (b->search_mode) {
 		rc = ldapb_pool_run(b, b->svc, dl, step_find, l, err);
 		if (rc != LDAP_SUCCESS) {
