@@ -11,10 +11,10 @@
 #include "htpasswd.h"
 #include "backend.h"
 #include "hash.h"
+#include "problems.h"
 #include "text.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,28 +100,6 @@ parse_line(char *line, bool allow_weak, struct pa_htpasswd_entry *e, struct pa_e
 	return 1;
 }
 
-/* Records one problem.  With report (proxyauthd -t) the previous one is
- * printed and parsing goes on, so that every broken line is listed; the
- * last stays in err.  Returns true when the caller must stop. */
-static bool
-problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static bool
-problem(FILE *report, int *problems, struct pa_error *err, const char *fmt, ...)
-{
-	char msg[1024];		/* longer than err: pa_error_set marks a cut */
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (report != NULL && (*problems)++ > 0)
-		fprintf(report, "%s\n", err->msg);
-	pa_error_set(err, "%s", msg);
-	return report == NULL;
-}
-
 /* Parses the file at path; messages name it as shown. */
 static int
 parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpasswd_table **out,
@@ -133,7 +111,10 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	char *line = NULL;
 	size_t linecap = 0;
 	ssize_t len;
-	int lineno = 0, rc, problems = 0;
+	int lineno = 0, rc;
+	/* With report (proxyauthd -t) parsing goes on past a broken line,
+	 * so that every one is listed; the last stays in err. */
+	struct pa_problems pr = { report, err, 0 };
 	FILE *fp;
 
 	*out = NULL;
@@ -166,7 +147,7 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 		}
 		rc = parse_line(line, allow_weak, &t->v[t->n], &lerr);
 		if (rc < 0) {
-			if (problem(report, &problems, err, "%s:%d: %s", shown, lineno, lerr.msg))
+			if (pa_problem(&pr, shown, lineno, "%s", lerr.msg))
 				goto fail;
 			continue;
 		}
@@ -190,13 +171,13 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	for (i = 1; i < t->n; i++) {
 		if (strcmp(t->v[i - 1].user, t->v[i].user) == 0) {
 			int a = t->v[i - 1].line, b = t->v[i].line;
-			if (problem(report, &problems, err,
-				    "%s:%d: duplicate user '%s' (also on line %d)", shown,
-				    a > b ? a : b, t->v[i].user, a > b ? b : a))
+			if (pa_problem(&pr, shown, a > b ? a : b,
+				       "duplicate user '%s' (also on line %d)", t->v[i].user,
+				       a > b ? b : a))
 				goto fail;
 		}
 	}
-	if (problems > 0)
+	if (pr.n > 0)
 		goto fail;
 	free(line);
 	fclose(fp);

@@ -51,6 +51,10 @@ struct pa_backend_env {
 	/* Drops cached answers for user (NULL: every user of this backend).
 	 * May be NULL; safe to call from any thread. */
 	void (*invalidate)(void *arg, const char *backend, const char *user);
+	/* Ends the TTL of every cached answer of this backend now but keeps
+	 * its grants for stale_grace (notices go unheard from now on).  May
+	 * be NULL; safe from any thread; takes invalidate_arg. */
+	void (*expire)(void *arg, const char *backend);
 	void *invalidate_arg;
 };
 

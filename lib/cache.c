@@ -192,6 +192,34 @@ pa_cache_invalidate_backend(struct pa_cache *c, const char *backend)
 	return pa_lru_remove_if(c->map, drop_backend, (void *)backend);
 }
 
+struct expire_arg {
+	const char *backend;
+	uint64_t now_ms;
+};
+
+static bool
+expire_backend(struct pa_lru_node *n, void *arg)
+{
+	struct entry *e = (struct entry *)n;
+	const struct expire_arg *a = arg;
+
+	if (!drop_backend(n, (void *)a->backend) || e->expires_ms <= a->now_ms)
+		return false;
+	e->expires_ms = a->now_ms;
+	return true;
+}
+
+size_t
+pa_cache_expire_backend(struct pa_cache *c, const char *backend, uint64_t now_ms)
+{
+	struct expire_arg a = { backend, now_ms };
+
+	/* No generation bump: an answer being looked up now is as good as
+	 * one looked up a moment later, and the bump would make its store
+	 * drop the entry it replaces, which stale_grace may still need. */
+	return pa_lru_visit(c->map, expire_backend, &a);
+}
+
 size_t
 pa_cache_entries(struct pa_cache *c)
 {

@@ -72,6 +72,14 @@ size_t pa_cache_invalidate_user(struct pa_cache *c, const char *user);
  * answer (the backend may have missed notices).  Returns the number. */
 size_t pa_cache_invalidate_backend(struct pa_cache *c, const char *backend);
 
+/* Ends the TTL, at now_ms, of every answer a backend gave and of every
+ * "not found anywhere" answer, but keeps them: for when notices about the
+ * backend go unheard from now on.  None answers fresh again, so the
+ * backend is asked first; a grant may still answer stale, within
+ * stale_grace from now_ms, while the backend cannot answer (a denial
+ * never does).  Returns the number of answers it cut. */
+size_t pa_cache_expire_backend(struct pa_cache *c, const char *backend, uint64_t now_ms);
+
 size_t pa_cache_entries(struct pa_cache *c);
 
 #endif

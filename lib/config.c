@@ -11,6 +11,7 @@
 #include "config.h"
 #include "backend.h"
 #include "netaddr.h"
+#include "problems.h"
 #include "rules.h"
 #include "text.h"
 
@@ -140,9 +141,8 @@ const struct pa_conf_key pa_server_keys[] = {
 struct load {
 	struct pa_config *cfg;
 	FILE *fp;
-	FILE *report;
+	struct pa_problems pr;		/* each printed at once (no err) */
 	int line;
-	int problems;
 };
 
 static void
@@ -154,15 +154,9 @@ problem(struct load *ld, const char *where, int line, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (line > 0)
-		fprintf(ld->report, "%s:%d: ", where, line);
-	else
-		fprintf(ld->report, "%s: ", where);
 	va_start(ap, fmt);
-	vfprintf(ld->report, fmt, ap);
+	(void)pa_problemv(&ld->pr, where, line, fmt, ap);
 	va_end(ap);
-	fputc('\n', ld->report);
-	ld->problems++;
 }
 
 static const struct pa_conf_key *
@@ -468,7 +462,7 @@ check_backend_name(const char *name, size_t len, void *arg)
 int
 pa_config_load(const char *path, char *const *envp, struct pa_config *cfg, FILE *report)
 {
-	struct load ld = { .cfg = cfg, .report = report };
+	struct load ld = { .cfg = cfg, .pr = { .report = report } };
 	const struct pa_section *srv;
 	struct backends_check bc = { .ld = &ld };
 	int rc;
@@ -480,7 +474,7 @@ pa_config_load(const char *path, char *const *envp, struct pa_config *cfg, FILE 
 	}
 	if ((ld.fp = fopen(path, "r")) == NULL) {
 		problem(&ld, path, 0, "cannot open: %s", strerror(errno));
-		return ld.problems;
+		return ld.pr.n;
 	}
 	rc = ini_parse_stream(reader, &ld, on_value, &ld);
 	fclose(ld.fp);
@@ -502,7 +496,7 @@ pa_config_load(const char *path, char *const *envp, struct pa_config *cfg, FILE 
 			problem(&ld, bc.where, 0, "backends must name at least one backend");
 		pa_list_foreach(list, check_backend_name, &bc);
 	}
-	return ld.problems;
+	return ld.pr.n;
 }
 
 void

@@ -6,6 +6,7 @@
  */
 #include "lockout_redis.h"
 #include "backend.h"
+#include "redisconn.h"
 
 #include <openssl/crypto.h>
 

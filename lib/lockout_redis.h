@@ -14,7 +14,6 @@
 
 #include "lockout.h"
 #include "config.h"
-#include "redisconn.h"
 
 /* The store on the [redis] section's server of cfg (address, username,
  * password_file, db, timeout_ms, key_prefix), every key under key_prefix.

@@ -263,6 +263,24 @@ pa_lru_remove_if(struct pa_lru *m, bool (*drop)(const struct pa_lru_node *, void
 }
 
 size_t
+pa_lru_visit(struct pa_lru *m, bool (*visit)(struct pa_lru_node *, void *), void *arg)
+{
+	size_t i, changed = 0;
+
+	for (i = 0; i < m->nshards; i++) {
+		struct pa_lru_shard *s = &m->shards[i];
+		struct pa_lru_node *n;
+
+		pthread_mutex_lock(&s->lock);
+		for (n = s->head; n != NULL; n = n->next)
+			if (visit(n, arg))
+				changed++;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return changed;
+}
+
+size_t
 pa_lru_count(struct pa_lru *m)
 {
 	size_t i, n = 0;

@@ -59,6 +59,11 @@ void pa_lru_remove(struct pa_lru_shard *s, struct pa_lru_node *node);
 size_t pa_lru_remove_if(struct pa_lru *m, bool (*drop)(const struct pa_lru_node *, void *),
 			void *arg);
 
+/* Calls visit(node, arg) on every node, shard by shard, under the
+ * shard's lock; visit may change the node's payload, never its key.
+ * Returns how many visits returned true. */
+size_t pa_lru_visit(struct pa_lru *m, bool (*visit)(struct pa_lru_node *, void *), void *arg);
+
 /* Nodes held now (a moment's snapshot). */
 size_t pa_lru_count(struct pa_lru *m);
 

@@ -5,6 +5,7 @@
  */
 #include "passwd_redis.h"
 #include "credentials.h"
+#include "redisconn.h"
 
 #include <stdio.h>
 

@@ -9,7 +9,7 @@
 
 #include "error.h"
 #include "passwd_file.h"
-#include "redisconn.h"
+#include "redisopts.h"
 
 /*
  * Applies op to user on the server o names, keys under prefix.  For

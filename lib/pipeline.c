@@ -36,6 +36,21 @@ invalidate(void *arg, const char *backend, const char *user)
 			   user != NULL ? " for " : "", user != NULL ? user : "");
 }
 
+/* The backends' hook for a lost LISTEN/SUBSCRIBE: asked again first, a
+ * grant kept for stale_grace. */
+static void
+expire(void *arg, const char *backend)
+{
+	struct pa_pipeline *p = arg;
+	size_t n;
+
+	if (p->cache == NULL)
+		return;
+	n = pa_cache_expire_backend(p->cache, backend, pa_now_us() / 1000);
+	if (n > 0)
+		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
+}
+
 static void
 observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
 {
@@ -141,6 +156,7 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	p->env = *env;
 	p->env.invalidate = invalidate;
 	p->env.invalidate_arg = p;
+	p->env.expire = expire;
 	p->ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "cache_ttl") * 1000;
 	p->negative_ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "negative_ttl") * 1000;
 	p->stale_grace_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "stale_grace") * 1000;

@@ -13,17 +13,7 @@
 #include "deadline.h"
 #include "error.h"
 #include "log.h"
-
-struct pa_redis_opts {
-	const char *address;	/* "host:port", "[v6]:port" or "/path/to/socket" */
-	const char *username;	/* "" or NULL: AUTH with the password only */
-	const char *password;	/* "" or NULL: no AUTH */
-	long db;
-	long timeout_ms;	/* a whole pooled command; see below */
-};
-
-/* 0 when address is usable ("host:port", "[v6]:port", "/socket"). */
-int pa_redis_check_address(const char *address, struct pa_error *err);
+#include "redisopts.h"
 
 /* Connects, authenticates and selects the database, all before dl.
  * Returns the context (free it with redisFree()), or NULL with err set.

@@ -117,10 +117,14 @@ run(void *arg)
 			pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: %s lost: %s; reconnecting",
 				   src->name, w->cfg.conn_name, err.msg);
 			down = true;
-			/* From now on notices go unheard: drop at once what the
-			 * source told us, not only once it is back (it may not be
-			 * for a while). */
-			w->cfg.invalidate(w->cfg.invalidate_arg, src->name, NULL);
+			/* From now on notices go unheard: what the source told
+			 * us is asked again at once, not only once it is back (it
+			 * may not be for a while); while the server is down too,
+			 * stale_grace may still use a grant. */
+			if (w->cfg.expire != NULL)
+				w->cfg.expire(w->cfg.invalidate_arg, src->name);
+			else
+				w->cfg.invalidate(w->cfg.invalidate_arg, src->name, NULL);
 		}
 		src->close(w->cfg.ctx, conn);
 	}

@@ -4,11 +4,13 @@
  * subscribed connection and how to read what arrived; the watcher keeps
  * it up.
  *
- * Invariants.  Notices sent while the watcher is not subscribed are lost,
- * so it drops every answer the source vouched for (invalidate(NULL)) the
- * moment the connection is lost, and again each time it has
- * (re)subscribed, since answers cached while it was down were not
- * watched.  Failed attempts back off from 250 ms, doubling up to 2 s; a
+ * Invariants.  Notices sent while the watcher is not subscribed are lost.
+ * The moment the connection is lost, every answer the source vouched for
+ * is expired (expire(): asked again first, but a grant may still answer
+ * stale while the server is down; without that hook, invalidate(NULL)
+ * drops them), and each time it has (re)subscribed they are dropped
+ * (invalidate(NULL)): notices were missed in between, and answers cached
+ * while it was down were not watched.  Failed attempts back off from 250 ms, doubling up to 2 s; a
  * success starts again at 250 ms.  It logs "down" once when it goes down
  * and "up" once when it comes back.  pa_watcher_stop() returns at once
  * (it never waits out a back-off or a poll), except for an open already
@@ -47,6 +49,9 @@ struct pa_watcher_config {
 	const struct pa_log *log;
 	/* Drops the answers of backend src->name about user (NULL: all). */
 	void (*invalidate)(void *arg, const char *backend, const char *user);
+	/* Ends the TTL of the answers of backend src->name, keeping them
+	 * for stale use (on loss).  May be NULL: invalidate(NULL) instead. */
+	void (*expire)(void *arg, const char *backend);
 	void *invalidate_arg;
 };
 

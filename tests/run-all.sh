@@ -36,6 +36,18 @@ dir="$root/build/nobackends"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPA_WITH_LDAP=OFF \
   -DPA_WITH_POSTGRES=OFF -DPA_WITH_REDIS=OFF >/dev/null
 cmake --build "$dir" -j "$jobs"
+# ... and needs no hiredis: no source includes it, no program links or
+# calls it (grep without -q: it reads all, so pipefail sees no SIGPIPE).
+for b in proxyauthd proxyauth-passwd proxyauth-squid; do
+  if ldd "$dir/$b" | grep hiredis >/dev/null || nm -u "$dir/$b" | grep -E ' redis[A-Z]' >/dev/null; then
+    echo "$b still needs hiredis in the build without Redis" >&2
+    exit 1
+  fi
+done
+if grep -rl --include='*.d' hiredis "$dir/CMakeFiles" >/dev/null; then
+  echo "a source still includes hiredis in the build without Redis" >&2
+  exit 1
+fi
 ctest --test-dir "$dir" --output-on-failure --no-tests=error -R '^unit/' -j "$jobs"
 
 fuzz_secs=${PA_FUZZ_SECONDS:-30}

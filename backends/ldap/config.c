@@ -11,6 +11,7 @@
  */
 #include "ldap_escape.h"
 #include "ldapb.h"
+#include "problems.h"
 #include "secret.h"
 
 #include <errno.h>
@@ -43,9 +44,7 @@ static const struct pa_conf_key ldap_keys[] = {
 
 struct problems {
 	const struct pa_section *conf;
-	FILE *report;
-	struct pa_error *err;
-	int n;
+	struct pa_problems pr;		/* the last in err: open() returns it */
 };
 
 static void
@@ -57,17 +56,13 @@ problem(struct problems *p, const char *key, const char *fmt, ...)
 static void
 problem(struct problems *p, const char *key, const char *fmt, ...)
 {
-	char where[256], msg[512];
+	char where[256];
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->report != NULL && p->n > 0)
-		fprintf(p->report, "%s\n", p->err->msg);
-	p->n++;
 	pa_conf_where(p->conf, key, where, sizeof(where));
-	pa_error_set(p->err, "%s: %s", where, msg);
+	va_start(ap, fmt);
+	(void)pa_problemv(&p->pr, where, 0, fmt, ap);
+	va_end(ap);
 }
 
 /* The servers in a uri list (separated by spaces or commas, as libldap
@@ -99,7 +94,7 @@ static int
 ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void **ctx,
 	  struct pa_error *err)
 {
-	struct problems p = { conf, env->report, err, 0 };
+	struct problems p = { conf, { env->report, err, 0 } };
 	const char *pwfile = pa_conf_str(conf, ldap_keys, "bind_password_file");
 	char test[FILTER_MAX];
 	struct ldapb *b;
@@ -185,7 +180,7 @@ ldap_open(const struct pa_section *conf, const struct pa_backend_env *env, void 
 		if (pa_secret_read(pwfile, b->bind_pw, sizeof(b->bind_pw), &e) != 0)
 			problem(&p, "bind_password_file", "%s", e.msg);
 	}
-	if (p.n > 0) {
+	if (p.pr.n > 0) {
 		ldap_close(b);
 		return -1;
 	}

@@ -15,10 +15,21 @@
 #include "text.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+void
+ldapb_groups_reset(struct groups *g)
+{
+	if (g->len > 0)
+		OPENSSL_cleanse(g->list, g->len);
+	g->list[0] = '\0';
+	g->len = 0;
+	g->overflow = false;
+}
 
 /* Adds one group name (len bytes) to g, refusing names that would break
  * the comma list or the header. */

@@ -39,6 +39,9 @@ struct ldapb {
 	struct pa_connpool *usr;	/* user binds only */
 };
 
+/* A comma list of group names.  Only appended to (pa_buf_append: all or
+ * nothing, NUL at len), so list[0..len] is all it ever held since it was
+ * last reset: that is what a reset or the end of a lookup scrubs. */
 struct groups {
 	char list[PA_GROUPS_MAX];
 	size_t len;
@@ -95,6 +98,9 @@ int ldapb_pool_run(struct ldapb *b, struct pa_connpool *p, const struct pa_deadl
 int ldapb_probe(void *ctx, struct pa_error *err);
 
 /* entry.c */
+
+/* Empties g, scrubbing what it held.  Also makes a fresh one (its len 0). */
+void ldapb_groups_reset(struct groups *g);
 
 /* Adds the values of attr on entry to g, as DNs (dn_values: the first
  * RDN's value) or as names; bad names are left out, overflow noted. */

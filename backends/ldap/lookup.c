@@ -60,7 +60,7 @@ step_find(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
 	l->dn[0] = '\0';
 	l->name[0] = '\0';
 	l->entries = 0;
-	memset(&l->g, 0, sizeof(l->g));
+	ldapb_groups_reset(&l->g);
 	if (pa_ldap_escape_filter(l->cred->user, strlen(l->cred->user), esc, sizeof(esc)) < 0 ||
 	    pa_ldap_expand(b->user_filter, 'u', esc, filter, sizeof(filter)) < 0) {
 		pa_error_set(err, "user filter too long");
@@ -126,7 +126,7 @@ step_bind(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
 	}
 	if (b->search_mode)
 		return rc;
-	memset(&l->g, 0, sizeof(l->g));
+	ldapb_groups_reset(&l->g);
 	l->name[0] = '\0';
 	if (attr_groups)
 		attrs[na++] = b->group_attribute;
@@ -300,9 +300,14 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	}
 	res = PA_GRANTED;
 done:
-	/* The user's DN, name and groups: no trace left in freed memory. */
-	if (l != NULL)
-		OPENSSL_cleanse(l, sizeof(*l));
+	/* The user's DN, name and groups: no trace left in freed memory
+	 * (the name and the DN whole, since a write cut short may leave
+	 * bytes past the NUL). */
+	if (l != NULL) {
+		OPENSSL_cleanse(l->name, sizeof(l->name));
+		OPENSSL_cleanse(l->dn, sizeof(l->dn));
+		ldapb_groups_reset(&l->g);
+	}
 	free(l);
 	return res;
 }

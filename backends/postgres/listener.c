@@ -4,8 +4,8 @@
  * A listener (lib/watcher.c) with its own connection LISTENs on
  * proxyauth_changed and hands each payload (a user name) to the cache;
  * an empty payload (a TRUNCATE) drops every PostgreSQL answer, and so
- * does every loss of that connection and every (re)connection, since
- * notices may have been missed while away.
+ * does every (re)connection, since notices may have been missed while
+ * away; a loss of that connection expires them (kept for stale_grace).
  */
 #include "pgb.h"
 

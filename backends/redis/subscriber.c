@@ -3,9 +3,10 @@
  *
  * A subscriber (lib/watcher.c) with its own connection listens on
  * <prefix>invalidate and hands each user name to the cache.
- * It drops every Redis-backed answer the moment its connection is lost
- * and again whenever it has (re)subscribed, since messages may have been
- * missed while it was away; it retries after 250 ms, doubling to 2 s.
+ * The moment its connection is lost every Redis-backed answer expires
+ * (asked again first, a grant kept for stale_grace), and whenever it has
+ * (re)subscribed they are dropped, since messages may have been missed
+ * while it was away; it retries after 250 ms, doubling to 2 s.
  */
 #include "redisb.h"
 

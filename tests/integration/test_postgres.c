@@ -12,7 +12,9 @@
  * answer when it comes back, shown with a change whose notice was
  * suppressed); pooled connections terminated by the server; PostgreSQL
  * stopped mid-run (503, never an allow; /readyz down) and started again
- * (recovery without restarting proxyauthd); a server that never answers
+ * (recovery without restarting proxyauthd); with stale_grace, a cached
+ * grant served stale while PostgreSQL is stopped, and the old password
+ * refused at once when it is back changed; a server that never answers
  * and a query that waits on a lock (timeout_ms); 32 concurrent requests
  * for different users; and configuration errors under -t.
  *
@@ -616,6 +618,47 @@ test_server_down(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* ---- 3a. stale answers through an outage ------------------------------- */
+
+/* With stale_grace, PostgreSQL stopped (the listening connection lost
+ * with it) leaves the cached grants usable stale: asked again first and,
+ * with the server down, answering logged cache=stale (they were dropped
+ * on that loss before, so only 503s came).  Once it is back with the
+ * password changed unannounced, the old one is refused at the first try
+ * (asked again, never served from the cache while the server answers). */
+static void
+test_stale_through_outage(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+
+	add_cheap_user("mona", "mona-pw-1", "m");
+	d = start_daemon(f, "stale_grace = 60\n", "timeout_ms = 500\n");
+	wait_listening(d, 1, 5000);
+	expect_allow(d, "mona", "mona-pw-1", "m", "mona, first");
+	expect_allow(d, "mona", "mona-pw-1", "m", "mona, cached");
+	pa_expect_last_decision(d, "cache", "hit");
+
+	assert_int_equal(pa_pg_stop(&pg), 0);
+	if (!pa_daemon_wait_log(d, "listening connection lost", 1, 3000))
+		fail_msg("the lost listening connection is not logged within 3 s of the stop");
+	expect_allow(d, "mona", "mona-pw-1", "m", "mona, PostgreSQL down, within stale_grace");
+	pa_expect_last_decision(d, "cache", "stale");
+	expect_unavailable(d, "mona", "other-pw", "a password never cached, PostgreSQL down");
+
+	assert_int_equal(pa_pg_restart(&pg), 0);
+	sql("postgres", "ALTER TABLE proxyauth.users DISABLE TRIGGER users_notify; "
+	    "UPDATE proxyauth.users SET password_hash = proxyauth_crypto.crypt('mona-pw-2', "
+	    "proxyauth_crypto.gen_salt('bf', 4)) WHERE username = 'mona'; "
+	    "ALTER TABLE proxyauth.users ENABLE TRIGGER users_notify");
+	expect_deny(d, "mona", "mona-pw-1", "the old password once PostgreSQL is back");
+	pa_expect_last_decision(d, "cache", "miss");
+	expect_allow(d, "mona", "mona-pw-2", "m", "the new password once PostgreSQL is back");
+	wait_listening(d, 2, 5000);
+	expect_deny(d, "mona", "mona-pw-1", "the old password, listening again");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 4. a server that never answers, a query that waits on a lock -------- */
 
 static void
@@ -889,6 +932,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_odd_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalidation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_through_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),

@@ -6,7 +6,9 @@
  * least-privilege ACL user whose password comes from a 0600 file;
  * invalidation through <prefix>invalidate and the drop of every Redis
  * answer after the subscriber reconnects; 503 (never an allow) while Redis
- * is down, never answers or freezes mid-run, and recovery without
+ * is down, never answers or freezes mid-run, but a cached grant served
+ * stale (stale_grace) through an outage that took the subscription with
+ * it, and refused once Redis is back changed; recovery without
  * restarting proxyauthd; SIGTERM while Redis hangs; many users at once;
  * and proxyauth-passwd --redis.
  *
@@ -1263,6 +1265,47 @@ test_drop_on_subscription_loss(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* ---- 6a'''. stale answers through an outage ------------------------------ */
+
+/* With stale_grace, a Redis that goes away (the subscriber's connection
+ * lost with it) leaves the cached grants usable stale: they are asked
+ * again first and, with Redis down, answer logged cache=stale (they
+ * were dropped on that loss before, so only 503s came).  Once Redis is
+ * back with the password changed, the old one is refused at the first
+ * try (asked again, never served from the cache while Redis answers),
+ * and the new one works. */
+static void
+test_stale_through_outage(void **state)
+{
+	struct rt *t = *state;
+	struct pa_daemon *d;
+
+	start_redis(t);
+	seed(&t->rs, "alice", "pw-1", "groups", "dev", NULL);
+	d = start_daemon(t, t->rs.addr, "stale_grace = 60\n", "timeout_ms = 500\n");
+	expect_allow(d, "alice", "pw-1", "dev", "alice, first");
+	expect_allow(d, "alice", "pw-1", "dev", "alice, cached");
+	pa_expect_last_decision(d, "cache", "hit");
+
+	assert_int_equal(pa_redis_stop(&t->rs), 0);
+	if (!pa_daemon_wait_log(d, "redis: subscriber connection lost", 1, 3000))
+		fail_msg("the lost subscriber connection is not logged within 3 s of the stop");
+	expect_allow(d, "alice", "pw-1", "dev", "alice, Redis down, within stale_grace");
+	pa_expect_last_decision(d, "cache", "stale");
+	expect_allow(d, "alice", "pw-1", "dev", "alice again, Redis still down");
+	pa_expect_last_decision(d, "cache", "stale");
+	expect_unavailable(d, "alice", "pw-2", "a password never cached, Redis down");
+
+	/* Back, empty (nothing was saved), with alice's password changed. */
+	assert_int_equal(pa_redis_restart(&t->rs), 0);
+	seed(&t->rs, "alice", "pw-2", "groups", "dev", NULL);
+	expect_deny(d, "alice", "pw-1", "the old password once Redis is back");
+	pa_expect_last_decision(d, "cache", "miss");
+	expect_allow(d, "alice", "pw-2", "dev", "the new password once Redis is back");
+	expect_deny(d, "alice", "pw-1", "the old password, again");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 6b. a server that stops answering mid-run --------------------------- */
 
 struct inflight {
@@ -1646,6 +1689,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_one_timeout_per_lookup, rt_setup,
 						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_on_subscription_loss, rt_setup,
+						rt_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_through_outage, rt_setup,
 						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_frozen_server, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, rt_setup, rt_teardown),

@@ -263,6 +263,41 @@ test_invalidate_user_and_backend(void **state)
 	pa_cache_free(c);
 }
 
+/* A lost LISTEN/SUBSCRIBE: the backend's answers stop answering fresh
+ * (the backend is asked first) but its grants stay for stale_grace,
+ * counted from the loss; its denials and "not found anywhere" answers
+ * never answer again; other backends' answers are untouched. */
+static void
+test_expire_backend(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "bob", "pw", PA_GRANTED, "bob", "g", "postgres", 100000);
+	store(c, "bob", "old", PA_DENIED, NULL, NULL, "postgres", 100000);
+	store(c, "carol", "pw", PA_DENIED, NULL, NULL, NULL, 100000);	/* not found anywhere */
+	store(c, "dave", "pw", PA_GRANTED, "dave", "", "redis", 100000);
+	store(c, "erin", "pw", PA_GRANTED, "erin", "", "postgres", 500);	/* past TTL by 1000 */
+	assert_int_equal(pa_cache_expire_backend(c, "postgres", 1000), 3);
+	assert_int_equal(pa_cache_entries(c), 5);
+	/* Without stale_grace: gone; with it: stale, for grace from 1000. */
+	assert_int_equal(lookup(c, "bob", "pw", 1000, 30000, &v), PA_CACHE_STALE);
+	assert_string_equal(v.who->user, "bob");
+	assert_string_equal(v.who->groups, "g");
+	assert_int_equal(lookup(c, "bob", "pw", 30999, 30000, &v), PA_CACHE_STALE);
+	assert_int_equal(lookup(c, "bob", "pw", 31000, 30000, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "bob", "old", 1000, 30000, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "carol", "pw", 1000, 30000, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "dave", "pw", 1000, 30000, &v), PA_CACHE_FRESH);
+	/* An answer already past its TTL keeps its earlier end. */
+	assert_int_equal(lookup(c, "erin", "pw", 30600, 30000, &v), PA_CACHE_MISS);
+	/* A fresh answer stored afterwards answers fresh. */
+	store(c, "bob", "pw", PA_GRANTED, "bob", "g", "postgres", 100000);
+	assert_int_equal(lookup(c, "bob", "pw", 2000, 0, &v), PA_CACHE_FRESH);
+	pa_cache_free(c);
+}
+
 static void
 test_answer_from_before_an_invalidation_is_not_stored(void **state)
 {
@@ -332,6 +367,7 @@ main(void)
 		cmocka_unit_test(test_lru_eviction_and_bound),
 		cmocka_unit_test(test_recently_used_survives_eviction),
 		cmocka_unit_test(test_invalidate_user_and_backend),
+		cmocka_unit_test(test_expire_backend),
 		cmocka_unit_test(test_answer_from_before_an_invalidation_is_not_stored),
 		cmocka_unit_test(test_unavailable_is_never_stored),
 		cmocka_unit_test(test_replacing_an_entry),

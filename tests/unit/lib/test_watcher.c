@@ -33,6 +33,8 @@ struct fsrc {
 	int peer;			/* the test's end of the last connection */
 	atomic_int notices;
 	atomic_int dropped_all;		/* invalidate(NULL) */
+	atomic_int expired;		/* expire() */
+	bool with_expire;		/* start() passes the expire hook */
 	atomic_int gate;		/* opens wait while set */
 };
 
@@ -107,6 +109,15 @@ invalidate(void *arg, const char *backend, const char *user)
 		atomic_fetch_add(&s->dropped_all, 1);
 }
 
+static void
+expire(void *arg, const char *backend)
+{
+	struct fsrc *s = arg;
+
+	assert_string_equal(backend, "fake");
+	atomic_fetch_add(&s->expired, 1);
+}
+
 static struct pa_log logger;
 static int log_pipe[2];
 
@@ -143,6 +154,7 @@ start(struct fsrc *s, long min_ms, long max_ms)
 		.conn_name = "watching connection", .open_timeout_ms = 1000,
 		.backoff_min_ms = min_ms, .backoff_max_ms = max_ms, .log = &logger,
 		.invalidate = invalidate, .invalidate_arg = s,
+		.expire = s->with_expire ? expire : NULL,
 	};
 	struct pa_error err = { { 0 } };
 	cur = pa_watcher_start(&cfg, &err);
@@ -240,6 +252,31 @@ test_invalidates_on_loss_and_on_resubscribe(void **state)
 	assert_int_equal(atomic_load(&s->up), 0);
 }
 
+/* With the expire hook, a loss expires (keeping grants for stale_grace)
+ * instead of dropping; the (re)subscription still drops. */
+static void
+test_expires_on_loss_drops_on_resubscribe(void **state)
+{
+	struct fsrc *s = src;
+
+	(void)state;
+	s->with_expire = true;
+	(void)start(s, 25, 200);
+	wait_for(&s->dropped_all, 1);		/* subscribed: all dropped */
+	wait_for(&s->up, 1);
+	atomic_store(&s->gate, 1);
+	assert_int_equal(write(s->peer, "x", 1), 1);
+	wait_for(&s->expired, 1);
+	assert_int_equal(atomic_load(&s->up), 0);
+	assert_int_equal(atomic_load(&s->dropped_all), 1);	/* not dropped on loss */
+	atomic_store(&s->gate, 0);
+	wait_for(&s->dropped_all, 2);		/* dropped once back */
+	wait_for(&s->up, 1);
+	assert_int_equal(atomic_load(&s->expired), 1);
+	pa_watcher_stop(cur);
+	cur = NULL;
+}
+
 static void
 test_stop_is_prompt(void **state)
 {
@@ -278,6 +315,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_backoff_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalidates_on_loss_and_on_resubscribe, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expires_on_loss_drops_on_resubscribe, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_is_prompt, setup, teardown),
 	};
