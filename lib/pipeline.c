@@ -180,6 +180,8 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	}
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
+	if (pa_pipeline_negotiate_open(p, cfg, err) != 0)
+		goto fail;
 	p->chain.observe = observe_backend;
 	p->chain.observe_arg = p->metrics;
 	return 0;
@@ -274,7 +276,8 @@ set_locked(const struct pa_pipeline *p, struct pa_decision *d)
 static void
 count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 {
-	if (p->lockout == NULL)
+	/* A Kerberos token is no password guess: never counted. */
+	if (p->lockout == NULL || d->neg != NULL)
 		return;
 	pa_lockout_record(p->lockout, subject(p, d), !failed, failed ? NULL : d->who.user,
 			  d->cred.password, d->cred.password_len, PA_LOCKOUT_MEMORY,
@@ -377,6 +380,9 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 	enum pa_lockout_verdict verdict;
 
 	d->cache = NULL;
+	if (d->cred_status == PA_CRED_MISSING && p->negotiate != NULL &&
+	    pa_negotiate_scheme(d->cred_value, d->cred_value_len))
+		return pa_negotiate_begin(p, d);
 	switch (d->cred_status) {
 	case PA_CRED_OK:
 		break;
@@ -481,6 +487,10 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_cache_view v = { .who = &d->who };
 	uint64_t t0;
 
+	if (d->neg != NULL) {
+		pa_negotiate_lookup(p, d);
+		return;
+	}
 	/* Locked while this request waited for a worker?  Without this check
 	 * every request queued behind the lockout's first failure would still
 	 * be tried against the backend. */
@@ -538,6 +548,24 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 		pa_metrics_observe(&p->metrics->request_duration, us);
 	}
 	pa_credentials_clear(&d->cred);
+	pa_decision_release(d);
+}
+
+void
+pa_decision_release(struct pa_decision *d)
+{
+	if (d->neg != NULL) {
+		OPENSSL_cleanse(d->neg, sizeof(*d->neg));
+		free(d->neg);
+		d->neg = NULL;
+	}
+}
+
+void
+pa_decision_apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
+		  const struct pa_identity *who, const char *backend)
+{
+	apply(p, d, r, who, backend);
 }
 
 
@@ -548,6 +576,7 @@ pa_pipeline_close(struct pa_pipeline *p)
 		return;
 	pa_probes_stop(p->probes);
 	p->probes = NULL;
+	pa_pipeline_negotiate_close(p);
 	pa_chain_close(&p->chain);
 	pa_cidr_list_free(&p->trusted);
 	pa_rules_free(&p->rules);
