@@ -155,7 +155,7 @@ respond_decision(struct req *r)
 			break;
 		}
 		/* Kerberos mutual authentication: the acceptor's reply. */
-		if (d->neg != NULL && d->neg->reply[0] != '\0')
+		if (d->neg != NULL && d->neg->mutual && d->neg->reply[0] != '\0')
 			MHD_add_response_header(resp, "Proxy-Authenticate", d->neg->reply);
 		if (d->profile == PA_PROFILE_EXT_AUTHZ)
 			MHD_add_response_header(resp, "x-envoy-auth-headers-to-remove",

@@ -258,6 +258,7 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 	size_t plen;
 
 	a->principal[0] = a->name[0] = a->reply[0] = '\0';
+	a->mutual = false;
 	a->lifetime_s = 0;
 	major = gss_accept_sec_context(&minor, &ctx, n->cred, &in, GSS_C_NO_CHANNEL_BINDINGS,
 				       &src, &mech, &outb, &flags, &time_rec, NULL);
@@ -302,9 +303,11 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 		goto done;
 	}
 	a->lifetime_s = time_rec == GSS_C_INDEFINITE ? UINT64_MAX : time_rec;
-	/* Only a reply to a client that asked for mutual authentication: a
-	 * bare SPNEGO "accept-completed" says nothing a client needs. */
-	if ((flags & GSS_C_MUTUAL_FLAG) && outb.length > 0 && 10 + (outb.length + 2) / 3 * 4 < sizeof(a->reply)) {
+	/* The final SPNEGO token: the mutual-authentication reply when the
+	 * client asked for one (HTTP sends it only then), else a bare
+	 * "accept-completed", which Squid's helper protocol still wants. */
+	a->mutual = (flags & GSS_C_MUTUAL_FLAG) != 0;
+	if (outb.length > 0 && 10 + (outb.length + 2) / 3 * 4 < sizeof(a->reply)) {
 		memcpy(a->reply, "Negotiate ", 10);
 		EVP_EncodeBlock((unsigned char *)a->reply + 10, outb.value, (int)outb.length);
 	}

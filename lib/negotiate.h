@@ -17,6 +17,7 @@
 #ifndef PA_NEGOTIATE_H
 #define PA_NEGOTIATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,8 @@ struct pa_negotiate_answer {
 	uint64_t lifetime_s;			/* the context's (ticket's) time left;
 						 * UINT64_MAX: not known */
 	char reply[PA_NEGOTIATE_REPLY_MAX];	/* "Negotiate <base64>" or "" */
+	bool mutual;				/* the client asked for mutual
+						 * authentication: reply is for it */
 };
 
 /*

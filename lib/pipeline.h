@@ -84,7 +84,8 @@ struct pa_pipeline {
  * begin and scrubbed and freed by end. */
 struct pa_neg_req {
 	size_t len;
-	char reply[2048];		/* "Negotiate <mutual reply>" for the allow, or "" */
+	bool mutual;			/* reply is a mutual-authentication reply */
+	char reply[2048];		/* "Negotiate <final token>" of the acceptance, or "" */
 	unsigned char token[PA_NEGOTIATE_TOKEN_MAX];
 };
 

@@ -99,6 +99,7 @@ pa_negotiate_begin(const struct pa_pipeline *p, struct pa_decision *d)
 		return true;
 	}
 	d->neg->len = 0;
+	d->neg->mutual = false;
 	d->neg->reply[0] = '\0';
 	if (pa_negotiate_parse(d->cred_value, d->cred_value_len, d->neg->token,
 			       sizeof(d->neg->token), &d->neg->len, &why) != PA_NEG_OK) {
@@ -142,6 +143,7 @@ verify(const struct pa_pipeline *p, struct pa_decision *d, struct pa_flight_resu
 		goto done;
 	*lifetime_s = a->lifetime_s;
 	(void)pa_strlcpy(d->neg->reply, a->reply, sizeof(d->neg->reply));
+	d->neg->mutual = a->mutual;
 	if (p->negotiate_ldap == NULL) {
 		(void)pa_strlcpy(res->who.user, a->name, sizeof(res->who.user));
 		res->who.groups[0] = '\0';
