@@ -9,8 +9,14 @@
  * "rcache"); empty keeps MIT's default, which honours KRB5RCACHETYPE and
  * KRB5RCACHEDIR.
  *
+ * MIT's acceptor credential holds a mutex that every acceptance with it
+ * takes, so one credential shared by all workers makes them queue (and
+ * sleep and wake) on it: each worker thread acquires its own on first
+ * use (a pthread key), from the same keytab; they are all released at
+ * close, when no worker runs any more.
+ *
  * Invariants: a context is made and deleted inside one call, so nothing
- * is shared between requests but the credential; every GSS buffer and
+ * is shared between requests but the thread's credential; every GSS buffer and
  * name is released on every path; a name that is not printable UTF-8 or
  * does not fit is a denial, never cut.
  */
@@ -23,6 +29,7 @@
 #include <gssapi/gssapi_krb5.h>
 #include <krb5.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +57,19 @@ const struct pa_conf_key pa_negotiate_keys[] = {
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
-struct pa_negotiate {
+struct thread_cred {
 	gss_cred_id_t cred;
+	struct thread_cred *next;
+};
+
+struct pa_negotiate {
+	gss_cred_id_t cred;		/* the one acquired at open (checks, -t) */
+	gss_name_t name;		/* service_principal, or GSS_C_NO_NAME */
+	char *keytab, *rcache;
+	pthread_key_t key;		/* this thread's struct thread_cred */
+	bool key_made;
+	pthread_mutex_t lock;		/* creds */
+	struct thread_cred *creds;	/* every thread's, for close */
 	char *realms;		/* normalised comma list, never empty */
 	char *ldap_filter;
 	bool strip_realm;
@@ -100,6 +118,64 @@ where_err(const struct pa_section *sec, const char *key, struct pa_error *err, c
 	pa_error_set(err, "%s: %s", where, msg);
 }
 
+/* An acceptor credential from n's keytab, limited to Kerberos under
+ * SPNEGO.  0, or -1 with err set. */
+static int
+acquire(const struct pa_negotiate *n, gss_cred_id_t *cred, struct pa_error *err)
+{
+	gss_key_value_element_desc elems[2];
+	gss_key_value_set_desc store = { 0, elems };
+	gss_OID_desc krb5 = *gss_mech_krb5;
+	gss_OID_set_desc krb5_set = { 1, &krb5 };
+	OM_uint32 major, minor;
+
+	elems[store.count].key = "keytab";
+	elems[store.count++].value = n->keytab;
+	if (n->rcache[0] != '\0') {
+		elems[store.count].key = "rcache";
+		elems[store.count++].value = n->rcache;
+	}
+	major = gss_acquire_cred_from(&minor, n->name, GSS_C_INDEFINITE, GSS_C_NO_OID_SET,
+				      GSS_C_ACCEPT, &store, cred, NULL, NULL);
+	if (GSS_ERROR(major)) {
+		gss_reason("cannot use the keytab", major, minor, &krb5, err);
+		return -1;
+	}
+	major = gss_set_neg_mechs(&minor, *cred, &krb5_set);
+	if (GSS_ERROR(major)) {
+		gss_reason("cannot limit SPNEGO to Kerberos", major, minor, GSS_C_NO_OID, err);
+		gss_release_cred(&minor, cred);
+		return -1;
+	}
+	return 0;
+}
+
+/* This thread's credential, acquired on its first call; NULL with err set
+ * when it cannot be. */
+static gss_cred_id_t
+thread_cred(const struct pa_negotiate *cn, struct pa_error *err)
+{
+	struct pa_negotiate *n = (struct pa_negotiate *)cn;	/* the list only */
+	struct thread_cred *t = pthread_getspecific(n->key);
+
+	if (t != NULL)
+		return t->cred;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		pa_error_set(err, "out of memory");
+		return GSS_C_NO_CREDENTIAL;
+	}
+	if (acquire(n, &t->cred, err) != 0) {
+		free(t);
+		return GSS_C_NO_CREDENTIAL;
+	}
+	pthread_mutex_lock(&n->lock);
+	t->next = n->creds;
+	n->creds = t;
+	pthread_mutex_unlock(&n->lock);
+	pthread_setspecific(n->key, t);
+	return t->cred;
+}
+
 int
 pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 		  struct pa_negotiate **out, struct pa_error *err)
@@ -108,10 +184,6 @@ pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 	const char *sp = pa_conf_str(sec, pa_negotiate_keys, "service_principal");
 	const char *rcache = pa_conf_str(sec, pa_negotiate_keys, "replay_cache");
 	const char *realms = pa_conf_str(sec, pa_negotiate_keys, "realms");
-	gss_key_value_element_desc elems[2];
-	gss_key_value_set_desc store = { 0, elems };
-	gss_OID_desc krb5 = *gss_mech_krb5;
-	gss_OID_set_desc krb5_set = { 1, &krb5 };
 	gss_name_t name = GSS_C_NO_NAME;
 	gss_buffer_desc nb;
 	struct pa_negotiate *n = NULL;
@@ -128,6 +200,13 @@ pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 		goto done;
 	}
 	n->cred = GSS_C_NO_CREDENTIAL;
+	n->name = GSS_C_NO_NAME;
+	pthread_mutex_init(&n->lock, NULL);
+	if (pthread_key_create(&n->key, NULL) != 0) {
+		pa_error_set(err, "out of thread keys");
+		goto done;
+	}
+	n->key_made = true;
 	n->strip_realm = pa_conf_bool(sec, pa_negotiate_keys, "strip_realm");
 	n->groups = strcmp(pa_conf_str(sec, pa_negotiate_keys, "groups_from"), "ldap") == 0
 			    ? PA_NEG_GROUPS_LDAP : PA_NEG_GROUPS_NONE;
@@ -170,22 +249,15 @@ pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 			goto done;
 		}
 	}
-	elems[store.count].key = "keytab";
-	elems[store.count++].value = keytab;
-	if (rcache[0] != '\0') {
-		elems[store.count].key = "rcache";
-		elems[store.count++].value = strcmp(rcache, "none") == 0 ? "none:" : rcache;
-	}
-	major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, GSS_C_NO_OID_SET,
-				      GSS_C_ACCEPT, &store, &n->cred, NULL, NULL);
-	if (GSS_ERROR(major)) {
-		gss_reason("cannot use the keytab", major, minor, &krb5, &e2);
-		where_err(sec, "keytab", err, e2.msg);
+	n->keytab = strdup(keytab);
+	n->rcache = strdup(strcmp(rcache, "none") == 0 ? "none:" : rcache);
+	if (n->keytab == NULL || n->rcache == NULL) {
+		pa_error_set(err, "out of memory");
 		goto done;
 	}
-	major = gss_set_neg_mechs(&minor, n->cred, &krb5_set);
-	if (GSS_ERROR(major)) {
-		gss_reason("cannot limit SPNEGO to Kerberos", major, minor, GSS_C_NO_OID, &e2);
+	n->name = name;
+	name = GSS_C_NO_NAME;
+	if (acquire(n, &n->cred, &e2) != 0) {
 		where_err(sec, "keytab", err, e2.msg);
 		goto done;
 	}
@@ -206,12 +278,25 @@ done:
 void
 pa_negotiate_close(struct pa_negotiate *n)
 {
+	struct thread_cred *t;
 	OM_uint32 minor;
 
 	if (n == NULL)
 		return;
 	if (n->cred != GSS_C_NO_CREDENTIAL)
 		gss_release_cred(&minor, &n->cred);
+	while ((t = n->creds) != NULL) {
+		n->creds = t->next;
+		gss_release_cred(&minor, &t->cred);
+		free(t);
+	}
+	if (n->key_made)
+		pthread_key_delete(n->key);
+	pthread_mutex_destroy(&n->lock);
+	if (n->name != GSS_C_NO_NAME)
+		gss_release_name(&minor, &n->name);
+	free(n->keytab);
+	free(n->rcache);
 	free(n->realms);
 	free(n->ldap_filter);
 	free(n);
@@ -254,13 +339,18 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 	gss_OID mech = GSS_C_NO_OID;
 	OM_uint32 major, minor, flags = 0, time_rec = 0;
 	enum pa_result res = PA_DENIED;
+	gss_cred_id_t cred;
 	const char *at;
 	size_t plen;
 
 	a->principal[0] = a->name[0] = a->reply[0] = '\0';
 	a->mutual = false;
 	a->lifetime_s = 0;
-	major = gss_accept_sec_context(&minor, &ctx, n->cred, &in, GSS_C_NO_CHANNEL_BINDINGS,
+	if ((cred = thread_cred(n, err)) == GSS_C_NO_CREDENTIAL) {
+		res = PA_UNAVAILABLE;
+		goto done;
+	}
+	major = gss_accept_sec_context(&minor, &ctx, cred, &in, GSS_C_NO_CHANNEL_BINDINGS,
 				       &src, &mech, &outb, &flags, &time_rec, NULL);
 	if (major == GSS_S_CONTINUE_NEEDED) {
 		pa_error_set(err, "gss: SPNEGO needs another round (only one-round SPNEGO is "

@@ -277,7 +277,7 @@ static void
 count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 {
 	/* A Kerberos token is no password guess: never counted. */
-	if (p->lockout == NULL || d->neg != NULL)
+	if (p->lockout == NULL || d->negotiate)
 		return;
 	pa_lockout_record(p->lockout, subject(p, d), !failed, failed ? NULL : d->who.user,
 			  d->cred.password, d->cred.password_len, PA_LOCKOUT_MEMORY,
@@ -487,7 +487,7 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_cache_view v = { .who = &d->who };
 	uint64_t t0;
 
-	if (d->neg != NULL) {
+	if (d->negotiate) {
 		pa_negotiate_lookup(p, d);
 		return;
 	}

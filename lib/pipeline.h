@@ -108,7 +108,8 @@ struct pa_decision {
 	const char *cred_why;
 	const char *cred_value;		/* the credentials header taken, or NULL */
 	size_t cred_value_len;
-	struct pa_neg_req *neg;		/* a Negotiate request, or NULL */
+	bool negotiate;			/* the credentials are a Negotiate token */
+	struct pa_neg_req *neg;		/* its decoded token (a cache miss), or NULL */
 	uint64_t start_us;
 	/* state and outputs */
 	unsigned char key[PA_LRU_KEY];	/* cache key, set by begin when cached */

@@ -1,11 +1,12 @@
 /*
  * Kerberos Negotiate in the decision pipeline (pipeline.h).
  *
- * begin (event loop): the header is parsed (negotiate_token.h); an
- * unusable token is a denial at once, with the reason in the log; a
- * usable one is keyed by an HMAC of the token (under the label
- * "Negotiate:", which no Basic user can have) and answered from the cache
- * when a grant for that very token is there.  lookup (worker):
+ * begin (event loop): the token's text is keyed by an HMAC (under the
+ * label "Negotiate:", which no Basic user can have) and answered from the
+ * cache when a grant for that very token is there; only a token that was
+ * verified is ever stored, so a hit needs no decoding.  Otherwise the
+ * header is parsed (negotiate_token.h): an unusable token is a denial at
+ * once, with the reason in the log.  lookup (worker):
  * coalesced on the same key, gss_accept_sec_context() through
  * negotiate.h, then, with groups_from = ldap, the user's entry through
  * the LDAP backend (ldap_identity.h); a grant is cached for at most
@@ -91,8 +92,26 @@ bool
 pa_negotiate_begin(const struct pa_pipeline *p, struct pa_decision *d)
 {
 	struct pa_cache_view v = { .who = &d->who };
-	const char *why = NULL;
+	const char *why = NULL, *text = d->cred_value + 9;
+	size_t len = d->cred_value_len - 9;
 
+	d->negotiate = true;
+	while (len > 0 && *text == ' ') {
+		text++;
+		len--;
+	}
+	if (p->cache != NULL && len > 0 && len <= PA_NEGOTIATE_HEADER_MAX) {
+		pa_cache_key(p->cache, NEG_LABEL, sizeof(NEG_LABEL) - 1, text, len, d->key);
+		d->have_key = true;
+		if (pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, 0, &v) == PA_CACHE_FRESH) {
+			d->cache = "hit";
+			if (p->metrics != NULL)
+				atomic_fetch_add_explicit(&p->metrics->cache_hits, 1,
+							  memory_order_relaxed);
+			pa_decision_apply(p, d, v.result, &d->who, v.backend);
+			return true;
+		}
+	}
 	if ((d->neg = malloc(sizeof(*d->neg))) == NULL) {
 		d->outcome = PA_OUT_UNAVAILABLE;
 		pa_error_set(&d->why, "out of memory");
@@ -108,18 +127,7 @@ pa_negotiate_begin(const struct pa_pipeline *p, struct pa_decision *d)
 		count_failure(p);
 		return true;
 	}
-	if (p->cache == NULL)
-		return false;
-	pa_cache_key(p->cache, NEG_LABEL, sizeof(NEG_LABEL) - 1, (const char *)d->neg->token,
-		     d->neg->len, d->key);
-	d->have_key = true;
-	if (pa_cache_lookup(p->cache, d->key, pa_now_us() / 1000, 0, &v) != PA_CACHE_FRESH)
-		return false;
-	d->cache = "hit";
-	if (p->metrics != NULL)
-		atomic_fetch_add_explicit(&p->metrics->cache_hits, 1, memory_order_relaxed);
-	pa_decision_apply(p, d, v.result, &d->who, v.backend);
-	return true;
+	return false;
 }
 
 /* Verifies d's token and looks its groups up: res gets the answer. */

@@ -126,15 +126,17 @@ token(const char *cc, const char *target, int spnego, int mutual, char *out, siz
 		fail_msg("no token for %s", target);
 }
 
-/* The last decision's reason holds want, and the log never the token. */
+/* The last decision's reason holds want (or want2, when not NULL), and
+ * the log never the token. */
 static void
-expect_refused(const struct pa_daemon *d, const char *tok, const char *want)
+expect_refused2(const struct pa_daemon *d, const char *tok, const char *want,
+		const char *want2)
 {
 	char reason[1024];
 	char *log;
 
 	pa_last_decision_field(d, "reason", reason, sizeof(reason));
-	if (strstr(reason, want) == NULL)
+	if (strstr(reason, want) == NULL && (want2 == NULL || strstr(reason, want2) == NULL))
 		fail_msg("reason '%s' lacks '%s'", reason, want);
 	pa_expect_last_decision(d, "outcome", "deny");
 	log = pa_daemon_log(d);
@@ -147,6 +149,12 @@ expect_refused(const struct pa_daemon *d, const char *tok, const char *want)
 			fail_msg("the token is in the log");
 	}
 	free(log);
+}
+
+static void
+expect_refused(const struct pa_daemon *d, const char *tok, const char *want)
+{
+	expect_refused2(d, tok, want, NULL);
 }
 
 static void
@@ -342,12 +350,15 @@ test_expired_and_cache_end(void **state)
 	EXPECT(r.status == 407, &r, "cached verdict ends with the ticket");
 	pa_resp_free(&r);
 	pa_expect_last_decision(d, "cache", "miss");
-	expect_refused(d, tok, "xpired");
+	/* MIT names a token presented after its ticket's end (and clockskew)
+	 * "Ticket expired" or "Clock skew too great", whichever it checks
+	 * first: no client makes a new token from an expired ticket. */
+	expect_refused2(d, tok, "xpired", "lock skew");
 	/* A token made before the end, never seen, presented after it. */
 	neg_get(d, "/auth", tok2, &r);
 	EXPECT(r.status == 407, &r, "expired ticket");
 	pa_resp_free(&r);
-	expect_refused(d, tok2, "xpired");
+	expect_refused2(d, tok2, "xpired", "lock skew");
 }
 
 static void
