@@ -234,9 +234,10 @@ test_refusals(void **state)
 	struct pa_resp r;
 	int i;
 
-	/* max_failures = 2: if refused tokens counted, the address would be
-	 * locked long before the Basic login at the end. */
-	d = start(t, "max_failures = 2\ncache_size = 0", NULL);
+	/* max_failures = 2, and 127.0.0.1 is no trusted proxy (so it is
+	 * counted): if refused tokens counted, the address would be locked
+	 * long before the Basic logins at the end. */
+	d = start(t, "max_failures = 2\ncache_size = 0\ntrusted_proxies = 192.0.2.1/32", NULL);
 	assert_non_null(d);
 
 	neg_get(d, "/auth", "not*base64", &r);
@@ -256,18 +257,29 @@ test_refusals(void **state)
 	expect_refused(d, tok, "raw Kerberos token, not SPNEGO");
 
 	/* A ticket for a service principal the keytab does not hold. */
-	token(t->alice_cc, MISSING_SVC, 1, 0, tok, sizeof(tok));
-	neg_get(d, "/auth-request", tok, &r);
-	EXPECT(r.status == 401 && r.hdr[H_PROXY_AUTHENTICATE].count == 2, &r, "unknown service");
-	pa_resp_free(&r);
-	expect_refused(d, tok, "gss:");
+	for (i = 0; i < 3; i++) {
+		token(t->alice_cc, MISSING_SVC, 1, 0, tok, sizeof(tok));
+		neg_get(d, "/auth-request", tok, &r);
+		EXPECT(r.status == 401 && r.hdr[H_PROXY_AUTHENTICATE].count == 2, &r,
+		       "unknown service");
+		pa_resp_free(&r);
+		expect_refused(d, tok, "gss:");
+	}
 
+	/* One wrong password: with max_failures = 2, had a refused token
+	 * counted at all (the lockout counts a repeated guess once), this
+	 * address would now be locked. */
+	pa_get_basic(d, "/auth", "bob", "wrong", &r);
+	EXPECT(r.status == 407, &r, "a wrong password");
+	pa_resp_free(&r);
 	for (i = 0; i < 3; i++) {
 		pa_get_basic(d, "/auth", "bob", "bob-pw", &r);
 		EXPECT(r.status == 204, &r, "refused tokens do not lock out");
 		pa_resp_free(&r);
 	}
-	EXPECT(pa_metric(d, "proxyauthd_negotiate_failures_total") == 4, &r, "counted");
+	EXPECT(pa_metric(d, "proxyauthd_negotiate_failures_total") == 6, &r, "counted");
+	EXPECT(pa_metric(d, "proxyauthd_lockouts_total{kind=\"address\"}") == 0, &r,
+	       "no lockout");
 
 	/* service_principal set: a ticket for another principal of the
 	 * same keytab is refused. */
