@@ -380,8 +380,12 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 	enum pa_lockout_verdict verdict;
 
 	d->cache = NULL;
-	if (d->cred_status == PA_CRED_MISSING && p->negotiate != NULL &&
-	    pa_negotiate_scheme(d->cred_value, d->cred_value_len))
+	/* Negotiate: not Basic, so "missing" to the Basic parser, or
+	 * "malformed" when longer than a Basic header may be (a Kerberos
+	 * token with a large PAC); a duplicate or NUL-cut header has no
+	 * cred_value and stays malformed. */
+	if ((d->cred_status == PA_CRED_MISSING || d->cred_status == PA_CRED_MALFORMED) &&
+	    p->negotiate != NULL && pa_negotiate_scheme(d->cred_value, d->cred_value_len))
 		return pa_negotiate_begin(p, d);
 	switch (d->cred_status) {
 	case PA_CRED_OK:

@@ -29,6 +29,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Room for "Negotiate " and the longest token a request line holds. */
+#define NEG_HEADER_MAX (PA_SQUID_LINE_MAX + 16)
+
 /* One request, owned by whoever answers it. */
 struct request {
 	struct pa_job job;	/* first: the workq hands back &job */
@@ -67,6 +70,8 @@ finish(struct request *r)
 	if (n > 0)
 		write_answer(r->h, line, (size_t)n);
 	pa_decide_end(&r->h->pipe, &r->d);
+	if (r->neg_header != NULL)	/* a token is a credential, if a short-lived one */
+		explicit_bzero(r->neg_header, NEG_HEADER_MAX);
 	free(r->neg_header);
 	free(r);
 }
@@ -135,7 +140,7 @@ handle_negotiate(struct pa_squid_helper *h, struct request *r, const char *line,
 	r->d.cred_status = PA_CRED_MISSING;
 	r->d.cred_why = "no credentials";
 	r->id[0] = '\0';
-	if ((r->neg_header = malloc(PA_SQUID_LINE_MAX + 16)) == NULL) {
+	if ((r->neg_header = malloc(NEG_HEADER_MAX)) == NULL) {
 		r->d.outcome = PA_OUT_UNAVAILABLE;
 		pa_error_set(&r->d.why, "out of memory");
 		finish(r);
@@ -145,7 +150,7 @@ handle_negotiate(struct pa_squid_helper *h, struct request *r, const char *line,
 		if (h->with_id)
 			(void)pa_squid_channel_id(line, len, r->id);
 	} else if (pa_squid_negotiate_parse(line, len, h->with_id, r->id, r->neg_header,
-					    PA_SQUID_LINE_MAX + 16, &hl, &why) == 0) {
+					    NEG_HEADER_MAX, &hl, &why) == 0) {
 		r->d.cred_value = r->neg_header;
 		r->d.cred_value_len = hl;
 		decide(h, r);

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,31 @@ test_refusals(void **state)
 		expect_refused(d, tok, "gss:");
 	}
 
+	/* A token longer than a Basic header may be (an AD ticket with a big
+	 * PAC): it reaches GSS-API, which refuses this one, instead of being
+	 * cut off as a malformed Basic header. */
+	{
+		size_t total = 6000, n;
+		unsigned char *der = calloc(1, total);
+		char *b64 = malloc(total * 2);
+
+		assert_non_null(der);
+		assert_non_null(b64);
+		der[0] = 0x60;
+		der[1] = 0x82;
+		der[2] = (unsigned char)((total - 4) >> 8);
+		der[3] = (unsigned char)((total - 4) & 0xff);
+		memcpy(der + 4, "\x06\x06\x2b\x06\x01\x05\x05\x02\xa0", 9);
+		n = (size_t)EVP_EncodeBlock((unsigned char *)b64, der, (int)total);
+		assert_true(n > 4096);
+		neg_get(d, "/auth", b64, &r);
+		EXPECT(r.status == 407, &r, "a long token");
+		pa_resp_free(&r);
+		expect_refused(d, b64, "gss:");
+		free(der);
+		free(b64);
+	}
+
 	/* One wrong password: with max_failures = 2, had a refused token
 	 * counted at all (the lockout counts a repeated guess once), this
 	 * address would now be locked. */
@@ -277,7 +303,7 @@ test_refusals(void **state)
 		EXPECT(r.status == 204, &r, "refused tokens do not lock out");
 		pa_resp_free(&r);
 	}
-	EXPECT(pa_metric(d, "proxyauthd_negotiate_failures_total") == 6, &r, "counted");
+	EXPECT(pa_metric(d, "proxyauthd_negotiate_failures_total") == 7, &r, "counted");
 	EXPECT(pa_metric(d, "proxyauthd_lockouts_total{kind=\"address\"}") == 0, &r,
 	       "no lockout");
 
