@@ -45,7 +45,6 @@ class Kdc:
  rdns = false
  dns_canonicalize_hostname = false
  udp_preference_limit = 1
- clockskew = 1
 [realms]
  %(r)s = {
   kdc = 127.0.0.1:%(p)d

@@ -47,8 +47,9 @@ pa_kdc_start(struct pa_kdc *k)
 		 "[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n"
 		 " dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n"
 		 " udp_preference_limit = 1\n ticket_lifetime = 10h\n"
-		 /* expired tickets must fail within seconds, not 5 minutes */
-		 " clockskew = 1\n"
+		 /* expired tickets must fail within seconds, not 5 minutes
+		  * (PA_KDC_CLOCKSKEW; a token must then be used within it) */
+		 " clockskew = " PA_KDC_CLOCKSKEW_TEXT "\n"
 		 "[realms]\n %s = {\n  kdc = 127.0.0.1:%d\n }\n"
 		 "[logging]\n default = FILE:%s\n",
 		 PA_KDC_REALM, PA_KDC_REALM, k->port, k->log);

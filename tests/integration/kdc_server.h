@@ -24,6 +24,11 @@
 #include <sys/types.h>
 
 #define PA_KDC_REALM "EXAMPLE.ORG"
+/* The clock skew the KDC's krb5.conf allows, in seconds: a ticket is
+ * refused this long after its end, and a token this long after it was
+ * made. */
+#define PA_KDC_CLOCKSKEW 3
+#define PA_KDC_CLOCKSKEW_TEXT "3"
 
 struct pa_kdc {
 	pid_t pid;		/* 0 when not running */
