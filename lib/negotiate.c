@@ -28,11 +28,14 @@
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
 #include <krb5.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 check_groups_filter(const char *value, struct pa_error *err)
@@ -300,6 +303,21 @@ pa_negotiate_close(struct pa_negotiate *n)
 	free(n->realms);
 	free(n->ldap_filter);
 	free(n);
+}
+
+int
+pa_negotiate_check_access(const struct pa_negotiate *n, struct pa_error *err)
+{
+	int fd = open(n->keytab, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		pa_error_set(err, "negotiate: keytab %s is not readable by this user: %s "
+			     "(make it owned by the user proxyauthd runs as, mode 0600)",
+			     n->keytab, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 enum pa_negotiate_groups

@@ -62,6 +62,11 @@ int pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 /* Safe on NULL. */
 void pa_negotiate_close(struct pa_negotiate *n);
 
+/* After proxyauthd gave up root (`user`): 0 when the keytab, which every
+ * worker reads when it first accepts, is still readable; else -1 with err
+ * set, and proxyauthd refuses to run. */
+int pa_negotiate_check_access(const struct pa_negotiate *n, struct pa_error *err);
+
 /*
  * Verifies the SPNEGO token tok[0..len).  PA_GRANTED with a filled,
  * realm-checked, well-formed name; PA_DENIED with err holding the GSS

@@ -189,6 +189,9 @@ void pa_decision_release(struct pa_decision *d);
 int pa_pipeline_negotiate_open(struct pa_pipeline *p, const struct pa_config *cfg,
 			       struct pa_error *err);
 void pa_pipeline_negotiate_close(struct pa_pipeline *p);
+/* After giving up root: 0 when the keytab is still readable (or there is
+ * no [negotiate]), else -1 with err set. */
+int pa_pipeline_negotiate_check_access(const struct pa_pipeline *p, struct pa_error *err);
 bool pa_negotiate_begin(const struct pa_pipeline *p, struct pa_decision *d);
 void pa_negotiate_lookup(const struct pa_pipeline *p, struct pa_decision *d);
 

@@ -80,6 +80,19 @@ pa_pipeline_negotiate_close(struct pa_pipeline *p)
 	p->negotiate_ldap = NULL;
 }
 
+int
+pa_pipeline_negotiate_check_access(const struct pa_pipeline *p, struct pa_error *err)
+{
+#ifdef PA_WITH_NEGOTIATE
+	if (p->negotiate != NULL)
+		return pa_negotiate_check_access(p->negotiate, err);
+#else
+	(void)p;
+	(void)err;
+#endif
+	return 0;
+}
+
 static void
 count_failure(const struct pa_pipeline *p)
 {

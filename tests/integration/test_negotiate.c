@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +519,79 @@ test_check_keytab(void **state)
 		fail_msg("good keytab: rc %d, %s", rc, out);
 }
 
+/* A daemon as nobody with its htpasswd and its keytab (a copy of t's,
+ * owned by owner) in a folder nobody can reach; NULL when it does not
+ * come up. */
+static struct pa_daemon *
+start_as_nobody(struct nt *t, const char *name, uid_t owner, gid_t group)
+{
+	char *shared = pa_strdupf("%s/%s", t->f->dir, name), *tab, *hp, *data, *conf;
+	struct pa_daemon *d;
+	size_t n;
+	int fd;
+
+	tab = pa_strdupf("%s/http.keytab", shared);
+	hp = pa_strdupf("%s/users.htpasswd", shared);
+	assert_int_equal(mkdir(shared, 0711), 0);
+	data = pa_read_file(t->keytab, &n);
+	assert_non_null(data);
+	fd = open(tab, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0 && write(fd, data, n) == (ssize_t)n);
+	close(fd);
+	free(data);
+	assert_int_equal(chown(tab, owner, group), 0);
+	data = pa_htpasswd_line("bob", "bob-pw", NULL, 4);
+	assert_int_equal(pa_write_file(hp, data), 0);
+	assert_int_equal(chmod(hp, 0644), 0);
+	free(data);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nuser = nobody\nbackends = htpasswd\n"
+			  "[htpasswd]\nfile = %s\n[negotiate]\nkeytab = %s\nreplay_cache = none\n",
+			  hp, tab);
+	d = pa_daemon_start(t->f, conf, NULL);
+	free(conf);
+	free(hp);
+	free(tab);
+	free(shared);
+	return d;
+}
+
+/* Started as root with `user = nobody`: a keytab only root can read is
+ * refused at start (every worker reads it when it first accepts), one
+ * owned by nobody is used. */
+static void
+test_keytab_after_privdrop(void **state)
+{
+	struct nt *t = *state;
+	struct passwd *pw = getpwnam("nobody");
+	char *log, tok[8192];
+	struct pa_daemon *d;
+	struct pa_resp r;
+
+	if (geteuid() != 0 || pw == NULL) {
+		print_message("skipped: needs root and a user nobody\n");
+		return;
+	}
+	/* nobody must reach the KDC's krb5.conf and the test's folders */
+	assert_int_equal(chmod(t->k.dir, 0711), 0);
+	assert_int_equal(chmod(t->k.krb5_conf, 0644), 0);
+	assert_int_equal(chmod(t->f->dir, 0711), 0);
+
+	d = start_as_nobody(t, "root-only", 0, 0);
+	assert_null(d);
+	log = pa_daemon_log(&t->f->d[t->f->n - 1]);
+	if (strstr(log, "keytab") == NULL || strstr(log, "is not readable by this user") == NULL)
+		fail_msg("a keytab nobody cannot read was not refused:\n%s", log);
+	free(log);
+
+	d = start_as_nobody(t, "nobodys", pw->pw_uid, pw->pw_gid);
+	assert_non_null(d);
+	assert_true(pa_daemon_wait_log(d, "running as user nobody", 1, 2000));
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r, "as nobody");
+	pa_resp_free(&r);
+}
+
 int
 main(void)
 {
@@ -529,6 +603,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expired_and_cache_end, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_groups_from_ldap, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_check_keytab, nt_setup, nt_teardown),
+		cmocka_unit_test_setup_teardown(test_keytab_after_privdrop, nt_setup, nt_teardown),
 	};
 
 	pa_scrub_environment();
