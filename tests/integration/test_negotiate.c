@@ -443,6 +443,18 @@ test_groups_from_ldap(void **state)
 		       strstr(r.hdr[H_X_AUTH_GROUPS].value, "staff") != NULL, &r,
 	       "groups from slapd");
 	pa_resp_free(&r);
+	/* carol is in LDAP but not in admins: authenticated, not authorised. */
+	if (pa_kdc_add_keytab(&t->k, "carol", t->users) != 0)
+		fail_msg("carol");
+	snprintf(cc, sizeof(cc), "%s/carol.cc", t->f->dir);
+	if (pa_kdc_kinit(&t->k, "carol", t->users, cc, NULL) != 0)
+		fail_msg("kinit carol");
+	token(cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 403 && r.hdr[H_PROXY_AUTHENTICATE].count == 0, &r,
+	       "require_groups: 403, no challenge");
+	pa_resp_free(&r);
+	pa_expect_last_decision(d, "user", "carol");
 	/* dave has a ticket but no LDAP entry. */
 	snprintf(cc, sizeof(cc), "%s/dave.cc", t->f->dir);
 	if (pa_kdc_kinit(&t->k, "dave", t->users, cc, NULL) != 0)
