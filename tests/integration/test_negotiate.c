@@ -464,6 +464,14 @@ test_groups_from_ldap(void **state)
 	EXPECT(r.status == 407, &r, "no LDAP entry");
 	pa_resp_free(&r);
 	expect_refused(d, tok, "no LDAP entry");
+	/* LDAP down: a valid token is no allow without its groups. */
+	pa_slapd_stop(&s);
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 503 && r.hdr[H_PROXY_AUTHENTICATE].count == 0, &r,
+	       "LDAP down: 503");
+	pa_resp_free(&r);
+	pa_expect_last_decision(d, "outcome", "unavailable");
 	pa_slapd_destroy(&s);
 }
 
