@@ -13,6 +13,9 @@
 #include "netaddr.h"
 #include "problems.h"
 #include "rules.h"
+#ifdef PA_WITH_NEGOTIATE
+#include "negotiate.h"
+#endif
 #include "text.h"
 
 #include <ctype.h>
@@ -168,6 +171,10 @@ section_keys(const char *name)
 		return pa_server_keys;
 	if ((ops = pa_backend_find(name)) != NULL)
 		return ops->keys;
+#ifdef PA_WITH_NEGOTIATE
+	if (strcmp(name, "negotiate") == 0)
+		return pa_negotiate_keys;
+#endif
 	/* "[rule NAME]": a name of letters, digits, '-', '_' and '.'. */
 	if (strncmp(name, "rule ", 5) == 0 && name[5] != '\0' &&
 	    strspn(name + 5, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -10,23 +10,28 @@
 #include "credentials.h"
 #include "text.h"
 
-#include <openssl/evp.h>
+#include <limits.h>
+#include <openssl/crypto.h>
 #include <string.h>
+
+/* Each base64 character's value plus one, 0 for any other byte: a table,
+ * since Negotiate tokens are kilobytes long. */
+static const unsigned char b64_table[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+	['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
+	['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
+	['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
+	['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
+	['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
+	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+};
 
 static int
 b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return (int)b64_table[c] - 1;
 }
 
 /* RFC 7230 tchar: the characters a scheme name is made of. */
@@ -41,12 +46,12 @@ is_tchar(unsigned char c)
  * Decodes tok[0..len) into out (room for 3 bytes per 4 chars).  Returns
  * the decoded length or -1 when the token is not canonical base64.
  */
-static int
-b64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsize)
+int
+pa_base64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsize)
 {
-	unsigned char padded[PA_HEADER_MAX + 4];
-	size_t data = 0, pad = 0, rem, i;
-	int last, n;
+	size_t data = 0, pad = 0, rem, i, o = 0;
+	unsigned int acc = 0;
+	int last, bits = 0;
 
 	while (data < len && tok[data] != '=') {
 		if (b64_value((unsigned char)tok[data]) < 0)
@@ -66,17 +71,18 @@ b64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsiz
 	last = b64_value((unsigned char)tok[data - 1]);
 	if ((rem == 2 && (last & 0x0f) != 0) || (rem == 3 && (last & 0x03) != 0))
 		return -1;		/* non-zero padding bits */
-
-	if (data + 4 > sizeof(padded) || (data + 3) / 4 * 3 > outsize)
+	if (data / 4 * 3 + (rem == 0 ? 0 : rem - 1) > outsize || data > (size_t)INT_MAX)
 		return -1;
-	memcpy(padded, tok, data);
-	pad = rem == 0 ? 0 : 4 - rem;
-	memset(padded + data, '=', pad);
-	n = EVP_DecodeBlock(out, padded, (int)(data + pad));
-	OPENSSL_cleanse(padded, data + pad);	/* only what was written */
-	if (n < 0)
-		return -1;
-	return n - (int)pad;
+	for (i = 0; i < data; i++) {
+		acc = (acc << 6 | (unsigned int)b64_value((unsigned char)tok[i])) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	acc = 0;
+	return (int)o;
 }
 
 enum pa_cred_status
@@ -178,10 +184,9 @@ pa_credentials_parse(const char *value, size_t len, struct pa_credentials *out,
 		reason = "Basic without token";
 		goto done;
 	}
-	n = b64_decode_strict(value + i, len - i, decoded, sizeof(decoded));
-	/* What the decoder may have written: the text plus up to two padding
-	 * bytes, or everything when it failed part way. */
-	used = n >= 0 ? (size_t)n + 2 : sizeof(decoded);
+	n = pa_base64_decode_strict(value + i, len - i, decoded, sizeof(decoded));
+	/* What the decoder wrote: the text, or nothing when it refused. */
+	used = n >= 0 ? (size_t)n : 0;
 	if (n < 0) {
 		reason = "bad base64";
 		goto done;

@@ -48,6 +48,13 @@ enum pa_cred_status pa_credentials_from_pair(const char *user, size_t ulen,
 					     const char *password, size_t plen,
 					     struct pa_credentials *out, const char **why);
 
+/* Strict RFC 4648 base64 (standard alphabet; padding optional but, if
+ * present, exact; no whitespace; zero padding bits) of tok[0..len) into
+ * out[outsize].  Returns the decoded length, or -1 (nothing written) when
+ * the text is not canonical base64 or does not fit.  Shared by Basic and
+ * Negotiate. */
+int pa_base64_decode_strict(const char *tok, size_t len, unsigned char *out, size_t outsize);
+
 /* Scrubs the password and user.  Safe on NULL. */
 void pa_credentials_clear(struct pa_credentials *c);
 

@@ -154,6 +154,9 @@ respond_decision(struct req *r)
 			ret = queue_shared(r, MHD_HTTP_SERVICE_UNAVAILABLE, RESP_UNAVAILABLE);
 			break;
 		}
+		/* Kerberos mutual authentication: the acceptor's reply. */
+		if (d->neg != NULL && d->neg->mutual && d->neg->reply[0] != '\0')
+			MHD_add_response_header(resp, "Proxy-Authenticate", d->neg->reply);
 		if (d->profile == PA_PROFILE_EXT_AUTHZ)
 			MHD_add_response_header(resp, "x-envoy-auth-headers-to-remove",
 						"proxy-authorization");
@@ -312,8 +315,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (r == NULL)
 		return;
-	if (!r->ended)
+	if (!r->ended) {
 		pa_credentials_clear(&r->d.cred);
+		pa_decision_release(&r->d);
+	}
 	if (r->c != NULL)
 		pa_slowclient_ready(r->c, pa_now_us());
 	free(r);
@@ -374,6 +379,28 @@ make_shared(const char *body, const char *h1, const char *v1)
 	if (body[0] != '\0')
 		MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
 	if (h1 != NULL && MHD_add_response_header(resp, h1, v1) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* The challenge of a denial.  With [negotiate], `Negotiate` first and
+ * then Basic, as two Proxy-Authenticate fields, and Basic once more in
+ * X-Auth-Challenge-Basic: nginx's auth_request_set sees only the first
+ * field of a name, so the shipped nginx config adds the second from
+ * there (README, Kerberos). */
+static struct MHD_Response *
+make_deny(const char *basic, bool negotiate)
+{
+	struct MHD_Response *resp;
+
+	if (!negotiate)
+		return make_shared("", "Proxy-Authenticate", basic);
+	if ((resp = make_shared("", "Proxy-Authenticate", "Negotiate")) == NULL)
+		return NULL;
+	if (MHD_add_response_header(resp, "Proxy-Authenticate", basic) != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Auth-Challenge-Basic", basic) != MHD_YES) {
 		MHD_destroy_response(resp);
 		return NULL;
 	}
@@ -449,8 +476,8 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 		pa_error_set(err, "realm too long");
 		goto fail;
 	}
-	h->shared[RESP_DENY_407] = make_shared("", "Proxy-Authenticate", h->challenge);
-	h->shared[RESP_DENY_401] = make_shared("", "Proxy-Authenticate", h->challenge);
+	h->shared[RESP_DENY_407] = make_deny(h->challenge, p->negotiate != NULL);
+	h->shared[RESP_DENY_401] = make_deny(h->challenge, p->negotiate != NULL);
 	h->shared[RESP_FORBIDDEN] = make_shared("", NULL, NULL);
 	h->shared[RESP_UNAVAILABLE] = make_shared("", "Retry-After", "1");
 	h->shared[RESP_NOT_FOUND] = make_shared("not found\n", NULL, NULL);

@@ -161,6 +161,8 @@ pa_http_read_headers(struct MHD_Connection *conn, const char (*names)[64], int n
 			return;
 		}
 		if (r->cred_count[i] == 1) {
+			d->cred_value = r->cred_value[i];
+			d->cred_value_len = r->cred_len[i];
 			d->cred_status = pa_credentials_parse(r->cred_value[i], r->cred_len[i],
 							      &d->cred, &d->cred_why);
 			return;

@@ -185,5 +185,10 @@ pa_metrics_render(const struct pa_metrics *m, const struct pa_metrics_gauges *g,
 		 "# TYPE proxyauthd_lockout_store_errors_total counter\n"
 		 "proxyauthd_lockout_store_errors_total %llu\n",
 	     (unsigned long long)get(&m->lockout_store_errors));
+	emit(&o, "# HELP proxyauthd_negotiate_failures_total Kerberos Negotiate tokens refused "
+		 "(never counted toward lockout).\n"
+		 "# TYPE proxyauthd_negotiate_failures_total counter\n"
+		 "proxyauthd_negotiate_failures_total %llu\n",
+	     (unsigned long long)get(&m->negotiate_failures));
 	return o.overflow ? 0 : o.pos;
 }

@@ -31,6 +31,7 @@ struct pa_metrics {
 	atomic_uint_fast64_t cache_hits, cache_misses;
 	atomic_uint_fast64_t lockouts_user, lockouts_address;
 	atomic_uint_fast64_t lockout_store_errors;	/* lockout_store = redis failed */
+	atomic_uint_fast64_t negotiate_failures;	/* Kerberos tokens refused */
 };
 
 void pa_metrics_observe(struct pa_histogram *h, uint64_t us);

@@ -196,6 +196,8 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	}
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
+	if (pa_pipeline_negotiate_open(p, cfg, err) != 0)
+		goto fail;
 	p->chain.observe = observe_backend;
 	p->chain.observe_arg = p->metrics;
 	return 0;
@@ -290,7 +292,8 @@ set_locked(const struct pa_pipeline *p, struct pa_decision *d)
 static void
 count_attempt(const struct pa_pipeline *p, struct pa_decision *d, bool failed)
 {
-	if (p->lockout == NULL)
+	/* A Kerberos token is no password guess: never counted. */
+	if (p->lockout == NULL || d->negotiate)
 		return;
 	pa_lockout_record(p->lockout, subject(p, d), !failed, failed ? NULL : d->who.user,
 			  d->cred.password, d->cred.password_len, PA_LOCKOUT_MEMORY,
@@ -393,6 +396,13 @@ pa_decide_begin(const struct pa_pipeline *p, struct pa_decision *d)
 	enum pa_lockout_verdict verdict;
 
 	d->cache = NULL;
+	/* Negotiate: not Basic, so "missing" to the Basic parser, or
+	 * "malformed" when longer than a Basic header may be (a Kerberos
+	 * token with a large PAC); a duplicate or NUL-cut header has no
+	 * cred_value and stays malformed. */
+	if ((d->cred_status == PA_CRED_MISSING || d->cred_status == PA_CRED_MALFORMED) &&
+	    p->negotiate != NULL && pa_negotiate_scheme(d->cred_value, d->cred_value_len))
+		return pa_negotiate_begin(p, d);
 	switch (d->cred_status) {
 	case PA_CRED_OK:
 		break;
@@ -497,6 +507,10 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 	struct pa_cache_view v = { .who = &d->who };
 	uint64_t t0;
 
+	if (d->negotiate) {
+		pa_negotiate_lookup(p, d);
+		return;
+	}
 	/* Locked while this request waited for a worker?  Without this check
 	 * every request queued behind the lockout's first failure would still
 	 * be tried against the backend. */
@@ -554,6 +568,24 @@ pa_decide_end(const struct pa_pipeline *p, struct pa_decision *d)
 		pa_metrics_observe(&p->metrics->request_duration, us);
 	}
 	pa_credentials_clear(&d->cred);
+	pa_decision_release(d);
+}
+
+void
+pa_decision_release(struct pa_decision *d)
+{
+	if (d->neg != NULL) {
+		OPENSSL_cleanse(d->neg, sizeof(*d->neg));
+		free(d->neg);
+		d->neg = NULL;
+	}
+}
+
+void
+pa_decision_apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
+		  const struct pa_identity *who, const char *backend)
+{
+	apply(p, d, r, who, backend);
 }
 
 
@@ -564,6 +596,7 @@ pa_pipeline_close(struct pa_pipeline *p)
 		return;
 	pa_probes_stop(p->probes);
 	p->probes = NULL;
+	pa_pipeline_negotiate_close(p);
 	pa_chain_close(&p->chain);
 	pa_cidr_list_free(&p->trusted);
 	pa_rules_free(&p->rules);

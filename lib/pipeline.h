@@ -36,6 +36,7 @@
 #include "lockout.h"
 #include "lockout_redis.h"
 #include "metrics.h"
+#include "negotiate_token.h"
 #include "netaddr.h"
 #include "probe.h"
 #include "rules.h"
@@ -75,6 +76,17 @@ struct pa_pipeline {
 	struct pa_metrics *metrics;
 	uint64_t ttl_ms, negative_ttl_ms, stale_grace_ms;
 	struct pa_probes *probes;		/* background readiness probes */
+	struct pa_negotiate *negotiate;	/* [negotiate], or NULL */
+	void *negotiate_ldap;		/* the LDAP backend for its groups, or NULL */
+};
+
+/* A Negotiate request's token and reply (pipeline_negotiate.c), made by
+ * begin and scrubbed and freed by end. */
+struct pa_neg_req {
+	size_t len;
+	bool mutual;			/* reply is a mutual-authentication reply */
+	char reply[2048];		/* "Negotiate <final token>" of the acceptance, or "" */
+	unsigned char token[PA_NEGOTIATE_TOKEN_MAX];
 };
 
 /* One request.  Inputs are set by the caller before begin; pointers must
@@ -94,6 +106,10 @@ struct pa_decision {
 	bool peer_trusted;		/* the TCP peer is in trusted_proxies */
 	enum pa_cred_status cred_status;
 	const char *cred_why;
+	const char *cred_value;		/* the credentials header taken, or NULL */
+	size_t cred_value_len;
+	bool negotiate;			/* the credentials are a Negotiate token */
+	struct pa_neg_req *neg;		/* its decoded token (a cache miss), or NULL */
 	uint64_t start_us;
 	/* state and outputs */
 	unsigned char key[PA_LRU_KEY];	/* cache key, set by begin when cached */
@@ -162,6 +178,27 @@ size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
 /* Writes d's one decision line (pipeline_report.c); us is how long the
  * decision took.  Called by pa_decide_end(). */
 void pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64_t us);
+
+/* Frees what a decision holds if pa_decide_end() did not run (a request
+ * cut short).  Safe to call twice. */
+void pa_decision_release(struct pa_decision *d);
+
+/* Negotiate in the pipeline (pipeline_negotiate.c): open and close with
+ * the pipeline; begin takes a request whose credentials header is
+ * Negotiate (true: decided at once); lookup verifies on a worker. */
+int pa_pipeline_negotiate_open(struct pa_pipeline *p, const struct pa_config *cfg,
+			       struct pa_error *err);
+void pa_pipeline_negotiate_close(struct pa_pipeline *p);
+/* After giving up root: 0 when the keytab is still readable (or there is
+ * no [negotiate]), else -1 with err set. */
+int pa_pipeline_negotiate_check_access(const struct pa_pipeline *p, struct pa_error *err);
+bool pa_negotiate_begin(const struct pa_pipeline *p, struct pa_decision *d);
+void pa_negotiate_lookup(const struct pa_pipeline *p, struct pa_decision *d);
+
+/* The pipeline's step from an answer to the outcome (authorisation,
+ * lockout counting for passwords), for pipeline_negotiate.c. */
+void pa_decision_apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
+		       const struct pa_identity *who, const char *backend);
 
 const char *pa_profile_name(enum pa_profile profile);
 const char *pa_outcome_name(enum pa_outcome outcome);

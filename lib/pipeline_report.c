@@ -39,6 +39,8 @@ pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64
 
 	if (d->outcome == PA_OUT_MALFORMED)
 		reason = d->cred_why;
+	else if (d->negotiate && d->why.msg[0] != '\0')
+		reason = d->why.msg;	/* the Negotiate (GSS) reason, never the token */
 	else if (d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED ||
 		 (d->outcome == PA_OUT_FORBIDDEN && d->why.msg[0] != '\0'))
 		reason = d->why.msg;

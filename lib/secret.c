@@ -74,3 +74,24 @@ done:
 	close(fd);
 	return ret;
 }
+
+int
+pa_secret_check(const char *path, struct pa_error *err)
+{
+	struct stat st;
+	int fd, ret = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		pa_error_set(err, "%s: not a regular file", path);
+	else if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH))
+		pa_error_set(err, "%s: readable or writable by group or others (mode %04o); "
+			     "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+	else
+		ret = 0;
+	close(fd);
+	return ret;
+}

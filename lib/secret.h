@@ -15,4 +15,9 @@
  * too big, empty).  On failure buf is scrubbed. */
 int pa_secret_read(const char *path, char *buf, size_t size, struct pa_error *err);
 
+/* The same checks for a secret that another library reads itself (a
+ * Kerberos keytab): path opens, is a regular file, and is not readable or
+ * writable by group or others.  0, or -1 with err set. */
+int pa_secret_check(const char *path, struct pa_error *err);
+
 #endif

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "squid_answer.h"
 #include "squid_line.h"
+#include "squid_negotiate.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -28,11 +29,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Room for "Negotiate " and the longest token a request line holds. */
+#define NEG_HEADER_MAX (PA_SQUID_LINE_MAX + 16)
+
 /* One request, owned by whoever answers it. */
 struct request {
 	struct pa_job job;	/* first: the workq hands back &job */
 	struct pa_squid_helper *h;
 	char id[PA_SQUID_ID_MAX + 1];
+	char *neg_header;	/* negotiate mode: "Negotiate <token>", or NULL */
 	struct pa_decision d;
 };
 
@@ -51,13 +56,23 @@ write_answer(struct pa_squid_helper *h, const char *line, size_t len)
 static void
 finish(struct request *r)
 {
-	char line[PA_SQUID_ANSWER_MAX];
+	char line[PA_SQUID_ANSWER_MAX + sizeof(((struct pa_neg_req *)0)->reply)];
+	const char *token = NULL;
 	int n;
 
-	n = pa_squid_answer(line, sizeof(line), r->id, r->d.outcome, r->d.who.user);
+	if (r->d.neg != NULL && strncmp(r->d.neg->reply, "Negotiate ", 10) == 0)
+		token = r->d.neg->reply + 10;	/* the acceptance's final token */
+	if (r->h->negotiate)
+		n = pa_squid_negotiate_answer(line, sizeof(line), r->id, r->d.outcome,
+					      r->d.who.user, token);
+	else
+		n = pa_squid_answer(line, sizeof(line), r->id, r->d.outcome, r->d.who.user);
 	if (n > 0)
 		write_answer(r->h, line, (size_t)n);
 	pa_decide_end(&r->h->pipe, &r->d);
+	if (r->neg_header != NULL)	/* a token is a credential, if a short-lived one */
+		explicit_bzero(r->neg_header, NEG_HEADER_MAX);
+	free(r->neg_header);
 	free(r);
 }
 
@@ -91,6 +106,61 @@ run_lookup(struct pa_job *job)
 	answer(r);
 }
 
+/* Decided at once, or queued for a worker.  A locked answer waits its
+ * turn for a worker like the lookup it stands for (see lib/http.c),
+ * unless it would have been cached. */
+static void
+decide(struct pa_squid_helper *h, struct request *r)
+{
+	if (pa_decide_begin(&h->pipe, &r->d) &&
+	    (r->d.outcome != PA_OUT_LOCKED || r->d.locked_cached)) {
+		answer(r);
+		return;
+	}
+	r->d.why.msg[0] = '\0';	/* a lock is decided again by the worker */
+	r->job.run = run_lookup;
+	if (pa_workq_submit(h->workq, &r->job) != 0) {
+		r->d.outcome = PA_OUT_UNAVAILABLE;
+		pa_error_set(&r->d.why, "too many requests waiting for a backend");
+		finish(r);
+	}
+}
+
+/* A negotiate-mode line (squid_negotiate.h): the token goes through the
+ * pipeline as a Negotiate credentials header would. */
+static void
+handle_negotiate(struct pa_squid_helper *h, struct request *r, const char *line, size_t len,
+		 const char *refuse)
+{
+	const char *why = refuse;
+	size_t hl = 0;
+
+	snprintf(r->d.client, sizeof(r->d.client), "squid");
+	r->d.no_address = true;
+	r->d.cred_status = PA_CRED_MISSING;
+	r->d.cred_why = "no credentials";
+	r->id[0] = '\0';
+	if ((r->neg_header = malloc(NEG_HEADER_MAX)) == NULL) {
+		r->d.outcome = PA_OUT_UNAVAILABLE;
+		pa_error_set(&r->d.why, "out of memory");
+		finish(r);
+		return;
+	}
+	if (refuse != NULL) {
+		if (h->with_id)
+			(void)pa_squid_channel_id(line, len, r->id);
+	} else if (pa_squid_negotiate_parse(line, len, h->with_id, r->id, r->neg_header,
+					    NEG_HEADER_MAX, &hl, &why) == 0) {
+		r->d.cred_value = r->neg_header;
+		r->d.cred_value_len = hl;
+		decide(h, r);
+		return;
+	}
+	r->d.cred_status = PA_CRED_MALFORMED;
+	r->d.cred_why = why;
+	decide(h, r);
+}
+
 /*
  * Takes one request line through the pipeline: decided at once, or queued
  * for a worker.  refuse, when not NULL, is why the line cannot be read (too
@@ -110,8 +180,13 @@ handle_line(struct pa_squid_helper *h, const char *line, size_t len, const char 
 	}
 	pa_decision_init(&r->d);
 	r->h = h;
+	r->neg_header = NULL;
 	r->d.start_us = pa_now_us();
 	r->d.profile = PA_PROFILE_SQUID;
+	if (h->negotiate) {
+		handle_negotiate(h, r, line, len, refuse);
+		return;
+	}
 	if (refuse != NULL) {
 		memset(&req, 0, offsetof(struct pa_squid_request, cred));
 		req.client[0] = '\0';
@@ -150,20 +225,7 @@ handle_line(struct pa_squid_helper *h, const char *line, size_t len, const char 
 	if (refuse == NULL)
 		pa_credentials_clear(&req.cred);
 
-	/* A locked answer waits its turn for a worker like the lookup it
-	 * stands for (see lib/http.c), unless it would have been cached. */
-	if (pa_decide_begin(&h->pipe, &r->d) &&
-	    (r->d.outcome != PA_OUT_LOCKED || r->d.locked_cached)) {
-		answer(r);
-		return;
-	}
-	r->d.why.msg[0] = '\0';	/* a lock is decided again by the worker */
-	r->job.run = run_lookup;
-	if (pa_workq_submit(h->workq, &r->job) != 0) {
-		r->d.outcome = PA_OUT_UNAVAILABLE;
-		pa_error_set(&r->d.why, "too many requests waiting for a backend");
-		finish(r);
-	}
+	decide(h, r);
 }
 
 /* Reads lines from fd until the end of input.  A line is kept up to

@@ -25,6 +25,7 @@ struct pa_squid_helper {
 	FILE *out;		/* answers go here, flushed per line */
 	pthread_mutex_t out_lock;
 	bool with_id;		/* lines start with a channel ID */
+	bool negotiate;		/* Squid's negotiate protocol (YR/KK, AF/NA/BH) */
 	atomic_bool out_broken;	/* out failed: Squid is gone */
 };
 

@@ -50,6 +50,8 @@ struct groups {
 
 struct lookup {
 	const struct pa_credentials *cred;
+	const char *filter;		/* a whole user filter to search with, or
+					 * NULL: user_filter with cred's user */
 	char name[PA_USER_MAX + 1];	/* the entry's user_name_attribute, or "" */
 	int64_t expires_ms;		/* expiry_attribute, Unix ms; 0: none */
 	bool expiry_bad;		/* expiry_attribute not understood */

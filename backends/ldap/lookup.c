@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "ldap_escape.h"
 #include "ldapb.h"
+#include "ldap_identity.h"
 #include "text.h"
 
 #include <openssl/crypto.h>
@@ -61,8 +62,14 @@ step_find(struct ldapb *b, LDAP *ld, const struct pa_deadline *dl, void *arg,
 	l->name[0] = '\0';
 	l->entries = 0;
 	ldapb_groups_reset(&l->g);
-	if (pa_ldap_escape_filter(l->cred->user, strlen(l->cred->user), esc, sizeof(esc)) < 0 ||
-	    pa_ldap_expand(b->user_filter, 'u', esc, filter, sizeof(filter)) < 0) {
+	if (l->filter != NULL) {
+		if (pa_strlcpy(filter, l->filter, sizeof(filter)) != 0) {
+			pa_error_set(err, "user filter too long");
+			return LDAP_FILTER_ERROR;
+		}
+	} else if (pa_ldap_escape_filter(l->cred->user, strlen(l->cred->user), esc,
+					 sizeof(esc)) < 0 ||
+		   pa_ldap_expand(b->user_filter, 'u', esc, filter, sizeof(filter)) < 0) {
 		pa_error_set(err, "user filter too long");
 		return LDAP_FILTER_ERROR;
 	}
@@ -309,5 +316,86 @@ done:
 		ldapb_groups_reset(&l->g);
 	}
 	free(l);
+	return res;
+}
+
+enum pa_result
+pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
+		     const char *principal, struct pa_identity *who, struct pa_error *err)
+{
+	struct ldapb *b = ctx;
+	struct pa_deadline deadline = pa_deadline_in(b->timeout_ms, pa_now_us());
+	const struct pa_deadline *dl = &deadline;
+	struct lookup *l = NULL;
+	struct pa_credentials *cred = NULL;
+	enum pa_result res = PA_UNAVAILABLE;
+	char esc[PA_USER_MAX * 3 + 1], *filter = NULL;
+	bool by_principal = strstr(filter_template, "%p") != NULL;
+	const char *value = by_principal ? principal : name;
+
+	if (!b->search_mode) {
+		pa_error_set(err, "ldap: looking a name up needs search-then-bind (bind_dn)");
+		goto done;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL || (cred = calloc(1, sizeof(*cred))) == NULL ||
+	    (filter = malloc(FILTER_MAX)) == NULL) {
+		pa_error_set(err, "out of memory");
+		goto done;
+	}
+	if (pa_strlcpy(cred->user, name, sizeof(cred->user)) != 0 ||
+	    pa_ldap_escape_filter(value, strlen(value), esc, sizeof(esc)) < 0 ||
+	    pa_ldap_expand(filter_template, by_principal ? 'p' : 'u', esc, filter,
+			   FILTER_MAX) < 0) {
+		pa_error_set(err, "ldap: identity filter too long or not understood");
+		goto done;
+	}
+	cred->user_len = strlen(cred->user);
+	l->cred = cred;
+	l->filter = filter;
+	if (ldapb_pool_run(b, b->svc, dl, step_find, l, err) != LDAP_SUCCESS)
+		goto done;
+	if (l->entries == 0) {
+		res = PA_NOT_FOUND;
+		goto done;
+	}
+	if (l->entries > 1 || l->dn[0] == '\0') {
+		pa_error_set(err, "ldap: the filter matches more than one entry or an unusable DN");
+		res = PA_DENIED;
+		goto done;
+	}
+	if (b->group_base_dn[0] != '\0' &&
+	    ldapb_pool_run(b, b->svc, dl, step_groups, l, err) != LDAP_SUCCESS)
+		goto done;
+	res = PA_DENIED;
+	if (l->g.overflow) {
+		pa_error_set(err, "ldap: the groups do not fit in %d bytes", PA_GROUPS_MAX);
+		goto done;
+	}
+	if (l->expiry_bad) {
+		pa_error_set(err, "ldap: %s is not understood", b->expiry_attribute);
+		goto done;
+	}
+	if (l->expires_ms > 0) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		if ((int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 >= l->expires_ms) {
+			pa_error_set(err, "ldap: the account has expired");
+			goto done;
+		}
+		who->expires_ms = l->expires_ms;
+	}
+	if (pa_strlcpy(who->user, l->name[0] != '\0' ? l->name : name, sizeof(who->user)) != 0 ||
+	    pa_strlcpy(who->groups, l->g.list, sizeof(who->groups)) != 0) {
+		pa_error_set(err, "ldap: name or groups too long");
+		goto done;
+	}
+	res = PA_GRANTED;
+done:
+	if (l != NULL)
+		OPENSSL_cleanse(l, sizeof(*l));
+	free(l);
+	free(cred);
+	free(filter);
 	return res;
 }

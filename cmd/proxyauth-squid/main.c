@@ -2,7 +2,7 @@
  * proxyauth-squid: a Squid basic-auth helper on proxyauthd's configuration
  * and decision pipeline (cache, coalescing, lockout, rules, logs).
  *
- *   proxyauth-squid [-c FILE] [-n]
+ *   proxyauth-squid [-c FILE] [-n] [-m basic|negotiate]
  *
  * Reads one request per line on standard input (lib/squid_line.h), answers
  * one line per request on standard output, flushed at once.  With Squid's
@@ -45,9 +45,11 @@ extern char **environ;
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: proxyauth-squid [-c FILE] [-n]\n"
+	fprintf(stderr, "usage: proxyauth-squid [-c FILE] [-n] [-m basic|negotiate]\n"
 		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -n       lines carry no channel ID (Squid concurrency=0)\n");
+		"  -n       lines carry no channel ID (Squid concurrency=0)\n"
+		"  -m MODE  basic (default: auth_param basic) or negotiate (auth_param\n"
+		"           negotiate: Kerberos tokens, needs [negotiate])\n");
 }
 
 static void *
@@ -84,13 +86,20 @@ main(int argc, char **argv)
 
 	h.with_id = true;
 	h.out = stdout;
-	while ((ch = getopt(argc, argv, "c:nh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:m:nh")) != -1) {
 		switch (ch) {
 		case 'c':
 			conf_path = optarg;
 			break;
 		case 'n':
 			h.with_id = false;
+			break;
+		case 'm':
+			if (strcmp(optarg, "basic") != 0 && strcmp(optarg, "negotiate") != 0) {
+				usage();
+				return 2;
+			}
+			h.negotiate = strcmp(optarg, "negotiate") == 0;
 			break;
 		default:
 			usage();
@@ -123,6 +132,11 @@ main(int argc, char **argv)
 		goto done;
 	}
 	pipe_open = true;
+	if (h.negotiate && h.pipe.negotiate == NULL) {
+		pa_log_msg(&h.log, PA_LOG_ERROR, "-m negotiate needs a [negotiate] section in %s",
+			   conf_path);
+		goto done;
+	}
 	/* No /readyz here, but the probes log a backend going down and coming
 	 * back, and their round sweeps the lockout counters. */
 	if (pa_pipeline_start_probes(&h.pipe, 2000, pa_pipeline_sweep, &h.pipe) != 0) {
@@ -139,8 +153,8 @@ main(int argc, char **argv)
 	h.held = pa_holdq_start(pa_squid_helper_fire_held);	/* NULL: locked answers go at once */
 	if (pthread_create(&sig_thread, NULL, signal_loop, &h) == 0)
 		pthread_detach(sig_thread);
-	pa_log_msg(&h.log, PA_LOG_INFO, "proxyauth-squid %s ready (%s channel IDs)", PA_VERSION,
-		   h.with_id ? "with" : "without");
+	pa_log_msg(&h.log, PA_LOG_INFO, "proxyauth-squid %s ready (%s, %s channel IDs)",
+		   PA_VERSION, h.negotiate ? "negotiate" : "basic", h.with_id ? "with" : "without");
 
 	pa_squid_helper_read(&h, STDIN_FILENO);
 	ret = 0;

@@ -147,7 +147,8 @@ main(int argc, char **argv)
 	 * has been read (by the backends' open, above). */
 	if (geteuid() == 0 && run_as[0] != '\0') {
 		if (pa_drop_privileges(run_as, &err) != 0 ||
-		    pa_chain_check_access(&pipe.chain, &err) != 0) {
+		    pa_chain_check_access(&pipe.chain, &err) != 0 ||
+		    pa_pipeline_negotiate_check_access(&pipe, &err) != 0) {
 			pa_log_msg(&log, PA_LOG_ERROR, "%s", err.msg);
 			goto done;
 		}

@@ -153,15 +153,16 @@ class Suite:
             raise RuntimeError("proxyauth-passwd: %s" % r.stderr.decode(errors="replace"))
 
     # proxyauthd ------------------------------------------------------
-    def start_daemon(self, config, name="proxyauthd", port=0):
+    def start_daemon(self, config, name="proxyauthd", port=0, env=None):
         """Starts proxyauthd on 127.0.0.1 (port 0: any) from config text;
-        @DIR@ becomes the suite folder.  Returns (process, port)."""
+        @DIR@ becomes the suite folder; env adds variables (a KDC's).
+        Returns (process, port)."""
         conf = self.write(name + ".conf", config.replace("@DIR@", self.dir), 0o600)
         conf_text = open(conf).read()
         if "listen" not in conf_text:
             conf_text = conf_text.replace("[server]", "[server]\nlisten = 127.0.0.1:%d" % port, 1)
             self.write(name + ".conf", conf_text, 0o600)
-        p = self.spawn([DAEMON, "-c", conf], name + ".log")
+        p = self.spawn([DAEMON, "-c", conf], name + ".log", env=env)
         pat = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
         def up():

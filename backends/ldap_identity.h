@@ -1,0 +1,26 @@
+/*
+ * The LDAP backend's "who is this name" entry point, for identities
+ * proven another way (Kerberos Negotiate): the user's entry found by a
+ * filter with the service account (search-then-bind only), its canonical
+ * name, groups and expiry read as for a password login, and no bind as
+ * the user.  Declared apart from backend.h because only the Negotiate
+ * path uses it; defined in backends/ldap/lookup.c.
+ */
+#ifndef PA_LDAP_IDENTITY_H
+#define PA_LDAP_IDENTITY_H
+
+#include "backend.h"
+
+/*
+ * ctx is the LDAP backend's (pa_ldap_ops.open).  filter_template holds
+ * %u (replaced by name) or %p (by principal), each filter-escaped.
+ * PA_GRANTED fills who (the entry's user_name_attribute or name, groups,
+ * expiry); PA_NOT_FOUND when nothing matches; PA_DENIED (err says why)
+ * for several matches, an expired account or groups that do not fit;
+ * PA_UNAVAILABLE when the server did not answer.  Thread-safe.
+ */
+enum pa_result pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
+				    const char *principal, struct pa_identity *who,
+				    struct pa_error *err);
+
+#endif

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Kerberos single sign-on through real Caddy (issue 15): a private MIT
+KDC (kdc.py), proxyauthd with [negotiate] on a keytab for HTTP/localhost
+(groups_from = none), Caddy from the shipped deploy/caddy/Caddyfile with
+only ports substituted, and `curl --proxy-negotiate -U : -x`.  Caddy
+drops Proxy-Authenticate as hop-by-hop, and the shipped 407 handler
+rebuilds it from the placeholder of proxyauthd's answer, which joins
+proxyauthd's two Proxy-Authenticate fields into one ("Negotiate,Basic
+realm=..."): this test shows that this reaches the client, that curl
+picks Negotiate from it, and that Basic still works beside it.
+"""
+import os
+import subprocess
+import sys
+
+import e2e
+from e2e import CHALLENGE, upstream_saw
+from echo_upstream import EchoUpstream
+import kdc
+from test_caddy import caddy_env
+
+
+def curl_neg(k, ccache, proxy_port, url):
+    argv = ["curl", "-sS", "--noproxy", "", "-x", "http://localhost:%d" % proxy_port,
+            "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20", url]
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=e2e.child_env(k.user_env(ccache)), timeout=30)
+    return e2e.parse_http(r.stdout.decode("utf-8", "replace"), r.stderr.decode(errors="replace"))
+
+
+def body(s):
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    k = kdc.Kdc(s)
+    keytab = os.path.join(s.dir, "http.keytab")
+    users = os.path.join(s.dir, "users.keytab")
+    k.add_keytab("HTTP/localhost", keytab)
+    k.add_keytab("alice", users)
+    alice_cc = os.path.join(s.dir, "alice.cc")
+    k.kinit("alice", users, alice_cc)
+    hp = os.path.join(s.dir, "htpasswd")
+    s.add_user(hp, "bob", "bob-pw", "staff")
+    daemon, pa_port = s.start_daemon("""[server]
+listen = 127.0.0.1:0
+backends = htpasswd
+credentials_header = X-Proxy-Authorization
+max_failures = 0
+
+[htpasswd]
+file = @DIR@/htpasswd
+
+[negotiate]
+keytab = %s
+""" % keytab, env=k.env())
+    proxy_port = e2e.free_port()
+    shipped = open(os.path.join(e2e.DEPLOY, "caddy", "Caddyfile")).read()
+    conf = s.write("Caddyfile", shipped.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
+                   .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
+                   .replace(":3129", ":%d" % proxy_port))
+    caddy = s.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], "caddy.log",
+                    env=caddy_env(s))
+    if not s.check("caddy comes up", e2e.wait_for(lambda: e2e.port_open(proxy_port) or
+                                                  caddy.poll() is not None, 30)
+                   and caddy.poll() is None, s.read("caddy.log")[-3000:]):
+        return
+    url = "http://app.example.org/hello"
+
+    st, h, b = e2e.curl(proxy_port, url)
+    # Caddy's placeholder joins the two fields with ",": one field with
+    # both challenges, which RFC 9110 allows (#challenge) and which curl
+    # and browsers read as two.
+    s.check("no credentials: 407 offering Negotiate first, then Basic, in one field",
+            st == 407 and h.get("proxy-authenticate") == ["Negotiate," + CHALLENGE], st, h)
+    st, h, b = curl_neg(k, alice_cc, proxy_port, url)
+    s.check("alice with a ticket: the page, no password", st == 200 and up.count == 1,
+            st, h, b, s.read("proxyauthd.log")[-2000:])
+    if up.count:
+        s.check("upstream saw X-Auth-User alice",
+                upstream_saw(up.requests[-1], "X-Auth-User") == ["alice"], up.requests[-1])
+    st, h, b = e2e.curl(proxy_port, url, "bob", "bob-pw")
+    s.check("Basic beside Negotiate: bob's page", st == 200 and up.count == 2, st, h)
+
+
+if __name__ == "__main__":
+    sys.exit(e2e.Suite("caddy-negotiate").run(body))
