@@ -17,7 +17,12 @@
 -- haproxy.cfg to act on:
 --   txn.pa_status     proxyauthd's status; 503 when it gave none (down,
 --                     timeout, error), so nothing unanswered is an allow
---   txn.pa_challenge  its Proxy-Authenticate (on 407)
+--   txn.pa_challenge  its Proxy-Authenticate (on 407); with [negotiate],
+--                     proxyauthd sends two, Negotiate first, and the
+--                     second (Basic) is also in X-Auth-Challenge-Basic:
+--   txn.pa_challenge_basic  that Basic challenge, set only when the first
+--                     is not already it, so haproxy.cfg adds a second
+--                     Proxy-Authenticate line only then
 --   txn.pa_user, txn.pa_groups   X-Auth-User and X-Auth-Groups (on 204)
 -- Nothing is logged here: the credentials stay out of HAProxy's logs.
 
@@ -67,7 +72,12 @@ core.register_action("proxyauth", { "http-req" }, function(txn)
     end
     txn:set_var("txn.pa_status", res.status)
     if res.status == 407 then
-        txn:set_var("txn.pa_challenge", first(res.headers, "proxy-authenticate") or "")
+        local challenge = first(res.headers, "proxy-authenticate") or ""
+        local basic = first(res.headers, "x-auth-challenge-basic")
+        txn:set_var("txn.pa_challenge", challenge)
+        if basic ~= nil and basic ~= challenge then
+            txn:set_var("txn.pa_challenge_basic", basic)
+        end
     elseif res.status == 204 then
         txn:set_var("txn.pa_user", first(res.headers, "x-auth-user") or "")
         txn:set_var("txn.pa_groups", first(res.headers, "x-auth-groups") or "")
