@@ -112,6 +112,32 @@ class Kdc:
             argv += ["-l", lifetime]
         self._run(argv + [principal])
 
+    def curl(self, ccache, proxy_port, url, extra=(), proxy_host="localhost"):
+        """curl --proxy-negotiate -U : -x proxy_host:proxy_port url with the
+        tickets in ccache (the ticket is for HTTP/proxy_host); returns
+        e2e.parse_http's (status, headers, body)."""
+        argv = ["curl", "-sS", "--noproxy", "", "-x", "http://%s:%d" % (proxy_host, proxy_port),
+                "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20"]
+        argv += list(extra) + [url]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=e2e.child_env(self.user_env(ccache)), timeout=30)
+        return e2e.parse_http(r.stdout.decode("utf-8", "replace"),
+                              r.stderr.decode(errors="replace"))
+
+    def service_and_users(self, s, users):
+        """HTTP/localhost's keys in s.dir/http.keytab, and a ticket for
+        each of users in s.dir/NAME.cc; returns (keytab, {name: ccache})."""
+        keytab = os.path.join(s.dir, "http.keytab")
+        users_kt = os.path.join(s.dir, "users.keytab")
+        self.add_keytab("HTTP/localhost", keytab)
+        caches = {}
+        for u in users:
+            self.add_keytab(u, users_kt)
+        for u in users:
+            caches[u] = os.path.join(s.dir, u + ".cc")
+            self.kinit(u, users_kt, caches[u])
+        return keytab, caches
+
 
 def slapd(s):
     d = os.path.join(s.dir, "slapd")

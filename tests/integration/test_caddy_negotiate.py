@@ -10,7 +10,6 @@ realm=..."): this test shows that this reaches the client, that curl
 picks Negotiate from it, and that Basic still works beside it.
 """
 import os
-import subprocess
 import sys
 
 import e2e
@@ -20,24 +19,11 @@ import kdc
 from test_caddy import caddy_env
 
 
-def curl_neg(k, ccache, proxy_port, url):
-    argv = ["curl", "-sS", "--noproxy", "", "-x", "http://localhost:%d" % proxy_port,
-            "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20", url]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=e2e.child_env(k.user_env(ccache)), timeout=30)
-    return e2e.parse_http(r.stdout.decode("utf-8", "replace"), r.stderr.decode(errors="replace"))
-
-
 def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
     k = kdc.Kdc(s)
-    keytab = os.path.join(s.dir, "http.keytab")
-    users = os.path.join(s.dir, "users.keytab")
-    k.add_keytab("HTTP/localhost", keytab)
-    k.add_keytab("alice", users)
-    alice_cc = os.path.join(s.dir, "alice.cc")
-    k.kinit("alice", users, alice_cc)
+    keytab, cc = k.service_and_users(s, ["alice"])
     hp = os.path.join(s.dir, "htpasswd")
     s.add_user(hp, "bob", "bob-pw", "staff")
     daemon, pa_port = s.start_daemon("""[server]
@@ -71,7 +57,7 @@ keytab = %s
     # and browsers read as two.
     s.check("no credentials: 407 offering Negotiate first, then Basic, in one field",
             st == 407 and h.get("proxy-authenticate") == ["Negotiate," + CHALLENGE], st, h)
-    st, h, b = curl_neg(k, alice_cc, proxy_port, url)
+    st, h, b = k.curl(cc["alice"], proxy_port, url)
     s.check("alice with a ticket: the page, no password", st == 200 and up.count == 1,
             st, h, b, s.read("proxyauthd.log")[-2000:])
     if up.count:

@@ -15,7 +15,6 @@ import e2e
 from e2e import CHALLENGE, upstream_saw
 from echo_upstream import EchoUpstream
 import kdc
-from test_caddy_negotiate import curl_neg
 from test_haproxy import haproxy_config, start_haproxy
 
 
@@ -23,12 +22,7 @@ def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
     k = kdc.Kdc(s)
-    keytab = os.path.join(s.dir, "http.keytab")
-    users = os.path.join(s.dir, "users.keytab")
-    k.add_keytab("HTTP/localhost", keytab)
-    k.add_keytab("alice", users)
-    alice_cc = os.path.join(s.dir, "alice.cc")
-    k.kinit("alice", users, alice_cc)
+    keytab, cc = k.service_and_users(s, ["alice"])
     s.add_user(os.path.join(s.dir, "htpasswd"), "bob", "bob-pw", "staff")
     daemon, pa_port = s.start_daemon("""[server]
 listen = 127.0.0.1:0
@@ -51,7 +45,7 @@ keytab = %s
     s.check("no credentials: 407 offering Negotiate first, then Basic, one line each",
             st == 407 and h.get("proxy-authenticate") == ["Negotiate", CHALLENGE] and
             "x-auth-challenge-basic" not in h, st, h)
-    st, h, b = curl_neg(k, alice_cc, proxy_port, url)
+    st, h, b = k.curl(cc["alice"], proxy_port, url)
     s.check("alice with a ticket: the page, no password", st == 200 and up.count == 1,
             st, h, b, s.read("proxyauthd.log")[-2000:])
     if up.count:

@@ -11,7 +11,6 @@ principal with no directory entry gets the challenge again; nothing
 refused reaches the upstream.
 """
 import os
-import subprocess
 import sys
 
 import e2e
@@ -21,29 +20,13 @@ import kdc
 from test_nginx import nginx_config
 
 
-def curl_neg(k, ccache, proxy_port, url, extra=()):
-    argv = ["curl", "-sS", "--noproxy", "", "-x", "http://localhost:%d" % proxy_port,
-            "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20"]
-    argv += list(extra) + [url]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=e2e.child_env(k.user_env(ccache)), timeout=30)
-    return e2e.parse_http(r.stdout.decode("utf-8", "replace"), r.stderr.decode(errors="replace"))
-
-
 def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
     k = kdc.Kdc(s)
     uri, secret = kdc.slapd(s)
-    keytab = os.path.join(s.dir, "http.keytab")
-    users = os.path.join(s.dir, "users.keytab")
-    k.add_keytab("HTTP/localhost", keytab)
-    for u in ("alice", "dave"):
-        k.add_keytab(u, users)
-    alice_cc = os.path.join(s.dir, "alice.cc")
-    dave_cc = os.path.join(s.dir, "dave.cc")
-    k.kinit("alice", users, alice_cc)
-    k.kinit("dave", users, dave_cc)
+    keytab, cc = k.service_and_users(s, ["alice", "dave"])
+    alice_cc, dave_cc = cc["alice"], cc["dave"]
 
     daemon, pa_port = s.start_daemon("""[server]
 listen = 127.0.0.1:0
@@ -76,7 +59,7 @@ groups_from = ldap
     s.check("the Basic copy for nginx is not passed to the client",
             "x-auth-challenge-basic" not in h, h)
 
-    st, h, b = curl_neg(k, alice_cc, proxy_port, url)
+    st, h, b = k.curl(alice_cc, proxy_port, url)
     s.check("alice with a ticket: the page, no password", st == 200 and up.count == 1,
             st, h, b, s.read("proxyauthd.log"))
     if up.count:
@@ -93,7 +76,7 @@ groups_from = ldap
 
     n = up.count
     nobody_cc = os.path.join(s.dir, "nobody.cc")
-    st, h, b = curl_neg(k, nobody_cc, proxy_port, url)
+    st, h, b = k.curl(nobody_cc, proxy_port, url)
     s.check("no ticket: 407 with both challenges (Basic fallback offered)",
             st == 407 and h.get("proxy-authenticate") == ["Negotiate", CHALLENGE], st, h)
     st, h, b = e2e.curl(proxy_port, url, "bob", "bob-pw")
@@ -102,7 +85,7 @@ groups_from = ldap
         s.check("Basic: upstream saw bob", upstream_saw(up.requests[-1], "X-Auth-User") ==
                 ["bob"], up.requests[-1])
     n = up.count
-    st, h, b = curl_neg(k, dave_cc, proxy_port, url)
+    st, h, b = k.curl(dave_cc, proxy_port, url)
     s.check("a principal with no LDAP entry: 407", st == 407, st, h)
     s.check("no refused request reached the upstream", up.count == n, up.requests)
     log = s.read("proxyauthd.log")

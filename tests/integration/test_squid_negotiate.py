@@ -19,25 +19,13 @@ import kdc
 from test_squid import SQUID_CHALLENGE, helper_path, own, squid_config
 
 
-def curl_neg(k, ccache, proxy_port, url):
-    argv = ["curl", "-sS", "--noproxy", "", "-x", "http://localhost:%d" % proxy_port,
-            "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20", url]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=e2e.child_env(k.user_env(ccache)), timeout=30)
-    return e2e.parse_http(r.stdout.decode("utf-8", "replace"), r.stderr.decode(errors="replace"))
-
-
 def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
     k = kdc.Kdc(s)
-    keytab = os.path.join(s.dir, "http.keytab")
-    users = os.path.join(s.dir, "users.keytab")
-    k.add_keytab("HTTP/localhost", keytab)
+    keytab, cc = k.service_and_users(s, ["alice"])
     k.admin("addprinc -randkey HTTP/127.0.0.1")
-    k.add_keytab("alice", users)
-    alice_cc = os.path.join(s.dir, "alice.cc")
-    k.kinit("alice", users, alice_cc)
+    alice_cc = cc["alice"]
     hp = os.path.join(s.dir, "htpasswd")
     s.add_user(hp, "bob", "bob-pw", "staff")
     helper_conf = s.write("proxyauthd.conf", """[server]
@@ -77,7 +65,7 @@ keytab = %s
     s.check("no credentials: 407 with Negotiate first, then Basic",
             st == 407 and h.get("proxy-authenticate") == ["Negotiate", SQUID_CHALLENGE],
             st, h)
-    st, h, b = curl_neg(k, alice_cc, proxy_port, url)
+    st, h, b = k.curl(alice_cc, proxy_port, url)
     s.check("alice with a ticket: the page, no password", st == 200 and up.count == 1,
             st, h, b, s.read("squid/cache.log")[-3000:])
     if up.count:
@@ -87,13 +75,9 @@ keytab = %s
     s.check("Basic beside Negotiate: bob's page", st == 200 and up.count == 2, st, h)
     # curl names the proxy by its address: a ticket for HTTP/127.0.0.1,
     # which the keytab lacks.
-    bad = ["curl", "-sS", "--noproxy", "", "-x", "http://127.0.0.1:%d" % proxy_port,
-           "--proxy-negotiate", "-U", ":", "-D", "-", "-o", "-", "--max-time", "20", url]
-    r = subprocess.run(bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=e2e.child_env(k.user_env(alice_cc)), timeout=30)
-    st, h, b = e2e.parse_http(r.stdout.decode("utf-8", "replace"))
+    st, h, b = k.curl(alice_cc, proxy_port, url, proxy_host="127.0.0.1")
     s.check("a ticket for a service principal the keytab lacks: 407", st == 407 and
-            up.count == 2, st, h, r.stderr.decode(errors="replace"))
+            up.count == 2, st, h, b)
 
 
 if __name__ == "__main__":
