@@ -15,7 +15,7 @@ build_pkgs+=(libpq-dev libldap-dev)
 # Unicode NFKC + case folding of user names for the lockout (lib/fold.c)
 build_pkgs+=(libunistring-dev)
 build_pkgs+=(libcurl4-openssl-dev)  # proxyauth-check
-test_pkgs=(libcmocka-dev libcurl4-openssl-dev apache2-utils openssl redis-server redis-tools)
+test_pkgs=(libcmocka-dev apache2-utils openssl redis-server redis-tools)
 # fuzzing (tests/fuzz): clang with libFuzzer
 test_pkgs+=(clang libclang-rt-14-dev valgrind)
 # proxies end to end (tests/integration/test_{nginx,caddy,squid}.py) and the deploy kit check
