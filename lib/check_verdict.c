@@ -83,6 +83,21 @@ pa_check_refused(const struct pa_check_answer *a, const char *what, struct pa_ch
 		pa_check_set(r, PA_CHECK_PASS, "%s: %ld", what, a->status);
 }
 
+bool
+pa_check_second_user_usable(const struct pa_check_answer *a, struct pa_check_result *r)
+{
+	if (is_2xx(a))
+		return true;
+	if (a->status == 0)
+		pa_check_set(r, PA_CHECK_FAIL, "the second user got no answer at the target, "
+			     "so its refusals prove nothing");
+	else
+		pa_check_set(r, PA_CHECK_FAIL, "the second user gets %ld at the target, not the "
+			     "page (wrong password? the target must be a page it may see), so its "
+			     "refusals prove nothing", a->status);
+	return false;
+}
+
 void
 pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r)
 {

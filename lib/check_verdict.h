@@ -54,6 +54,14 @@ void pa_check_allowed(const struct pa_check_answer *a, struct pa_check_result *r
 void pa_check_refused(const struct pa_check_answer *a, const char *what,
 		      struct pa_check_result *r);
 
+/* The second user at the target (a page it may see), asked before the
+ * checks that expect the second user to be refused: a refusal proves
+ * something only when that user does get in elsewhere.  Returns true for
+ * a 2xx; otherwise sets r to FAIL naming the answer (a wrong second
+ * password, a locked or unknown user would make every such check PASS
+ * without having tested anything) and returns false. */
+bool pa_check_second_user_usable(const struct pa_check_answer *a, struct pa_check_result *r);
+
 /* The auth service is down: PASS only for 5xx without upstream content. */
 void pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r);
 

@@ -53,6 +53,7 @@ struct run {
 	char token2[TOKEN_MAX];
 	struct pa_check_result *res;
 	size_t n;
+	struct pa_check_answer user2_at_target;	/* status only: the control */
 };
 
 static size_t
@@ -221,6 +222,8 @@ variants(struct run *r, const char *name, const char *const (*v)[2], size_t nv,
 		pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
 		return 0;
 	}
+	if (!pa_check_second_user_usable(&r->user2_at_target, x))
+		return 0;
 	for (i = 0; i < nv; i++) {
 		if (host_variants)
 			url_with(r, v[i][1], r->o->protected_path, url, sizeof(url));
@@ -352,6 +355,20 @@ outage(struct run *r)
 	return 0;
 }
 
+/* The second user at the target, kept for the checks that expect it to
+ * be refused elsewhere (pa_check_second_user_usable). */
+static int
+second_user_control(struct run *r)
+{
+	struct answer an;
+
+	if (fetch(r, r->o->target, r->token2, 1, NULL, 0, &an) < 0)
+		return -1;
+	r->user2_at_target.status = an.a.status;
+	answer_free(&an);
+	return 0;
+}
+
 /* The checks that need only the target and the user. */
 static int
 basic_checks(struct run *r)
@@ -404,7 +421,7 @@ basic_checks(struct run *r)
 
 		if (r->o->user2 == NULL || r->o->protected_path == NULL) {
 			pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
-		} else {
+		} else if (pa_check_second_user_usable(&r->user2_at_target, x)) {
 			url_with(r, r->host, r->o->protected_path, url, sizeof(url));
 			if (fetch(r, url, r->token2, 1, o_forged_decision,
 				  sizeof(o_forged_decision) / sizeof(o_forged_decision[0]), &an) < 0)
@@ -483,6 +500,10 @@ chk_run(const struct chk_opts *o, struct pa_check_result *res, size_t *n,
 	    (o->user2 != NULL && make_token(o->user2, o->password2, r.token2,
 					    sizeof(r.token2)) < 0)) {
 		pa_error_set(err, "user name and password too long");
+		goto done;
+	}
+	if (o->user2 != NULL && second_user_control(&r) < 0) {
+		pa_error_set(err, "libcurl failed");
 		goto done;
 	}
 	if (basic_checks(&r) < 0 || host_variants(&r) < 0 || path_variants(&r) < 0 ||

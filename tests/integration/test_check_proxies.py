@@ -90,7 +90,7 @@ esac
 
 
 def run_check(s, label, proxy_port, target, outage=None, other_host=None, reverse=False,
-              stdin=False):
+              stdin=False, passwords=b"alice-pw\nbob-pw\n"):
     """Runs proxyauth-check --json; returns (exit status, {check: result}).
     With stdin the passwords go to standard input, one line each."""
     argv = [CHECK, "--reverse" if reverse else "-x",
@@ -104,7 +104,7 @@ def run_check(s, label, proxy_port, target, outage=None, other_host=None, revers
     if other_host:
         argv += ["--other-host", other_host]
     r = subprocess.run(argv + [target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       input=b"alice-pw\nbob-pw\n" if stdin else b"", env=e2e.child_env(),
+                       input=passwords if stdin else b"", env=e2e.child_env(),
                        timeout=300)
     out = r.stdout.decode(errors="replace")
     try:
@@ -246,6 +246,19 @@ def body(s):
                                       stdin=True)
                 expect_pass(s, label + " --reverse, passwords on stdin", rc2, got2,
                             skip=("outage",))
+                # A second user who cannot log in (wrong password) proves
+                # nothing by being refused: those checks FAIL, not PASS.
+                rc3, got3 = run_check(s, label + "-second-user-locked-out", proxy_port,
+                                      "http://app.example.org/hello?x=1", stdin=True,
+                                      passwords=b"alice-pw\nnot-bob-pw\n")
+                second = ("forged-headers-second-user", "other-hosts", "path-variants")
+                s.check("%s, second user's password wrong: exit 1, %s FAIL, the rest as "
+                        "before" % (label, ", ".join(second)),
+                        rc3 == 1 and all(got3.get(n, {}).get("result") == "FAIL" and
+                                         "prove nothing" in got3[n]["reason"]
+                                         for n in second) and
+                        all(c["result"] == ("SKIP" if n == "outage" else "PASS")
+                            for n, c in got3.items() if n not in second), rc3, got3)
                 # Usage and setup errors: exit 2, no check run.
                 loose = s.write("loose.pw", "alice-pw\n", 0o644)
                 for what, argv in (

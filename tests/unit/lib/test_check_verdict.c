@@ -108,6 +108,33 @@ test_allowed_refused_outage(void **state)
 	assert_int_equal(r.verdict, PA_CHECK_FAIL);
 }
 
+/* The second user's control request: only a 2xx at the target lets the
+ * checks that expect that user to be refused count; anything else (a
+ * wrong second password gives 407) FAILs them instead of a vacuous PASS. */
+static void
+test_second_user_usable(void **state)
+{
+	static const long bad[] = { 407, 403, 401, 500, 503, 0 };
+	struct pa_check_answer a = ANSWER(200, false, false);
+	struct pa_check_result r;
+	size_t i;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.verdict = PA_CHECK_SKIP;
+	assert_true(pa_check_second_user_usable(&a, &r));
+	assert_int_equal(r.verdict, PA_CHECK_SKIP);	/* left alone */
+	a.status = 204;
+	assert_true(pa_check_second_user_usable(&a, &r));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		a.status = bad[i];
+		assert_false(pa_check_second_user_usable(&a, &r));
+		assert_int_equal(r.verdict, PA_CHECK_FAIL);
+		assert_non_null(strstr(r.reason, "prove nothing"));
+	}
+}
+
 static void
 test_no_store(void **state)
 {
@@ -247,6 +274,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_denied),
 		cmocka_unit_test(test_allowed_refused_outage),
+		cmocka_unit_test(test_second_user_usable),
 		cmocka_unit_test(test_no_store),
 		cmocka_unit_test(test_echo_reader),
 		cmocka_unit_test(test_upstream_clean),
