@@ -175,6 +175,24 @@ def body(s):
     s.pw_bob = s.write("bob.pw", "bob-pw\n", 0o600)
     echo, app_port = start_echo(s)
 
+    # Waiting for its password on standard input, proxyauth-check already
+    # has core dumps off: a crash or a gcore leaves no password on disk.
+    p = subprocess.Popen([CHECK, "-x", "http://127.0.0.1:9", "--user", "alice",
+                          "http://app.example.org/"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e2e.child_env())
+    def core_limit():
+        with open("/proc/%d/limits" % p.pid) as f:
+            m = re.search(r"^Max core file size\s+(\S+)\s+(\S+)", f.read(), re.M)
+        return m.groups() if m else None
+    try:
+        # (polled: it is set right after start, before the password is read)
+        e2e.wait_for(lambda: core_limit() == ("0", "0"), 10)
+        s.check("proxyauth-check reading a password: core file size limit 0",
+                core_limit() == ("0", "0") and p.poll() is None, core_limit())
+    finally:
+        p.kill()
+        p.communicate(timeout=10)
+
     # nginx, shipped.
     r = nginx(s, "nginx", app_port)
     if r:
