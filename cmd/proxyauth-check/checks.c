@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BODY_MAX (256 * 1024)
@@ -54,6 +55,7 @@ struct run {
 	struct pa_check_result *res;
 	size_t n;
 	struct pa_check_answer user2_at_target;	/* status only: the control */
+	long cap_ms;		/* > 0: a request's timeout is at most this */
 };
 
 static size_t
@@ -131,7 +133,8 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, r->o->timeout_s);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->cap_ms > 0 && r->cap_ms < r->o->timeout_s * 1000
+			 ? r->cap_ms : r->o->timeout_s * 1000);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "");
@@ -315,13 +318,24 @@ outage_cmd(const char *cmd, const char *arg)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* Milliseconds since *t0 (CLOCK_MONOTONIC). */
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 static int
 outage(struct run *r)
 {
 	struct pa_check_result *x = next(r, "outage");
 	struct answer an;
-	long status;
-	int i;
+	struct timespec t0;
+	long status, left;
+	int rc;
 
 	if (r->o->outage_cmd == NULL) {
 		pa_check_set(x, PA_CHECK_SKIP, "needs --outage-cmd");
@@ -340,9 +354,15 @@ outage(struct run *r)
 		pa_check_set(x, PA_CHECK_FAIL, "the outage command failed to start the service");
 		return 0;
 	}
-	/* Back up within timeout seconds, or the check says so. */
-	for (i = 0; i < r->o->timeout_s * 10; i++) {
-		if (fetch(r, r->o->target, r->token, 1, NULL, 0, &an) < 0)
+	/* Back up within timeout seconds in all, or the check says so (each
+	 * try's timeout is what is left, so a proxy that hangs after the
+	 * restart cannot stretch the wait). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((left = r->o->timeout_s * 1000 - elapsed_ms(&t0)) > 0) {
+		r->cap_ms = left;
+		rc = fetch(r, r->o->target, r->token, 1, NULL, 0, &an);
+		r->cap_ms = 0;
+		if (rc < 0)
 			return -1;
 		status = an.a.status;
 		answer_free(&an);

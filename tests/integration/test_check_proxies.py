@@ -22,8 +22,10 @@ in the README; asserted here so that a change is noticed).  Prints "CHECK
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 
 import e2e
 import test_caddy
@@ -164,6 +166,48 @@ def nginx(s, label, app_port, edit=None, outage=True):
     return rc, got
 
 
+def hanging_proxy(s):
+    """A proxy that accepts and never answers, "restarted" by --outage-cmd:
+    the wait for the page to come back is bounded by --timeout in all, not
+    per try (it was up to timeout x 10 tries, 17 min at the default)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    srv.settimeout(0.2)
+    started = os.path.join(s.dir, "hang-started")
+    held, after_start, stop = [], [0], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            held.append(c)
+            if os.path.exists(started):
+                after_start[0] += 1
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    script = s.write("hang-outage.sh", "#!/bin/sh\n[ \"$1\" = start ] && touch %s\nexit 0\n"
+                     % started, 0o755)
+    try:
+        r = subprocess.run([CHECK, "-x", "http://127.0.0.1:%d" % srv.getsockname()[1],
+                            "--user", "alice", "--password-file", s.pw_alice, "--timeout", "1",
+                            "--outage-cmd", script + ' "$1"', "--json",
+                            "http://app.example.org/"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=e2e.child_env(), timeout=120)
+        got = {c["name"]: c["result"] for c in json.loads(r.stdout)["checks"]}
+        s.check("a proxy that hangs after the outage restart: outage FAIL, at most 2 tries "
+                "within --timeout 1 (not 10)", r.returncode == 1 and got.get("outage") == "FAIL"
+                and 1 <= after_start[0] <= 2, r.returncode, got, after_start[0])
+    finally:
+        stop.set()
+        t.join(5)
+        for c in held:
+            c.close()
+        srv.close()
+
+
 def body(s):
     if not CHECK:
         print("run through ctest (PA_CHECK_BIN)")
@@ -174,6 +218,7 @@ def body(s):
     s.pw_alice = s.write("alice.pw", "alice-pw\n", 0o600)
     s.pw_bob = s.write("bob.pw", "bob-pw\n", 0o600)
     echo, app_port = start_echo(s)
+    hanging_proxy(s)
 
     # Waiting for its password on standard input, proxyauth-check already
     # has core dumps off: a crash or a gcore leaves no password on disk.
