@@ -254,17 +254,57 @@ pa_echo_next_header(const char *body, size_t len, size_t *pos, char *name, size_
 	return 1;
 }
 
+/* Reads `"key"` and a ':' at s[*p] (with whitespace around). */
+static bool
+read_key(const char *s, size_t len, size_t *p, const char *key)
+{
+	char k[16];
+
+	skip_ws(s, len, p);
+	if (read_string(s, len, p, k, sizeof(k)) < 0 || strcmp(k, key) != 0)
+		return false;
+	skip_ws(s, len, p);
+	return *p < len && s[(*p)++] == ':';
+}
+
 bool
 pa_echo_is_echo(const char *body, size_t len)
 {
 	char name[256], value[1024];
-	size_t pos = 0;
+	size_t pos = 0, p = 0;
 	int rc;
 
+	/* The whole document is {"method": S, "path": S, "headers": [...]}:
+	 * a page that merely holds a "headers" list somewhere is not taken
+	 * for the echo target (its upstream checks would pass on nothing). */
+	if (body == NULL)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != '{' || !read_key(body, len, &p, "method"))
+		return false;
+	skip_ws(body, len, &p);
+	if (read_string(body, len, &p, value, sizeof(value)) < 0)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "path"))
+		return false;
+	skip_ws(body, len, &p);
+	if (read_string(body, len, &p, value, sizeof(value)) < 0)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "headers"))
+		return false;
 	while ((rc = pa_echo_next_header(body, len, &pos, name, sizeof(name), value,
 					 sizeof(value))) == 1)
 		;
-	return rc == 0;
+	if (rc != 0)
+		return false;
+	p = pos + 1;	/* past the list's ']' */
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != '}')
+		return false;
+	skip_ws(body, len, &p);
+	return p == len;
 }
 
 /* The right-most comma-separated entry of an X-Forwarded-For value, trimmed. */

@@ -80,8 +80,9 @@ void pa_check_no_store(const struct pa_check_answer *a, size_t n, struct pa_chec
 int pa_echo_next_header(const char *body, size_t len, size_t *pos, char *name, size_t namesz,
 			char *value, size_t valuesz);
 
-/* True when body is the echo target's JSON (it has a "headers" list that
- * reads whole). */
+/* True when body is the echo target's JSON: the whole document is
+ * {"method": ..., "path": ..., "headers": [...]} in that order, the list
+ * reading whole. */
 bool pa_echo_is_echo(const char *body, size_t len);
 
 /*

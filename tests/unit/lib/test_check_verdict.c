@@ -154,6 +154,14 @@ test_no_store(void **state)
 	assert_int_equal(r.verdict, PA_CHECK_SKIP);
 }
 
+#define ECHO_EMPTY "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[]}"
+
+static bool
+is_echo_str(const char *s)
+{
+	return pa_echo_is_echo(s, strlen(s));
+}
+
 static void
 test_echo_reader(void **state)
 {
@@ -175,11 +183,20 @@ test_echo_reader(void **state)
 	assert_int_equal(pa_echo_next_header(py, strlen(py), &pos, name, sizeof(name), value,
 					     sizeof(value)), 0);
 	assert_true(pa_echo_is_echo(py, strlen(py)));
-	assert_true(pa_echo_is_echo("{\"headers\":[]}", 14));
+	assert_true(pa_echo_is_echo(ECHO_EMPTY, strlen(ECHO_EMPTY)));
+	assert_true(pa_echo_is_echo(ECHO_EMPTY "\n", strlen(ECHO_EMPTY) + 1));
 	/* Not echo: an HTML page, a cut body, a bad escape, NULL. */
 	assert_false(pa_echo_is_echo("<html>hello</html>", 18));
-	assert_false(pa_echo_is_echo("{\"headers\":[[\"a\",\"b\"]", 21));
-	assert_false(pa_echo_is_echo("{\"headers\":[[\"a\",\"\\q\"]]}", 24));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"a\",\"b\"]"));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"a\",\"\\q\"]]}"));
+	/* Nor a page that merely holds a "headers" list: other members,
+	 * another order, something after the object. */
+	assert_false(is_echo_str("{\"headers\":[]}"));
+	assert_false(is_echo_str("{\"rows\":1,\"headers\":[[\"a\",\"b\"]]}"));
+	assert_false(is_echo_str("{\"path\":\"/\",\"method\":\"GET\",\"headers\":[]}"));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[],\"x\":1}"));
+	assert_false(is_echo_str(ECHO_EMPTY "{}"));
+	assert_false(is_echo_str("[" ECHO_EMPTY "]"));
 	assert_false(pa_echo_is_echo(NULL, 0));
 	/* A value longer than the buffer is cut, not overrun. */
 	pos = 0;
@@ -192,13 +209,13 @@ static void
 test_upstream_clean(void **state)
 {
 	static const char *const markers[] = { "pacheck-forged" };
-	const char *clean = "{\"headers\":[[\"Host\",\"app\"],[\"X-Auth-User\",\"alice\"],"
+	const char *clean = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"Host\",\"app\"],[\"X-Auth-User\",\"alice\"],"
 			    "[\"X-Forwarded-For\",\"192.0.2.66, 127.0.0.1\"]]}";
-	const char *forged = "{\"headers\":[[\"X_Auth_User\",\"pacheck-forged-u\"],"
+	const char *forged = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X_Auth_User\",\"pacheck-forged-u\"],"
 			     "[\"X-Forwarded-Prefix\",\"/pacheck-forged\"]]}";
-	const char *xff = "{\"headers\":[[\"X-Forwarded-For\",\"10.0.0.1, 192.0.2.66\"]]}";
-	const char *pa = "{\"headers\":[[\"proxy-authorization\",\"Basic YWxpY2U6cHc=\"]]}";
-	const char *copied = "{\"headers\":[[\"X-Proxy-Authorization\",\"Basic YWxpY2U6cHc=\"]]}";
+	const char *xff = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X-Forwarded-For\",\"10.0.0.1, 192.0.2.66\"]]}";
+	const char *pa = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"proxy-authorization\",\"Basic YWxpY2U6cHc=\"]]}";
+	const char *copied = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X-Proxy-Authorization\",\"Basic YWxpY2U6cHc=\"]]}";
 	struct pa_check_answer a;
 	struct pa_check_result r;
 
