@@ -173,6 +173,64 @@ def tunnels(s):
     s.stop(daemon)
 
 
+def odd_answers(s):
+    """A stand-in for proxyauthd giving answers it never gives: only a 204
+    naming exactly one user lets the request through; two X-Auth-User (or
+    X-Auth-Groups) headers, none or an empty one, another 2xx, a redirect
+    or garbage give 503, and nothing reaches the app."""
+    answer = [b""]
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    s.closers.append(srv.close)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    data += d
+                c.sendall(answer[0])
+            except OSError:
+                pass
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    port = e2e.free_port()
+    hap = start_haproxy(s, haproxy_config(s, srv.getsockname()[1], up.port, port,
+                                          "haproxy-odd"), port, "haproxy-odd")
+    if hap is None:
+        return
+    ok = b"HTTP/1.1 204 No Content\r\nX-Auth-User: bob\r\nX-Auth-Groups: staff\r\n\r\n"
+    cases = [("a 204 with one user", ok, 200),
+             ("a 204 with two X-Auth-User", ok.replace(b"\r\n\r\n", b"\r\nX-Auth-User: alice\r\n\r\n"),
+              503),
+             ("a 204 with two X-Auth-Groups", ok.replace(b"\r\n\r\n", b"\r\nX-Auth-Groups: admins\r\n\r\n"),
+              503),
+             ("a 204 without X-Auth-User", b"HTTP/1.1 204 No Content\r\nX-Auth-Groups: staff\r\n\r\n", 503),
+             ("a 204 with an empty X-Auth-User", b"HTTP/1.1 204 No Content\r\nX-Auth-User: \r\n\r\n", 503),
+             ("a 200", b"HTTP/1.1 200 OK\r\nX-Auth-User: bob\r\nContent-Length: 0\r\n\r\n", 503),
+             ("a 302", b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n", 503),
+             ("garbage", b"HELLO\r\n\r\n", 503)]
+    for what, raw, want in cases:
+        answer[0] = raw
+        n = up.count
+        st, h, b = curl(port, "http://app.example.org/x", "bob", "pw")
+        s.check("auth service answering %s: %d%s" % (
+            what, want, "" if want == 200 else ", nothing upstream"),
+            st == want and up.count == n + (want == 200), st, h, up.requests[n:])
+    s.stop(hap, timeout=10)
+
+
 def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
@@ -252,6 +310,7 @@ def body(s):
     m.paths()
     m.hosts(served={"upper-port"})
     tunnels(s)
+    odd_answers(s)
 
     # proxyauthd hung (SIGSTOP: connections accepted, never answered),
     # through a second HAProxy whose per-attempt timeout is 400 ms: 503
