@@ -83,6 +83,21 @@ pa_check_refused(const struct pa_check_answer *a, const char *what, struct pa_ch
 		pa_check_set(r, PA_CHECK_PASS, "%s: %ld", what, a->status);
 }
 
+bool
+pa_check_second_user_usable(const struct pa_check_answer *a, struct pa_check_result *r)
+{
+	if (is_2xx(a))
+		return true;
+	if (a->status == 0)
+		pa_check_set(r, PA_CHECK_FAIL, "the second user got no answer at the target, "
+			     "so its refusals prove nothing");
+	else
+		pa_check_set(r, PA_CHECK_FAIL, "the second user gets %ld at the target, not the "
+			     "page (wrong password? the target must be a page it may see), so its "
+			     "refusals prove nothing", a->status);
+	return false;
+}
+
 void
 pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r)
 {
@@ -239,17 +254,57 @@ pa_echo_next_header(const char *body, size_t len, size_t *pos, char *name, size_
 	return 1;
 }
 
+/* Reads `"key"` and a ':' at s[*p] (with whitespace around). */
+static bool
+read_key(const char *s, size_t len, size_t *p, const char *key)
+{
+	char k[16];
+
+	skip_ws(s, len, p);
+	if (read_string(s, len, p, k, sizeof(k)) < 0 || strcmp(k, key) != 0)
+		return false;
+	skip_ws(s, len, p);
+	return *p < len && s[(*p)++] == ':';
+}
+
 bool
 pa_echo_is_echo(const char *body, size_t len)
 {
 	char name[256], value[1024];
-	size_t pos = 0;
+	size_t pos = 0, p = 0;
 	int rc;
 
+	/* The whole document is {"method": S, "path": S, "headers": [...]}:
+	 * a page that merely holds a "headers" list somewhere is not taken
+	 * for the echo target (its upstream checks would pass on nothing). */
+	if (body == NULL)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != '{' || !read_key(body, len, &p, "method"))
+		return false;
+	skip_ws(body, len, &p);
+	if (read_string(body, len, &p, value, sizeof(value)) < 0)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "path"))
+		return false;
+	skip_ws(body, len, &p);
+	if (read_string(body, len, &p, value, sizeof(value)) < 0)
+		return false;
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "headers"))
+		return false;
 	while ((rc = pa_echo_next_header(body, len, &pos, name, sizeof(name), value,
 					 sizeof(value))) == 1)
 		;
-	return rc == 0;
+	if (rc != 0)
+		return false;
+	p = pos + 1;	/* past the list's ']' */
+	skip_ws(body, len, &p);
+	if (p >= len || body[p++] != '}')
+		return false;
+	skip_ws(body, len, &p);
+	return p == len;
 }
 
 /* The right-most comma-separated entry of an X-Forwarded-For value, trimmed. */

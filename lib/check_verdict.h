@@ -54,6 +54,14 @@ void pa_check_allowed(const struct pa_check_answer *a, struct pa_check_result *r
 void pa_check_refused(const struct pa_check_answer *a, const char *what,
 		      struct pa_check_result *r);
 
+/* The second user at the target (a page it may see), asked before the
+ * checks that expect the second user to be refused: a refusal proves
+ * something only when that user does get in elsewhere.  Returns true for
+ * a 2xx; otherwise sets r to FAIL naming the answer (a wrong second
+ * password, a locked or unknown user would make every such check PASS
+ * without having tested anything) and returns false. */
+bool pa_check_second_user_usable(const struct pa_check_answer *a, struct pa_check_result *r);
+
 /* The auth service is down: PASS only for 5xx without upstream content. */
 void pa_check_outage(const struct pa_check_answer *a, struct pa_check_result *r);
 
@@ -72,8 +80,9 @@ void pa_check_no_store(const struct pa_check_answer *a, size_t n, struct pa_chec
 int pa_echo_next_header(const char *body, size_t len, size_t *pos, char *name, size_t namesz,
 			char *value, size_t valuesz);
 
-/* True when body is the echo target's JSON (it has a "headers" list that
- * reads whole). */
+/* True when body is the echo target's JSON: the whole document is
+ * {"method": ..., "path": ..., "headers": [...]} in that order, the list
+ * reading whole. */
 bool pa_echo_is_echo(const char *body, size_t len);
 
 /*

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BODY_MAX (256 * 1024)
@@ -53,6 +54,8 @@ struct run {
 	char token2[TOKEN_MAX];
 	struct pa_check_result *res;
 	size_t n;
+	struct pa_check_answer user2_at_target;	/* status only: the control */
+	long cap_ms;		/* > 0: a request's timeout is at most this */
 };
 
 static size_t
@@ -130,7 +133,8 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, r->o->timeout_s);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->cap_ms > 0 && r->cap_ms < r->o->timeout_s * 1000
+			 ? r->cap_ms : r->o->timeout_s * 1000);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "");
@@ -221,6 +225,8 @@ variants(struct run *r, const char *name, const char *const (*v)[2], size_t nv,
 		pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
 		return 0;
 	}
+	if (!pa_check_second_user_usable(&r->user2_at_target, x))
+		return 0;
 	for (i = 0; i < nv; i++) {
 		if (host_variants)
 			url_with(r, v[i][1], r->o->protected_path, url, sizeof(url));
@@ -312,13 +318,24 @@ outage_cmd(const char *cmd, const char *arg)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* Milliseconds since *t0 (CLOCK_MONOTONIC). */
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 static int
 outage(struct run *r)
 {
 	struct pa_check_result *x = next(r, "outage");
 	struct answer an;
-	long status;
-	int i;
+	struct timespec t0;
+	long status, left;
+	int rc;
 
 	if (r->o->outage_cmd == NULL) {
 		pa_check_set(x, PA_CHECK_SKIP, "needs --outage-cmd");
@@ -337,9 +354,15 @@ outage(struct run *r)
 		pa_check_set(x, PA_CHECK_FAIL, "the outage command failed to start the service");
 		return 0;
 	}
-	/* Back up within timeout seconds, or the check says so. */
-	for (i = 0; i < r->o->timeout_s * 10; i++) {
-		if (fetch(r, r->o->target, r->token, 1, NULL, 0, &an) < 0)
+	/* Back up within timeout seconds in all, or the check says so (each
+	 * try's timeout is what is left, so a proxy that hangs after the
+	 * restart cannot stretch the wait). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((left = r->o->timeout_s * 1000 - elapsed_ms(&t0)) > 0) {
+		r->cap_ms = left;
+		rc = fetch(r, r->o->target, r->token, 1, NULL, 0, &an);
+		r->cap_ms = 0;
+		if (rc < 0)
 			return -1;
 		status = an.a.status;
 		answer_free(&an);
@@ -349,6 +372,20 @@ outage(struct run *r)
 	}
 	if (x->verdict == PA_CHECK_PASS)
 		pa_check_set(x, PA_CHECK_FAIL, "the page did not come back after the restart");
+	return 0;
+}
+
+/* The second user at the target, kept for the checks that expect it to
+ * be refused elsewhere (pa_check_second_user_usable). */
+static int
+second_user_control(struct run *r)
+{
+	struct answer an;
+
+	if (fetch(r, r->o->target, r->token2, 1, NULL, 0, &an) < 0)
+		return -1;
+	r->user2_at_target.status = an.a.status;
+	answer_free(&an);
 	return 0;
 }
 
@@ -404,7 +441,7 @@ basic_checks(struct run *r)
 
 		if (r->o->user2 == NULL || r->o->protected_path == NULL) {
 			pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
-		} else {
+		} else if (pa_check_second_user_usable(&r->user2_at_target, x)) {
 			url_with(r, r->host, r->o->protected_path, url, sizeof(url));
 			if (fetch(r, url, r->token2, 1, o_forged_decision,
 				  sizeof(o_forged_decision) / sizeof(o_forged_decision[0]), &an) < 0)
@@ -483,6 +520,10 @@ chk_run(const struct chk_opts *o, struct pa_check_result *res, size_t *n,
 	    (o->user2 != NULL && make_token(o->user2, o->password2, r.token2,
 					    sizeof(r.token2)) < 0)) {
 		pa_error_set(err, "user name and password too long");
+		goto done;
+	}
+	if (o->user2 != NULL && second_user_control(&r) < 0) {
+		pa_error_set(err, "libcurl failed");
 		goto done;
 	}
 	if (basic_checks(&r) < 0 || host_variants(&r) < 0 || path_variants(&r) < 0 ||

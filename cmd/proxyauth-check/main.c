@@ -11,7 +11,8 @@
  *   proxyauth-check --echo-server ADDR
  *
  * Passwords come from files (mode 0600) or from standard input, one line
- * each (the user's first), never from the command line.  Exit status: 0
+ * each (the user's first), never from the command line; before they are
+ * read, core dumps are turned off (RLIMIT_CORE 0, not dumpable).  Exit status: 0
  * when no check failed, 1 when one did, 2 on a usage or setup error.  The
  * checks themselves are in checks.c, their verdicts in lib/check_verdict.c.
  */
@@ -24,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 static void
 usage(void)
@@ -124,6 +127,13 @@ main(int argc, char **argv)
 	}
 	if (optind + 1 != argc || o.user == NULL || (o.proxy == NULL) == (o.reverse == NULL)) {
 		usage();
+		return 2;
+	}
+	/* The passwords will be in this process's memory: no core file of
+	 * it, and no ptrace or /proc/PID/mem by other processes of the user. */
+	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) != 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "proxyauth-check: cannot turn core dumps off\n");
 		return 2;
 	}
 	o.target = argv[optind];

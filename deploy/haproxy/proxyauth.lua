@@ -16,7 +16,9 @@
 -- X-Auth-* or context header.  The answer goes into variables for
 -- haproxy.cfg to act on:
 --   txn.pa_status     proxyauthd's status; 503 when it gave none (down,
---                     timeout, error), so nothing unanswered is an allow
+--                     timeout, error) or a 204 without exactly one
+--                     non-empty X-Auth-User, so nothing unanswered or
+--                     ambiguous is an allow
 --   txn.pa_challenge  its Proxy-Authenticate (on 407); with [negotiate],
 --                     proxyauthd sends two, Negotiate first, and the
 --                     second (Basic) is also in X-Auth-Challenge-Basic:
@@ -70,16 +72,23 @@ core.register_action("proxyauth", { "http-req" }, function(txn)
     if not ok or res == nil or res.status == nil or res.status == 0 then
         return
     end
-    txn:set_var("txn.pa_status", res.status)
-    if res.status == 407 then
+    if res.status == 204 then
+        -- An allow names exactly one user (and at most one group list);
+        -- anything else is not proxyauthd's answer: it stays 503.
+        local users = values(res.headers, "x-auth-user")
+        local groups = values(res.headers, "x-auth-groups")
+        if #users ~= 1 or users[1] == "" or #groups > 1 then
+            return
+        end
+        txn:set_var("txn.pa_user", users[1])
+        txn:set_var("txn.pa_groups", groups[1] or "")
+    elseif res.status == 407 then
         local challenge = first(res.headers, "proxy-authenticate") or ""
         local basic = first(res.headers, "x-auth-challenge-basic")
         txn:set_var("txn.pa_challenge", challenge)
         if basic ~= nil and basic ~= challenge then
             txn:set_var("txn.pa_challenge_basic", basic)
         end
-    elseif res.status == 204 then
-        txn:set_var("txn.pa_user", first(res.headers, "x-auth-user") or "")
-        txn:set_var("txn.pa_groups", first(res.headers, "x-auth-groups") or "")
     end
+    txn:set_var("txn.pa_status", res.status)
 end)

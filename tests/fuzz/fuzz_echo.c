@@ -45,7 +45,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a.body = body;
 	a.body_len = size;
 	a.echo = pa_echo_is_echo(body, size);
-	if (a.echo != (rc == 0))
+	/* Echo (the whole layout) implies a headers list that reads whole;
+	 * not the other way round. */
+	if (a.echo && rc != 0)
 		abort();
 	pa_check_upstream_clean(&a, markers, 1, secret, "192.0.2.66", "fuzz", &r);
 	if (strstr(r.reason, secret) != NULL)

@@ -22,8 +22,10 @@ in the README; asserted here so that a change is noticed).  Prints "CHECK
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 
 import e2e
 import test_caddy
@@ -90,7 +92,7 @@ esac
 
 
 def run_check(s, label, proxy_port, target, outage=None, other_host=None, reverse=False,
-              stdin=False):
+              stdin=False, passwords=b"alice-pw\nbob-pw\n"):
     """Runs proxyauth-check --json; returns (exit status, {check: result}).
     With stdin the passwords go to standard input, one line each."""
     argv = [CHECK, "--reverse" if reverse else "-x",
@@ -104,7 +106,7 @@ def run_check(s, label, proxy_port, target, outage=None, other_host=None, revers
     if other_host:
         argv += ["--other-host", other_host]
     r = subprocess.run(argv + [target], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       input=b"alice-pw\nbob-pw\n" if stdin else b"", env=e2e.child_env(),
+                       input=passwords if stdin else b"", env=e2e.child_env(),
                        timeout=300)
     out = r.stdout.decode(errors="replace")
     try:
@@ -164,6 +166,48 @@ def nginx(s, label, app_port, edit=None, outage=True):
     return rc, got
 
 
+def hanging_proxy(s):
+    """A proxy that accepts and never answers, "restarted" by --outage-cmd:
+    the wait for the page to come back is bounded by --timeout in all, not
+    per try (it was up to timeout x 10 tries, 17 min at the default)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    srv.settimeout(0.2)
+    started = os.path.join(s.dir, "hang-started")
+    held, after_start, stop = [], [0], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            held.append(c)
+            if os.path.exists(started):
+                after_start[0] += 1
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    script = s.write("hang-outage.sh", "#!/bin/sh\n[ \"$1\" = start ] && touch %s\nexit 0\n"
+                     % started, 0o755)
+    try:
+        r = subprocess.run([CHECK, "-x", "http://127.0.0.1:%d" % srv.getsockname()[1],
+                            "--user", "alice", "--password-file", s.pw_alice, "--timeout", "1",
+                            "--outage-cmd", script + ' "$1"', "--json",
+                            "http://app.example.org/"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=e2e.child_env(), timeout=120)
+        got = {c["name"]: c["result"] for c in json.loads(r.stdout)["checks"]}
+        s.check("a proxy that hangs after the outage restart: outage FAIL, at most 2 tries "
+                "within --timeout 1 (not 10)", r.returncode == 1 and got.get("outage") == "FAIL"
+                and 1 <= after_start[0] <= 2, r.returncode, got, after_start[0])
+    finally:
+        stop.set()
+        t.join(5)
+        for c in held:
+            c.close()
+        srv.close()
+
+
 def body(s):
     if not CHECK:
         print("run through ctest (PA_CHECK_BIN)")
@@ -174,6 +218,25 @@ def body(s):
     s.pw_alice = s.write("alice.pw", "alice-pw\n", 0o600)
     s.pw_bob = s.write("bob.pw", "bob-pw\n", 0o600)
     echo, app_port = start_echo(s)
+    hanging_proxy(s)
+
+    # Waiting for its password on standard input, proxyauth-check already
+    # has core dumps off: a crash or a gcore leaves no password on disk.
+    p = subprocess.Popen([CHECK, "-x", "http://127.0.0.1:9", "--user", "alice",
+                          "http://app.example.org/"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e2e.child_env())
+    def core_limit():
+        with open("/proc/%d/limits" % p.pid) as f:
+            m = re.search(r"^Max core file size\s+(\S+)\s+(\S+)", f.read(), re.M)
+        return m.groups() if m else None
+    try:
+        # (polled: it is set right after start, before the password is read)
+        e2e.wait_for(lambda: core_limit() == ("0", "0"), 10)
+        s.check("proxyauth-check reading a password: core file size limit 0",
+                core_limit() == ("0", "0") and p.poll() is None, core_limit())
+    finally:
+        p.kill()
+        p.communicate(timeout=10)
 
     # nginx, shipped.
     r = nginx(s, "nginx", app_port)
@@ -246,6 +309,19 @@ def body(s):
                                       stdin=True)
                 expect_pass(s, label + " --reverse, passwords on stdin", rc2, got2,
                             skip=("outage",))
+                # A second user who cannot log in (wrong password) proves
+                # nothing by being refused: those checks FAIL, not PASS.
+                rc3, got3 = run_check(s, label + "-second-user-locked-out", proxy_port,
+                                      "http://app.example.org/hello?x=1", stdin=True,
+                                      passwords=b"alice-pw\nnot-bob-pw\n")
+                second = ("forged-headers-second-user", "other-hosts", "path-variants")
+                s.check("%s, second user's password wrong: exit 1, %s FAIL, the rest as "
+                        "before" % (label, ", ".join(second)),
+                        rc3 == 1 and all(got3.get(n, {}).get("result") == "FAIL" and
+                                         "prove nothing" in got3[n]["reason"]
+                                         for n in second) and
+                        all(c["result"] == ("SKIP" if n == "outage" else "PASS")
+                            for n, c in got3.items() if n not in second), rc3, got3)
                 # Usage and setup errors: exit 2, no check run.
                 loose = s.write("loose.pw", "alice-pw\n", 0o644)
                 for what, argv in (

@@ -10,8 +10,10 @@ matrix (rules_matrix.py) runs through it as through the other proxies.
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import e2e
@@ -65,6 +67,170 @@ def add_users(s):
     return hp
 
 
+class TunnelUpstream:
+    """A raw upstream that, like an h2c-capable app server, answers a
+    CONNECT with 200 and an Upgrade with 101, then reads further requests
+    from the same connection: what a client smuggles through a tunnel the
+    proxy opened shows up in `lines` (the request lines it received)."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.lines = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        f = c.makefile("rb")
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                hdrs = []
+                while True:
+                    h = f.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    hdrs.append(h.decode("latin-1").lower())
+                self.lines.append(line.decode("latin-1").strip())
+                up = [h.split(":", 1)[1].strip() for h in hdrs if h.startswith("upgrade:")]
+                if line.startswith(b"CONNECT"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
+                elif up:
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                              b"Upgrade: " + up[0].encode() + b"\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.srv.close()
+
+
+def raw_exchange(port, first, then, wait=3.0):
+    """Sends `first`, waits for its answer, then sends `then` on the same
+    connection; returns everything the proxy answered."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    out = b""
+    try:
+        c.sendall(first)
+        out = c.recv(65536)
+        c.sendall(then)
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            out += b
+    except OSError:
+        pass
+    finally:
+        c.close()
+    return out.decode("latin-1")
+
+
+def tunnels(s):
+    """No tunnel to the app: a CONNECT (proxyauthd without rules allows any
+    user) and an h2c upgrade (bob at a page he may see) would let a second
+    request, with a forged X-Auth-User, reach the app unjudged."""
+    up = TunnelUpstream()
+    s.closers.append(up.close)
+    daemon, pa_port = s.start_daemon(DAEMON_CONF.split("[rule")[0], "proxyauthd-norules")
+    port = e2e.free_port()
+    hap = start_haproxy(s, haproxy_config(s, pa_port, up.port, port, "haproxy-tunnel"),
+                        port, "haproxy-tunnel")
+    if hap is None:
+        return
+    bob = "Proxy-Authorization: " + rules_matrix.basic("bob", "bob-pw")
+    smuggled = (b"GET /admin/smuggled HTTP/1.1\r\nHost: app.example.org\r\n"
+                b"X-Auth-User: alice\r\nConnection: close\r\n\r\n")
+    out = raw_exchange(port, ("CONNECT app.example.org:80 HTTP/1.1\r\nHost: app.example.org"
+                              "\r\n%s\r\n\r\n" % bob).encode(), smuggled)
+    s.check("CONNECT: 405, no tunnel to the app",
+            out.startswith("HTTP/1.1 405") and
+            not any("smuggled" in x for x in up.lines), out[:600], up.lines)
+    out = raw_exchange(port, ("GET /hello HTTP/1.1\r\nHost: app.example.org\r\n%s\r\n"
+                              "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                              "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n" % bob).encode(),
+                       smuggled)
+    s.check("h2c upgrade: no 101, the smuggled request is judged (407), not tunnelled",
+            "101 Switching" not in out and "HTTP/1.1 407" in out and
+            not any("smuggled" in x for x in up.lines), out[:600], up.lines)
+    s.stop(hap, timeout=10)
+    s.stop(daemon)
+
+
+def odd_answers(s):
+    """A stand-in for proxyauthd giving answers it never gives: only a 204
+    naming exactly one user lets the request through; two X-Auth-User (or
+    X-Auth-Groups) headers, none or an empty one, another 2xx, a redirect
+    or garbage give 503, and nothing reaches the app."""
+    answer = [b""]
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    s.closers.append(srv.close)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                c.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    data += d
+                c.sendall(answer[0])
+            except OSError:
+                pass
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    up = EchoUpstream()
+    s.closers.append(up.close)
+    port = e2e.free_port()
+    hap = start_haproxy(s, haproxy_config(s, srv.getsockname()[1], up.port, port,
+                                          "haproxy-odd"), port, "haproxy-odd")
+    if hap is None:
+        return
+    ok = b"HTTP/1.1 204 No Content\r\nX-Auth-User: bob\r\nX-Auth-Groups: staff\r\n\r\n"
+    cases = [("a 204 with one user", ok, 200),
+             ("a 204 with two X-Auth-User", ok.replace(b"\r\n\r\n", b"\r\nX-Auth-User: alice\r\n\r\n"),
+              503),
+             ("a 204 with two X-Auth-Groups", ok.replace(b"\r\n\r\n", b"\r\nX-Auth-Groups: admins\r\n\r\n"),
+              503),
+             ("a 204 without X-Auth-User", b"HTTP/1.1 204 No Content\r\nX-Auth-Groups: staff\r\n\r\n", 503),
+             ("a 204 with an empty X-Auth-User", b"HTTP/1.1 204 No Content\r\nX-Auth-User: \r\n\r\n", 503),
+             ("a 200", b"HTTP/1.1 200 OK\r\nX-Auth-User: bob\r\nContent-Length: 0\r\n\r\n", 503),
+             ("a 302", b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n", 503),
+             ("garbage", b"HELLO\r\n\r\n", 503)]
+    for what, raw, want in cases:
+        answer[0] = raw
+        n = up.count
+        st, h, b = curl(port, "http://app.example.org/x", "bob", "pw")
+        s.check("auth service answering %s: %d%s" % (
+            what, want, "" if want == 200 else ", nothing upstream"),
+            st == want and up.count == n + (want == 200), st, h, up.requests[n:])
+    s.stop(hap, timeout=10)
+
+
 def body(s):
     up = EchoUpstream()
     s.closers.append(up.close)
@@ -97,7 +263,9 @@ def body(s):
                              "X-Auth-Backend: forged", "X-Original-URI: /admin/forged",
                              "X-Forwarded-Host: evil.example", "X-Forwarded-For: 192.0.2.66",
                              "X-Forwarded-Prefix: /forged", "X.Auth.User: mallory-dot",
-                             "X-Forwarded-Uri: /admin/forged"] + rules_matrix.UNDERSCORE_FORGED +
+                             "X-Forwarded-Uri: /admin/forged",
+                             "Forwarded: for=192.0.2.66;host=evil.example"] +
+                    rules_matrix.UNDERSCORE_FORGED +
                     rules_matrix.REWRITE_FORGED)
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
@@ -115,7 +283,8 @@ def body(s):
                 upstream_saw(seen, "X.Auth.User") == [] and
                 upstream_saw(seen, "X-Forwarded-Prefix") == [] and
                 upstream_saw(seen, "X-Original-URI") == [] and
-                upstream_saw(seen, "X-Forwarded-Uri") == [], seen)
+                upstream_saw(seen, "X-Forwarded-Uri") == [] and
+                upstream_saw(seen, "Forwarded") == [], seen)
         s.check("upstream saw X-Forwarded-Host and X-Forwarded-For set by HAProxy",
                 upstream_saw(seen, "X-Forwarded-Host") == ["app.example.org"] and
                 upstream_saw(seen, "X-Forwarded-For") == ["127.0.0.1"], seen)
@@ -140,6 +309,8 @@ def body(s):
     m.curl_paths()
     m.paths()
     m.hosts(served={"upper-port"})
+    tunnels(s)
+    odd_answers(s)
 
     # proxyauthd hung (SIGSTOP: connections accepted, never answered),
     # through a second HAProxy whose per-attempt timeout is 400 ms: 503

@@ -108,6 +108,33 @@ test_allowed_refused_outage(void **state)
 	assert_int_equal(r.verdict, PA_CHECK_FAIL);
 }
 
+/* The second user's control request: only a 2xx at the target lets the
+ * checks that expect that user to be refused count; anything else (a
+ * wrong second password gives 407) FAILs them instead of a vacuous PASS. */
+static void
+test_second_user_usable(void **state)
+{
+	static const long bad[] = { 407, 403, 401, 500, 503, 0 };
+	struct pa_check_answer a = ANSWER(200, false, false);
+	struct pa_check_result r;
+	size_t i;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.verdict = PA_CHECK_SKIP;
+	assert_true(pa_check_second_user_usable(&a, &r));
+	assert_int_equal(r.verdict, PA_CHECK_SKIP);	/* left alone */
+	a.status = 204;
+	assert_true(pa_check_second_user_usable(&a, &r));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		a.status = bad[i];
+		assert_false(pa_check_second_user_usable(&a, &r));
+		assert_int_equal(r.verdict, PA_CHECK_FAIL);
+		assert_non_null(strstr(r.reason, "prove nothing"));
+	}
+}
+
 static void
 test_no_store(void **state)
 {
@@ -125,6 +152,14 @@ test_no_store(void **state)
 	a[0].status = a[1].status = 0;
 	pa_check_no_store(a, 2, &r);
 	assert_int_equal(r.verdict, PA_CHECK_SKIP);
+}
+
+#define ECHO_EMPTY "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[]}"
+
+static bool
+is_echo_str(const char *s)
+{
+	return pa_echo_is_echo(s, strlen(s));
 }
 
 static void
@@ -148,11 +183,20 @@ test_echo_reader(void **state)
 	assert_int_equal(pa_echo_next_header(py, strlen(py), &pos, name, sizeof(name), value,
 					     sizeof(value)), 0);
 	assert_true(pa_echo_is_echo(py, strlen(py)));
-	assert_true(pa_echo_is_echo("{\"headers\":[]}", 14));
+	assert_true(pa_echo_is_echo(ECHO_EMPTY, strlen(ECHO_EMPTY)));
+	assert_true(pa_echo_is_echo(ECHO_EMPTY "\n", strlen(ECHO_EMPTY) + 1));
 	/* Not echo: an HTML page, a cut body, a bad escape, NULL. */
 	assert_false(pa_echo_is_echo("<html>hello</html>", 18));
-	assert_false(pa_echo_is_echo("{\"headers\":[[\"a\",\"b\"]", 21));
-	assert_false(pa_echo_is_echo("{\"headers\":[[\"a\",\"\\q\"]]}", 24));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"a\",\"b\"]"));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"a\",\"\\q\"]]}"));
+	/* Nor a page that merely holds a "headers" list: other members,
+	 * another order, something after the object. */
+	assert_false(is_echo_str("{\"headers\":[]}"));
+	assert_false(is_echo_str("{\"rows\":1,\"headers\":[[\"a\",\"b\"]]}"));
+	assert_false(is_echo_str("{\"path\":\"/\",\"method\":\"GET\",\"headers\":[]}"));
+	assert_false(is_echo_str("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[],\"x\":1}"));
+	assert_false(is_echo_str(ECHO_EMPTY "{}"));
+	assert_false(is_echo_str("[" ECHO_EMPTY "]"));
 	assert_false(pa_echo_is_echo(NULL, 0));
 	/* A value longer than the buffer is cut, not overrun. */
 	pos = 0;
@@ -165,13 +209,13 @@ static void
 test_upstream_clean(void **state)
 {
 	static const char *const markers[] = { "pacheck-forged" };
-	const char *clean = "{\"headers\":[[\"Host\",\"app\"],[\"X-Auth-User\",\"alice\"],"
+	const char *clean = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"Host\",\"app\"],[\"X-Auth-User\",\"alice\"],"
 			    "[\"X-Forwarded-For\",\"192.0.2.66, 127.0.0.1\"]]}";
-	const char *forged = "{\"headers\":[[\"X_Auth_User\",\"pacheck-forged-u\"],"
+	const char *forged = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X_Auth_User\",\"pacheck-forged-u\"],"
 			     "[\"X-Forwarded-Prefix\",\"/pacheck-forged\"]]}";
-	const char *xff = "{\"headers\":[[\"X-Forwarded-For\",\"10.0.0.1, 192.0.2.66\"]]}";
-	const char *pa = "{\"headers\":[[\"proxy-authorization\",\"Basic YWxpY2U6cHc=\"]]}";
-	const char *copied = "{\"headers\":[[\"X-Proxy-Authorization\",\"Basic YWxpY2U6cHc=\"]]}";
+	const char *xff = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X-Forwarded-For\",\"10.0.0.1, 192.0.2.66\"]]}";
+	const char *pa = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"proxy-authorization\",\"Basic YWxpY2U6cHc=\"]]}";
+	const char *copied = "{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"X-Proxy-Authorization\",\"Basic YWxpY2U6cHc=\"]]}";
 	struct pa_check_answer a;
 	struct pa_check_result r;
 
@@ -247,6 +291,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_denied),
 		cmocka_unit_test(test_allowed_refused_outage),
+		cmocka_unit_test(test_second_user_usable),
 		cmocka_unit_test(test_no_store),
 		cmocka_unit_test(test_echo_reader),
 		cmocka_unit_test(test_upstream_clean),
