@@ -34,12 +34,21 @@ test_pkgs+=(haproxy)
 # sidecar pod with podman, the Debian package, the man pages
 test_pkgs+=(podman buildah runc debootstrap uidmap mandoc lintian debhelper dpkg-dev fakeroot)
 test_pkgs+=(catatonit)  # the pod's infra (pause) container, which podman builds locally from it
+# systemd-analyze verify and security for the unit (tests/deploy/test_systemd.py);
+# installing the package does not make systemd PID 1
+test_pkgs+=(systemd)
 
 case "${1:-}" in
   build) want=("${build_pkgs[@]}") ;;
   test)  want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   *) echo "usage: $0 build|test" >&2; exit 2 ;;
 esac
+# The Kubernetes schema check (tests/deploy/test_k8s_schema.py) runs Node.js
+# and npm: the machine's own when it has them, Debian's otherwise.
+if [ "$1" = test ]; then
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -18,8 +18,8 @@ src=$tmp/proxyauthd-$version
 mkdir -p "$src"
 (cd "$root" && cp -a CMakeLists.txt README.md lib backends cmd "$src/")
 mkdir -p "$src/deploy"
-(cd "$root/deploy" && cp -a proxyauthd.conf man sql nginx caddy squid envoy traefik k8s \
-	docker systemd "$src/deploy/")
+(cd "$root/deploy" && cp -a proxyauthd.conf man sql nginx caddy squid haproxy envoy traefik \
+	k8s docker systemd "$src/deploy/")
 cp -a "$root/deploy/debian" "$src/debian"
 rm -f "$src/debian/build.sh"
 # The unit of deploy/systemd, with the paths of the package.

@@ -184,8 +184,12 @@ def body(s):
             r.returncode == 0 and r.out.startswith("# local edit") and
             "configuration OK" in r.out, r.out)
 
-    r = chroot(root, "apt-get purge -y -q proxyauthd && apt-get autoremove --purge -y -q",
-               check=False)
+    # Recommends of the base system do not keep what came with the package:
+    # apt Recommends ca-certificates, which libcurl4 pulled in (as
+    # automatically installed), and apt's default would keep it.
+    r = chroot(root, "apt-get purge -y -q proxyauthd && apt-get autoremove --purge -y -q "
+               "-o APT::AutoRemove::RecommendsImportant=false "
+               "-o APT::AutoRemove::SuggestsImportant=false", check=False)
     s.check("chroot: purge", r.returncode == 0, r.out)
     os.unlink(os.path.join(root, "tmp", name))
     after = listing(root)
