@@ -4,6 +4,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 int
@@ -35,6 +37,18 @@ pa_drop_privileges(const char *user, struct pa_error *err)
 	}
 	if (setuid(0) == 0 || geteuid() == 0 || getegid() != pw.pw_gid) {
 		pa_error_set(err, "user = %.64s: root could be taken back", user);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pa_forbid_core_dumps(struct pa_error *err)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		pa_error_set(err, "cannot turn core dumps off: %s", strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -14,4 +14,10 @@
  * err set; on failure the process must not go on serving. */
 int pa_drop_privileges(const char *user, struct pa_error *err);
 
+/* Passwords pass through the process's memory: no core file of it
+ * (RLIMIT_CORE 0, soft and hard), and not dumpable, so that other
+ * processes of the same user cannot ptrace it or read /proc/PID/mem.
+ * Returns 0, or -1 with err set. */
+int pa_forbid_core_dumps(struct pa_error *err);
+
 #endif

@@ -18,6 +18,7 @@
  */
 #include "checks.h"
 #include "passwd_edit.h"
+#include "privdrop.h"
 #include "secret.h"
 #include "text.h"
 
@@ -25,8 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 static void
 usage(void)
@@ -131,9 +130,8 @@ main(int argc, char **argv)
 	}
 	/* The passwords will be in this process's memory: no core file of
 	 * it, and no ptrace or /proc/PID/mem by other processes of the user. */
-	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) != 0 ||
-	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-		fprintf(stderr, "proxyauth-check: cannot turn core dumps off\n");
+	if (pa_forbid_core_dumps(&err) != 0) {
+		fprintf(stderr, "proxyauth-check: %s\n", err.msg);
 		return 2;
 	}
 	o.target = argv[optind];

@@ -27,6 +27,7 @@
 #include "holdq.h"
 #include "log.h"
 #include "pipeline.h"
+#include "privdrop.h"
 #include "squid_helper.h"
 #include "workq.h"
 
@@ -111,6 +112,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (pa_forbid_core_dumps(&err) != 0) {
+		fprintf(stderr, "proxyauth-squid: %s\n", err.msg);
+		return 1;
+	}
 	cfg_loaded = true;
 	if (pa_config_load(conf_path, environ, &cfg, stderr) != 0)
 		goto done;

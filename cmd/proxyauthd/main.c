@@ -84,6 +84,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (pa_forbid_core_dumps(&err) != 0) {
+		fprintf(stderr, "proxyauthd: %s\n", err.msg);
+		return 1;
+	}
 	/* -t reports every problem: a configuration that was read but holds
 	 * problems still has its backends opened below (with defaults where a
 	 * value was refused), so that their problems are printed too.  One
