@@ -5,12 +5,15 @@ shipped config with only ports and paths substituted (the start-up code of
 test_nginx.py, test_caddy.py, test_squid.py and test_haproxy.py), in front
 of the real proxyauthd and of proxyauth-check's own echo target.  Each
 must pass every check (the outage check too, where there is a service to
-stop).  Then the five broken variants of the issue, each of which must
-make proxyauth-check exit 1 with the check that catches it named FAIL:
+stop).  Then the five broken variants of the issue, and the Caddyfile as
+it was before the tunnel fix, each of which must make proxyauth-check exit
+1 with the check that catches it named FAIL:
 
   nginx without `error_page 401`             -> no-credentials (500)
   nginx not setting X-Auth-User itself       -> forged-headers-upstream
   Caddy without `header_up X-Proxy-Authorization` -> right-credentials
+  Caddy forwarding CONNECT, Upgrade and HTTP2-Settings -> tunnels
+  Caddy refusing CONNECT but forwarding Upgrade  -> tunnels
   HAProxy forwarding Proxy-Authorization     -> proxy-authorization-upstream
   nginx sending every host to the app        -> other-hosts
 
@@ -37,7 +40,8 @@ CHECK = os.environ.get("PA_CHECK_BIN")
 ALL_CHECKS = {"no-credentials", "wrong-credentials", "right-credentials",
               "duplicate-proxy-authorization", "forged-headers-no-credentials",
               "proxy-authorization-upstream", "forged-headers-upstream", "no-store",
-              "forged-headers-second-user", "other-hosts", "path-variants", "outage"}
+              "forged-headers-second-user", "other-hosts", "path-variants", "tunnels",
+              "outage"}
 
 RULES = """
 [rule admin]
@@ -245,9 +249,21 @@ def body(s):
 
     # Caddy, shipped.
     d = Daemon(s, "pa-caddy", "credentials_header = X-Proxy-Authorization")
-    for label, edit in (("caddy", None),
-                        ("broken-caddy-no-header-up",
-                         lambda t: re.sub(r"\n\s*header_up X-Proxy-Authorization[^\n]*", "", t))):
+    for label, edit, check in (
+            ("caddy", None, None),
+            ("broken-caddy-no-header-up",
+             lambda t: re.sub(r"\n\s*header_up X-Proxy-Authorization[^\n]*", "", t),
+             "right-credentials"),
+            # As it was: CONNECT, Upgrade and HTTP2-Settings went to the app.
+            ("broken-caddy-forwards-tunnels",
+             lambda t: re.sub(r"\n\t+(@connect |header @connect |respond @connect |"
+                              r"request_header -HTTP2-Settings|request_header -Upgrade)[^\n]*",
+                              "", t), "tunnels"),
+            # CONNECT refused, but Upgrade and HTTP2-Settings still passed
+            # on: caught by what reached the echo target.
+            ("broken-caddy-forwards-h2c",
+             lambda t: re.sub(r"\n\t+request_header -(HTTP2-Settings|Upgrade)(?=\n)", "", t),
+             "tunnels")):
         proxy_port = e2e.free_port()
         text = (open(os.path.join(e2e.DEPLOY, "caddy", "Caddyfile")).read()
                 .replace("127.0.0.1:9180", "127.0.0.1:%d" % d.port)
@@ -265,7 +281,7 @@ def body(s):
             rc, got = run_check(s, label, proxy_port, "http://app.example.org/hello?x=1",
                                 outage=None if edit else d.script)
             if edit:
-                expect_fail(s, label, rc, got, "right-credentials")
+                expect_fail(s, label, rc, got, check)
             else:
                 expect_pass(s, label, rc, got)
         s.stop(p, timeout=10)
