@@ -186,8 +186,8 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &an->a.status);
-	else if (an->stopped)
-		an->a.status = an->hdr_status;
+	else if (an->stopped || an->connect)
+		an->a.status = an->hdr_status;	/* a CONNECT's status line is what counts */
 	else
 		an->a.status = 0;
 	an->a.body = an->body;

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import e2e
 import test_caddy
@@ -212,6 +213,80 @@ def hanging_proxy(s):
         srv.close()
 
 
+def tunnelling_proxy(s):
+    """A stand-in proxy that opens tunnels and then holds the connection:
+    a 200 to CONNECT (first variant) or a 101 to the h2c upgrade (second,
+    CONNECT refused with 405).  proxyauth-check's tunnels check must FAIL
+    naming it, and must not wait on the tunnel (the 2xx has no body, the
+    101 no end): both runs end, and the time is printed."""
+    for connect_ok, want in ((True, "CONNECT app.example.org:80 (the app's plain-HTTP port): 200"),
+                             (False, "h2c upgrade: 101")):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        srv.settimeout(0.2)
+        held, stop = [], threading.Event()
+
+        def serve(c):
+            try:
+                c.settimeout(30)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    data += d
+                head = data.lower()
+                if head.startswith(b"connect "):
+                    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" if connect_ok
+                              else b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
+                              b"Cache-Control: no-store\r\n\r\n")
+                elif b"\r\nupgrade:" in head:
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                              b"Upgrade: h2c\r\n\r\n")
+                elif b"proxy-authorization:" not in head:
+                    c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                              b"Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n"
+                              b"Cache-Control: no-store\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            except OSError:
+                pass
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    continue
+                held.append(c)
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+        t = threading.Thread(target=accept, daemon=True)
+        t.start()
+        try:
+            t0 = time.monotonic()
+            r = subprocess.run([CHECK, "-x", "http://127.0.0.1:%d" % srv.getsockname()[1],
+                                "--user", "alice", "--password-file", s.pw_alice,
+                                "--timeout", "20", "--json", "http://app.example.org/"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=e2e.child_env(), timeout=200)
+            took = time.monotonic() - t0
+            got = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+            c = got.get("tunnels", {})
+            print("CHECK tunnelling-proxy tunnels %s %s (run took %.1f s)" % (
+                c.get("result"), c.get("reason"), took))
+            s.check("a proxy answering %s: tunnels FAIL naming it, exit 1" % (
+                "CONNECT with 200" if connect_ok else "the h2c upgrade with 101"),
+                r.returncode == 1 and c.get("result") == "FAIL" and
+                c.get("reason", "").startswith(want), r.returncode, c)
+        finally:
+            stop.set()
+            t.join(5)
+            for c in held:
+                c.close()
+            srv.close()
+
+
 def body(s):
     if not CHECK:
         print("run through ctest (PA_CHECK_BIN)")
@@ -223,6 +298,7 @@ def body(s):
     s.pw_bob = s.write("bob.pw", "bob-pw\n", 0o600)
     echo, app_port = start_echo(s)
     hanging_proxy(s)
+    tunnelling_proxy(s)
 
     # Waiting for its password on standard input, proxyauth-check already
     # has core dumps off: a crash or a gcore leaves no password on disk.
