@@ -11,7 +11,9 @@ X-Proxy-Authorization (proxyauthd's credentials_header) and answers the
 without that copy proxyauthd would see no credentials at all.  The issue 12
 matrix (rules_matrix.py): hosts the Caddyfile does not serve get 421 from
 Caddy, client X-Auth-* and context headers never reach proxyauthd or the
-app, and no host or path variant brings bob to the app's /admin.
+app, and no host or path variant brings bob to the app's /admin.  No tunnel to
+the app (tunnel_app.py): CONNECT 405, no 101 for h2c or WebSocket, a
+smuggled request never reaches it; the WebSocket opt-in gives the 101.
 """
 import os
 import re

@@ -8,7 +8,8 @@ every request it gets.  An unauthenticated or refused request must never
 reach the upstream; proxyauthd stopped must give an error, never the page.
 The issue 12 matrix (rules_matrix.py): hosts the config does not serve get
 421 from nginx, and no host or path variant brings bob to the app's
-/admin.
+/admin.  No tunnel to the app (tunnel_app.py): CONNECT refused, no 101 for
+h2c or WebSocket, a smuggled request never reaches it.
 """
 import json
 import os

@@ -9,7 +9,8 @@ an error, never the page.  The issue 12 matrix (rules_matrix.py) with the
 shipped example for a protected /admin/ enabled: Squid refuses ambiguous
 paths itself and keeps /admin/ of the app's address from bob under every
 host spelling; a client's X-Auth-* and context headers never reach the
-upstream.
+upstream.  No tunnel to the app (tunnel_app.py): CONNECT to its port 403,
+no 101 for h2c or WebSocket, a smuggled request never reaches it.
 """
 import os
 import pwd
