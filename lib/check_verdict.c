@@ -390,6 +390,64 @@ pa_check_upstream_clean(const struct pa_check_answer *a, const char *const *mark
 	explicit_bzero(value, sizeof(value));
 }
 
+void
+pa_check_tunnels(long connect_status, bool forward, const char *authority,
+		 const struct pa_check_answer *h2c, struct pa_check_result *r)
+{
+	char name[256], value[256], seen[160] = "";
+	const char *h2c_note = ", no 101";
+	bool upgrade = false, settings = false;
+	size_t pos = 0;
+	int rc = 0;
+
+	/* What of the upgrade reached the echo target (it never answers 101).
+	 * HTTP2-Settings without Upgrade cannot make an app switch (RFC 9113
+	 * 3.2 needs both), so alone it is only named. */
+	if (h2c->echo) {
+		while ((rc = pa_echo_next_header(h2c->body, h2c->body_len, &pos, name,
+						 sizeof(name), value, sizeof(value))) == 1) {
+			if (strcasecmp(name, "Upgrade") == 0)
+				upgrade = true;
+			else if (strcasecmp(name, "HTTP2-Settings") == 0)
+				settings = true;
+			else
+				continue;
+			note(seen, sizeof(seen), name, NULL);
+		}
+		h2c_note = settings ? ", Upgrade not forwarded (HTTP2-Settings was, which alone "
+			   "cannot switch)" : ", Upgrade not forwarded";
+	}
+
+	if (connect_status >= 200 && connect_status <= 299 && forward)
+		pa_check_set(r, PA_CHECK_FAIL, "CONNECT %s (the app's plain-HTTP port): %ld, a "
+			     "tunnel to the app that later requests pass unjudged (refuse CONNECT, "
+			     "or allow it to 443 only, as Squid's deny CONNECT !SSL_ports)",
+			     authority, connect_status);
+	else if (connect_status >= 200 && connect_status <= 299)
+		pa_check_set(r, PA_CHECK_FAIL, "CONNECT %s: %ld, a tunnel to the app that later "
+			     "requests pass unjudged (answer CONNECT with 405)", authority,
+			     connect_status);
+	else if (h2c->status == 101)
+		pa_check_set(r, PA_CHECK_FAIL, "h2c upgrade: 101, the connection became a tunnel "
+			     "to the app that later requests pass unjudged (remove Upgrade and "
+			     "HTTP2-Settings)");
+	else if (h2c->status == 0)
+		pa_check_set(r, PA_CHECK_FAIL, "h2c upgrade: no answer from the proxy");
+	else if (upgrade)
+		pa_check_set(r, PA_CHECK_FAIL, "h2c upgrade: %s reached the upstream, so an "
+			     "h2c-capable app would answer 101 and open a tunnel (remove Upgrade "
+			     "and HTTP2-Settings)", seen);
+	else if (rc < 0)
+		pa_check_set(r, PA_CHECK_FAIL, "h2c upgrade: the echo target's answer does not "
+			     "read");
+	else if (connect_status == 0)
+		pa_check_set(r, PA_CHECK_PASS, "CONNECT %s: refused or closed; h2c upgrade: "
+			     "%ld%s", authority, h2c->status, h2c_note);
+	else
+		pa_check_set(r, PA_CHECK_PASS, "CONNECT %s: %ld; h2c upgrade: %ld%s", authority,
+			     connect_status, h2c->status, h2c_note);
+}
+
 static const char *
 verdict_word(enum pa_check_verdict v)
 {

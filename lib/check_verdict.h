@@ -99,6 +99,24 @@ void pa_check_upstream_clean(const struct pa_check_answer *a, const char *const 
 			     size_t n, const char *secret, const char *forged_xff,
 			     const char *what, struct pa_check_result *r);
 
+/*
+ * The tunnels check, from two requests with the main user's valid
+ * credentials.  connect_status: the proxy's answer to `CONNECT authority`
+ * (the target's host:port; 0 when no answer came or the connection was
+ * refused or closed); forward: the proxy is a forward proxy (-x), where
+ * authority is the app's plain-HTTP port.  h2c: the answer to a GET of the
+ * target with `Upgrade: h2c` and `HTTP2-Settings` (status 101 when the
+ * proxy passed a 101 on).  FAIL on a 2xx to the CONNECT (a tunnel to the
+ * app, where later requests pass unjudged), on a 101, on no answer to the
+ * upgrade request, and, behind the echo target (which never answers 101),
+ * when an Upgrade header reached it (an h2c-capable app would have
+ * switched; the reason names HTTP2-Settings too if it came along).
+ * HTTP2-Settings alone cannot make an app switch: named in a PASS.  Else
+ * PASS.
+ */
+void pa_check_tunnels(long connect_status, bool forward, const char *authority,
+		      const struct pa_check_answer *h2c, struct pa_check_result *r);
+
 /* Prints one line per result ("PASS  name  reason") and the summary line
  * "proxyauth-check: N passed, M failed, K skipped", or with json one JSON
  * object.  Returns the exit status: 0 when nothing failed, else 1. */

@@ -45,6 +45,9 @@ struct answer {
 	struct pa_check_answer a;
 	char *body;
 	size_t len;
+	long hdr_status;	/* the last status line's code */
+	bool connect;		/* a CONNECT: stop after its header block */
+	bool stopped;		/* the header callback ended the transfer */
 };
 
 struct run {
@@ -56,6 +59,8 @@ struct run {
 	size_t n;
 	struct pa_check_answer user2_at_target;	/* status only: the control */
 	long cap_ms;		/* > 0: a request's timeout is at most this */
+	const char *connect;	/* non-NULL: send CONNECT with this authority */
+	bool http11;		/* the tunnel requests: HTTP/1.1 only */
 };
 
 static size_t
@@ -89,6 +94,20 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		/* A new header block (after a 100 Continue): start again. */
 		an->a.challenge_basic = false;
 		an->a.no_store = false;
+		v = memchr(data, ' ', len);
+		an->hdr_status = v != NULL && data + len - v >= 4 ? strtol(v + 1, NULL, 10) : 0;
+		/* A 101 makes the connection a tunnel: nothing more to read. */
+		if (an->hdr_status == 101) {
+			an->stopped = true;
+			return 0;
+		}
+	} else if ((len == 2 && memcmp(data, "\r\n", 2) == 0) || (len == 1 && *data == '\n')) {
+		/* The end of a CONNECT's answer: a 2xx has no body, the rest
+		 * of the connection would be the tunnel. */
+		if (an->connect && an->hdr_status >= 200) {
+			an->stopped = true;
+			return 0;
+		}
 	} else if (len > 19 && strncasecmp(data, "Proxy-Authenticate:", 19) == 0) {
 		for (v = data + 19; v < data + len && (*v == ' ' || *v == '\t'); v++)
 			;
@@ -113,10 +132,12 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 	char line[sizeof(r->token) + 40], connect_to[600];
 	struct curl_slist *ct = NULL;
 	CURL *c;
+	CURLcode rc;
 	int i, ret = -1;
 	size_t k;
 
 	memset(an, 0, sizeof(*an));
+	an->connect = r->connect != NULL;
 	if ((c = curl_easy_init()) == NULL)
 		return -1;
 	snprintf(line, sizeof(line), "Proxy-Authorization: Basic %s", token ? token : "");
@@ -142,6 +163,15 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, an);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, an);
+	if (r->connect != NULL) {
+		/* "CONNECT host:port HTTP/1.1" as an ordinary request, to the
+		 * forward proxy or to the reverse proxy's address alike. */
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "CONNECT");
+		curl_easy_setopt(c, CURLOPT_REQUEST_TARGET, r->connect);
+	}
+	/* CONNECT's authority form and Upgrade are HTTP/1.1's. */
+	if (r->http11)
+		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	if (r->o->proxy != NULL) {
 		curl_easy_setopt(c, CURLOPT_PROXY, r->o->proxy);
 	} else {
@@ -153,8 +183,11 @@ fetch(struct run *r, const char *url, const char *token, int copies,
 			goto done;
 		curl_easy_setopt(c, CURLOPT_CONNECT_TO, ct);
 	}
-	if (curl_easy_perform(c) == CURLE_OK)
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &an->a.status);
+	else if (an->stopped || an->connect)
+		an->a.status = an->hdr_status;	/* a CONNECT's status line is what counts */
 	else
 		an->a.status = 0;
 	an->a.body = an->body;
@@ -297,6 +330,45 @@ host_variants(struct run *r)
 	snprintf(up, sizeof(up), "%s", r->host);
 	upper(up);
 	return variants(r, "other-hosts", v, sizeof(v) / sizeof(v[0]), true);
+}
+
+/* No tunnel to the app, with the main user's valid credentials: a
+ * CONNECT to the target's host:port, and a GET of the target asking for
+ * an h2c upgrade (pa_check_tunnels judges both). */
+static int
+tunnels(struct run *r)
+{
+	static const char *const h2c[] = {
+		"Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+		"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+	};
+	struct answer con, up;
+	char authority[sizeof(r->host) + sizeof(r->port) + 2], url[2048];
+	int ret = -1;
+
+	memset(&con, 0, sizeof(con));
+	memset(&up, 0, sizeof(up));
+	snprintf(authority, sizeof(authority), "%s:%s", r->host,
+		 r->port[0] ? r->port : strcmp(r->scheme, "https") == 0 ? "443" : "80");
+	/* The URL only picks the connection (and, with --reverse, the TLS
+	 * name); the request line is the authority. */
+	url_with(r, r->host, "/", url, sizeof(url));
+	r->http11 = true;
+	r->connect = authority;
+	if (fetch(r, url, r->token, 1, NULL, 0, &con) < 0)
+		goto done;
+	r->connect = NULL;
+	if (fetch(r, r->o->target, r->token, 1, h2c, sizeof(h2c) / sizeof(h2c[0]), &up) < 0)
+		goto done;
+	pa_check_tunnels(con.a.status, r->o->proxy != NULL, authority, &up.a,
+			 next(r, "tunnels"));
+	ret = 0;
+done:
+	r->connect = NULL;
+	r->http11 = false;
+	answer_free(&con);
+	answer_free(&up);
+	return ret;
 }
 
 /* Runs "sh -c CMD sh stop|start" (CMD sees the word as $1); true when
@@ -527,7 +599,7 @@ chk_run(const struct chk_opts *o, struct pa_check_result *res, size_t *n,
 		goto done;
 	}
 	if (basic_checks(&r) < 0 || host_variants(&r) < 0 || path_variants(&r) < 0 ||
-	    outage(&r) < 0) {
+	    tunnels(&r) < 0 || outage(&r) < 0) {
 		pa_error_set(err, "libcurl failed");
 		goto done;
 	}

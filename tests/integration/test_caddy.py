@@ -11,7 +11,9 @@ X-Proxy-Authorization (proxyauthd's credentials_header) and answers the
 without that copy proxyauthd would see no credentials at all.  The issue 12
 matrix (rules_matrix.py): hosts the Caddyfile does not serve get 421 from
 Caddy, client X-Auth-* and context headers never reach proxyauthd or the
-app, and no host or path variant brings bob to the app's /admin.
+app, and no host or path variant brings bob to the app's /admin.  No tunnel to
+the app (tunnel_app.py): CONNECT 405, no 101 for h2c or WebSocket, a
+smuggled request never reaches it; the WebSocket opt-in gives the 101.
 """
 import os
 import re
@@ -22,11 +24,64 @@ import e2e
 from e2e import CHALLENGE, curl, upstream_saw
 from echo_upstream import EchoUpstream
 import rules_matrix
+import tunnel_app
 
 
 def caddy_env(s):
     return {"HOME": s.dir, "XDG_DATA_HOME": os.path.join(s.dir, "data"),
             "XDG_CONFIG_HOME": os.path.join(s.dir, "config")}
+
+
+def start_caddy(s, name, text):
+    conf = s.write(name + ".Caddyfile", text)
+    p = s.spawn(["caddy", "run", "--config", conf, "--adapter", "caddyfile"], name + ".log",
+                env=caddy_env(s))
+    port = int(re.search(r"^http://app\.example\.org:(\d+) \{", text, re.M).group(1))
+    ok = s.check("%s: caddy comes up" % name, e2e.wait_for(
+        lambda: e2e.port_open(port) or p.poll() is not None, 30) and p.poll() is None,
+        s.read(name + ".log")[-3000:])
+    return p if ok else None
+
+
+def tunnels(s, shipped):
+    """No tunnel to the app (the red-team probe of issue 14's review): with
+    bob's valid credentials, against a proxyauthd without rules (so that
+    only Caddy stands in the way) and the stand-in app that opens tunnels,
+    a CONNECT gets 405 and no-store, an h2c or a WebSocket upgrade no 101,
+    and the smuggled request with a forged X-Auth-User never reaches the
+    app.  Then the documented WebSocket opt-in: a WebSocket upgrade gets
+    its 101, an h2c one still does not."""
+    daemon, pa_port = s.start_daemon("[server]\nlisten = 127.0.0.1:0\nbackends = htpasswd\n"
+                                     "credentials_header = X-Proxy-Authorization\n"
+                                     "max_failures = 0\n\n[htpasswd]\nfile = @DIR@/htpasswd\n",
+                                     "proxyauthd-norules")
+    bob = "Proxy-Authorization: " + rules_matrix.basic("bob", "bob-pw")
+    optin = re.sub(r"\n\t+request_header -Upgrade\n", "\n", shipped)
+    optin = re.sub(r"\n\t+#(@not_websocket|request_header @not_websocket)", r"\n\t\t\1",
+                   optin)
+    for name, text, ws in (("caddy-tunnel", shipped, False), ("caddy-websocket", optin, True)):
+        if ws and not s.check("the WebSocket opt-in differs from the shipped file",
+                              optin != shipped and "@not_websocket not" in optin, optin):
+            break
+        up = tunnel_app.TunnelUpstream()
+        s.closers.append(up.close)
+        port = e2e.free_port()
+        p = start_caddy(s, name, text.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
+                        .replace("127.0.0.1:8080", "127.0.0.1:%d" % up.port)
+                        .replace(":3129", ":%d" % port))
+        if p is None:
+            continue
+        tunnel_app.probe(s, name, port, up, bob, websocket_allowed=ws)
+        if not ws:
+            st, h, b = curl(port, "http://app.example.org:80", "bob", "bob-pw",
+                            extra=["-p"])
+            s.check("caddy: curl -p (CONNECT through the proxy): 405 with no-store",
+                    st == 405 and h.get("cache-control") == ["no-store"], st, h, b)
+            s.check("caddy: the stand-in app got plain requests only (no CONNECT, no "
+                    "Upgrade)", not any(x.startswith("CONNECT") for x in up.lines) and
+                    up.upgrades == [], up.lines, up.upgrades)
+        s.stop(p, timeout=10)
+    s.stop(daemon)
 
 
 def body(s):
@@ -159,6 +214,8 @@ require_groups = admins
     m.paths()
     m.urllib_paths()
     m.hosts(served={"upper-port", "line-app-header-other"})
+
+    tunnels(s, shipped)
 
     # proxyauthd stopped: an error from Caddy, never the page.
     s.stop(daemon)

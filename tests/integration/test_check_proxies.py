@@ -5,12 +5,15 @@ shipped config with only ports and paths substituted (the start-up code of
 test_nginx.py, test_caddy.py, test_squid.py and test_haproxy.py), in front
 of the real proxyauthd and of proxyauth-check's own echo target.  Each
 must pass every check (the outage check too, where there is a service to
-stop).  Then the five broken variants of the issue, each of which must
-make proxyauth-check exit 1 with the check that catches it named FAIL:
+stop).  Then the five broken variants of the issue, and the Caddyfile as
+it was before the tunnel fix, each of which must make proxyauth-check exit
+1 with the check that catches it named FAIL:
 
   nginx without `error_page 401`             -> no-credentials (500)
   nginx not setting X-Auth-User itself       -> forged-headers-upstream
   Caddy without `header_up X-Proxy-Authorization` -> right-credentials
+  Caddy forwarding CONNECT, Upgrade and HTTP2-Settings -> tunnels
+  Caddy refusing CONNECT but forwarding Upgrade  -> tunnels
   HAProxy forwarding Proxy-Authorization     -> proxy-authorization-upstream
   nginx sending every host to the app        -> other-hosts
 
@@ -26,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import e2e
 import test_caddy
@@ -37,7 +41,8 @@ CHECK = os.environ.get("PA_CHECK_BIN")
 ALL_CHECKS = {"no-credentials", "wrong-credentials", "right-credentials",
               "duplicate-proxy-authorization", "forged-headers-no-credentials",
               "proxy-authorization-upstream", "forged-headers-upstream", "no-store",
-              "forged-headers-second-user", "other-hosts", "path-variants", "outage"}
+              "forged-headers-second-user", "other-hosts", "path-variants", "tunnels",
+              "outage"}
 
 RULES = """
 [rule admin]
@@ -208,6 +213,80 @@ def hanging_proxy(s):
         srv.close()
 
 
+def tunnelling_proxy(s):
+    """A stand-in proxy that opens tunnels and then holds the connection:
+    a 200 to CONNECT (first variant) or a 101 to the h2c upgrade (second,
+    CONNECT refused with 405).  proxyauth-check's tunnels check must FAIL
+    naming it, and must not wait on the tunnel (the 2xx has no body, the
+    101 no end): both runs end, and the time is printed."""
+    for connect_ok, want in ((True, "CONNECT app.example.org:80 (the app's plain-HTTP port): 200"),
+                             (False, "h2c upgrade: 101")):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        srv.settimeout(0.2)
+        held, stop = [], threading.Event()
+
+        def serve(c):
+            try:
+                c.settimeout(30)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    data += d
+                head = data.lower()
+                if head.startswith(b"connect "):
+                    c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n" if connect_ok
+                              else b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
+                              b"Cache-Control: no-store\r\n\r\n")
+                elif b"\r\nupgrade:" in head:
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                              b"Upgrade: h2c\r\n\r\n")
+                elif b"proxy-authorization:" not in head:
+                    c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                              b"Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\n"
+                              b"Cache-Control: no-store\r\n\r\n")
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            except OSError:
+                pass
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    continue
+                held.append(c)
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+        t = threading.Thread(target=accept, daemon=True)
+        t.start()
+        try:
+            t0 = time.monotonic()
+            r = subprocess.run([CHECK, "-x", "http://127.0.0.1:%d" % srv.getsockname()[1],
+                                "--user", "alice", "--password-file", s.pw_alice,
+                                "--timeout", "20", "--json", "http://app.example.org/"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=e2e.child_env(), timeout=200)
+            took = time.monotonic() - t0
+            got = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+            c = got.get("tunnels", {})
+            print("CHECK tunnelling-proxy tunnels %s %s (run took %.1f s)" % (
+                c.get("result"), c.get("reason"), took))
+            s.check("a proxy answering %s: tunnels FAIL naming it, exit 1" % (
+                "CONNECT with 200" if connect_ok else "the h2c upgrade with 101"),
+                r.returncode == 1 and c.get("result") == "FAIL" and
+                c.get("reason", "").startswith(want), r.returncode, c)
+        finally:
+            stop.set()
+            t.join(5)
+            for c in held:
+                c.close()
+            srv.close()
+
+
 def body(s):
     if not CHECK:
         print("run through ctest (PA_CHECK_BIN)")
@@ -219,6 +298,7 @@ def body(s):
     s.pw_bob = s.write("bob.pw", "bob-pw\n", 0o600)
     echo, app_port = start_echo(s)
     hanging_proxy(s)
+    tunnelling_proxy(s)
 
     # Waiting for its password on standard input, proxyauth-check already
     # has core dumps off: a crash or a gcore leaves no password on disk.
@@ -245,9 +325,21 @@ def body(s):
 
     # Caddy, shipped.
     d = Daemon(s, "pa-caddy", "credentials_header = X-Proxy-Authorization")
-    for label, edit in (("caddy", None),
-                        ("broken-caddy-no-header-up",
-                         lambda t: re.sub(r"\n\s*header_up X-Proxy-Authorization[^\n]*", "", t))):
+    for label, edit, check in (
+            ("caddy", None, None),
+            ("broken-caddy-no-header-up",
+             lambda t: re.sub(r"\n\s*header_up X-Proxy-Authorization[^\n]*", "", t),
+             "right-credentials"),
+            # As it was: CONNECT, Upgrade and HTTP2-Settings went to the app.
+            ("broken-caddy-forwards-tunnels",
+             lambda t: re.sub(r"\n\t+(@connect |header @connect |respond @connect |"
+                              r"request_header -HTTP2-Settings|request_header -Upgrade)[^\n]*",
+                              "", t), "tunnels"),
+            # CONNECT refused, but Upgrade and HTTP2-Settings still passed
+            # on: caught by what reached the echo target.
+            ("broken-caddy-forwards-h2c",
+             lambda t: re.sub(r"\n\t+request_header -(HTTP2-Settings|Upgrade)(?=\n)", "", t),
+             "tunnels")):
         proxy_port = e2e.free_port()
         text = (open(os.path.join(e2e.DEPLOY, "caddy", "Caddyfile")).read()
                 .replace("127.0.0.1:9180", "127.0.0.1:%d" % d.port)
@@ -265,7 +357,7 @@ def body(s):
             rc, got = run_check(s, label, proxy_port, "http://app.example.org/hello?x=1",
                                 outage=None if edit else d.script)
             if edit:
-                expect_fail(s, label, rc, got, "right-credentials")
+                expect_fail(s, label, rc, got, check)
             else:
                 expect_pass(s, label, rc, got)
         s.stop(p, timeout=10)

@@ -20,6 +20,7 @@ import e2e
 from e2e import CHALLENGE, curl, upstream_saw
 from echo_upstream import EchoUpstream
 import rules_matrix
+from tunnel_app import TunnelUpstream, raw_exchange
 
 DAEMON_CONF = """[server]
 listen = 127.0.0.1:0
@@ -65,81 +66,6 @@ def add_users(s):
     s.add_user(hp, "alice", "alice-pw", "staff,admins")
     s.add_user(hp, "bob", "bob-pw", "staff")
     return hp
-
-
-class TunnelUpstream:
-    """A raw upstream that, like an h2c-capable app server, answers a
-    CONNECT with 200 and an Upgrade with 101, then reads further requests
-    from the same connection: what a client smuggles through a tunnel the
-    proxy opened shows up in `lines` (the request lines it received)."""
-
-    def __init__(self):
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(8)
-        self.port = self.srv.getsockname()[1]
-        self.lines = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
-        c.settimeout(10)
-        f = c.makefile("rb")
-        try:
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                hdrs = []
-                while True:
-                    h = f.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    hdrs.append(h.decode("latin-1").lower())
-                self.lines.append(line.decode("latin-1").strip())
-                up = [h.split(":", 1)[1].strip() for h in hdrs if h.startswith("upgrade:")]
-                if line.startswith(b"CONNECT"):
-                    c.sendall(b"HTTP/1.1 200 OK\r\n\r\n")
-                elif up:
-                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                              b"Upgrade: " + up[0].encode() + b"\r\n\r\n")
-                else:
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.srv.close()
-
-
-def raw_exchange(port, first, then, wait=3.0):
-    """Sends `first`, waits for its answer, then sends `then` on the same
-    connection; returns everything the proxy answered."""
-    c = socket.create_connection(("127.0.0.1", port), timeout=wait)
-    out = b""
-    try:
-        c.sendall(first)
-        out = c.recv(65536)
-        c.sendall(then)
-        while True:
-            b = c.recv(65536)
-            if not b:
-                break
-            out += b
-    except OSError:
-        pass
-    finally:
-        c.close()
-    return out.decode("latin-1")
 
 
 def tunnels(s):

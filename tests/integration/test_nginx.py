@@ -8,7 +8,8 @@ every request it gets.  An unauthenticated or refused request must never
 reach the upstream; proxyauthd stopped must give an error, never the page.
 The issue 12 matrix (rules_matrix.py): hosts the config does not serve get
 421 from nginx, and no host or path variant brings bob to the app's
-/admin.
+/admin.  No tunnel to the app (tunnel_app.py): CONNECT refused, no 101 for
+h2c or WebSocket, a smuggled request never reaches it.
 """
 import json
 import os
@@ -22,19 +23,20 @@ import e2e
 from e2e import CHALLENGE, curl, upstream_saw
 from echo_upstream import EchoUpstream
 import rules_matrix
+import tunnel_app
 
 
-def nginx_config(s, pa_port, app_port, proxy_port):
+def nginx_config(s, pa_port, app_port, proxy_port, prefix=""):
     shipped = open(os.path.join(e2e.DEPLOY, "nginx", "proxyauthd.conf")).read()
     site = (shipped.replace("127.0.0.1:9180", "127.0.0.1:%d" % pa_port)
             .replace("127.0.0.1:8080", "127.0.0.1:%d" % app_port)
             .replace("127.0.0.1:3128", "127.0.0.1:%d" % proxy_port))
-    s.write("site.conf", site)
+    s.write(prefix + "site.conf", site)
     d = s.dir
     main = """
 worker_processes 1;
-error_log %(d)s/error.log info;
-pid %(d)s/nginx.pid;
+error_log %(d)s/%(p)serror.log info;
+pid %(d)s/%(p)snginx.pid;
 events { worker_connections 256; }
 http {
     access_log %(d)s/access.log;
@@ -43,10 +45,10 @@ http {
     fastcgi_temp_path %(d)s/fastcgi;
     uwsgi_temp_path %(d)s/uwsgi;
     scgi_temp_path %(d)s/scgi;
-    include %(d)s/site.conf;
+    include %(d)s/%(p)ssite.conf;
 }
-""" % {"d": d}
-    return s.write("nginx.conf", main)
+""" % {"d": d, "p": prefix}
+    return s.write(prefix + "nginx.conf", main)
 
 
 def protected_locations_without_return(text):
@@ -204,6 +206,25 @@ require_groups = admins
     m.paths()
     m.urllib_paths()
     m.hosts(served={"trailing-dot", "upper-port", "line-app-header-other"})
+
+    # No tunnel to the app: the shipped config forwards no Upgrade and
+    # nginx refuses CONNECT, so with bob's valid credentials neither a
+    # CONNECT nor an h2c or WebSocket upgrade gets the stand-in app's 200
+    # or 101, and the smuggled request never reaches it.
+    tup = tunnel_app.TunnelUpstream()
+    s.closers.append(tup.close)
+    tport = e2e.free_port()
+    tconf = nginx_config(s, pa_port, tup.port, tport, "tunnel-")
+    tngx = s.spawn(["nginx", "-p", s.dir, "-c", tconf, "-g", "daemon off;"], "tunnel-nginx.out")
+    if s.check("nginx-tunnel: nginx comes up", e2e.wait_for(
+            lambda: e2e.port_open(tport) or tngx.poll() is not None, 20) and tngx.poll() is None,
+            s.read("tunnel-nginx.out"), s.read("tunnel-error.log")):
+        tunnel_app.probe(s, "nginx-tunnel", tport, tup,
+                         "Proxy-Authorization: " + rules_matrix.basic("bob", "bob-pw"))
+        s.check("nginx-tunnel: the stand-in app got plain requests only",
+                not any(x.startswith("CONNECT") for x in tup.lines) and tup.upgrades == [],
+                tup.lines, tup.upgrades)
+        s.stop(tngx, timeout=10)
 
     # proxyauthd stopped: an error from nginx, never the page.
     s.stop(daemon)

@@ -9,7 +9,8 @@ an error, never the page.  The issue 12 matrix (rules_matrix.py) with the
 shipped example for a protected /admin/ enabled: Squid refuses ambiguous
 paths itself and keeps /admin/ of the app's address from bob under every
 host spelling; a client's X-Auth-* and context headers never reach the
-upstream.
+upstream.  No tunnel to the app (tunnel_app.py): CONNECT to its port 403,
+no 101 for h2c or WebSocket, a smuggled request never reaches it.
 """
 import os
 import pwd
@@ -22,6 +23,7 @@ import e2e
 from e2e import curl, upstream_saw
 from echo_upstream import EchoUpstream
 import rules_matrix
+import tunnel_app
 
 SQUID_CHALLENGE = 'Basic realm="proxyauthd"'
 
@@ -152,6 +154,22 @@ file = %s
             re.search(r"client=127\.0\.0\.1 user=alice profile=squid outcome=allow", log)
             is not None, log[-2000:])
     s.check("no password in cache.log", "alice-pw" not in log and "p w:%x" not in log)
+
+    # No tunnel to the app: with alice's valid credentials, a CONNECT to
+    # the app's plain-HTTP port gets 403 (CONNECT only to 443), and an h2c
+    # or a WebSocket upgrade no 101 (Squid forwards no Upgrade unless
+    # http_upgrade_request_protocols allows it), so the smuggled request
+    # never reaches the stand-in app.
+    tup = tunnel_app.TunnelUpstream()
+    s.closers.append(tup.close)
+    st = tunnel_app.probe(s, "squid", proxy_port, tup,
+                          "Proxy-Authorization: " + rules_matrix.basic("alice", "alice-pw"),
+                          target="http://127.0.0.1:%d/hello" % tup.port,
+                          connect="127.0.0.1:%d" % tup.port)
+    s.check("squid: the CONNECT to a plain-HTTP port is refused with 403", st == 403, st)
+    s.check("squid: the stand-in app got plain requests only",
+            not any(x.startswith("CONNECT") for x in tup.lines) and tup.upgrades == [],
+            tup.lines, tup.upgrades)
     s.stop(squid, timeout=20)
 
     # The issue 12 matrix, with the shipped /admin/ example enabled.

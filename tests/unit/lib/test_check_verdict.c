@@ -255,6 +255,73 @@ test_upstream_clean(void **state)
 }
 
 static void
+test_tunnels(void **state)
+{
+	static const struct {
+		long connect;
+		bool forward;
+		long h2c;
+		enum pa_check_verdict v;
+		const char *reason;
+	} cases[] = {
+		/* The shipped proxies: CONNECT refused, the upgrade as HTTP/1.1. */
+		{ 405, false, 200, PA_CHECK_PASS, "CONNECT app.example.org:80: 405; h2c upgrade: "
+		  "200, no 101" },
+		{ 403, true, 200, PA_CHECK_PASS, "CONNECT app.example.org:80: 403" },
+		{ 400, true, 400, PA_CHECK_PASS, "h2c upgrade: 400, no 101" },
+		{ 0, false, 200, PA_CHECK_PASS, "refused or closed" },
+		/* Any 2xx opens a tunnel; forward mode names the plain-HTTP port. */
+		{ 200, false, 200, PA_CHECK_FAIL, "CONNECT app.example.org:80: 200, a tunnel" },
+		{ 204, false, 200, PA_CHECK_FAIL, "answer CONNECT with 405" },
+		{ 200, true, 200, PA_CHECK_FAIL, "(the app's plain-HTTP port): 200" },
+		{ 299, true, 400, PA_CHECK_FAIL, "deny CONNECT !SSL_ports" },
+		{ 300, false, 200, PA_CHECK_PASS, "CONNECT app.example.org:80: 300" },
+		{ 407, false, 101, PA_CHECK_FAIL, "h2c upgrade: 101" },
+		{ 405, false, 0, PA_CHECK_FAIL, "h2c upgrade: no answer" },
+	};
+	struct pa_check_result r;
+	struct pa_check_answer a, echo;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		memset(&a, 0, sizeof(a));
+		a.status = cases[i].h2c;
+		pa_check_tunnels(cases[i].connect, cases[i].forward, "app.example.org:80", &a, &r);
+		assert_int_equal(r.verdict, cases[i].v);
+		assert_non_null(strstr(r.reason, cases[i].reason));
+	}
+
+	/* Behind the echo target (never a 101): what reached it decides. */
+	echo = echo_answer("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"Host\","
+			   "\"app\"],[\"Connection\",\"Upgrade\"]]}");
+	assert_true(echo.echo);
+	pa_check_tunnels(405, false, "app.example.org:80", &echo, &r);
+	assert_int_equal(r.verdict, PA_CHECK_PASS);
+	assert_non_null(strstr(r.reason, "Upgrade not forwarded"));
+	echo = echo_answer("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"upgrade\","
+			   "\"h2c\"]]}");
+	pa_check_tunnels(405, false, "app.example.org:80", &echo, &r);
+	assert_int_equal(r.verdict, PA_CHECK_FAIL);
+	assert_non_null(strstr(r.reason, "h2c upgrade: upgrade reached the upstream"));
+	echo = echo_answer("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"Upgrade\","
+			   "\"websocket, h2c\"],[\"HTTP2-Settings\",\"AAMA\"]]}");
+	pa_check_tunnels(0, true, "app.example.org:80", &echo, &r);
+	assert_int_equal(r.verdict, PA_CHECK_FAIL);
+	assert_non_null(strstr(r.reason, "Upgrade, HTTP2-Settings reached"));
+	/* HTTP2-Settings alone (nginx forwards it) cannot switch: named. */
+	echo = echo_answer("{\"method\":\"GET\",\"path\":\"/\",\"headers\":[[\"HTTP2-settings\","
+			   "\"AAMA\"]]}");
+	pa_check_tunnels(403, true, "app.example.org:80", &echo, &r);
+	assert_int_equal(r.verdict, PA_CHECK_PASS);
+	assert_non_null(strstr(r.reason, "HTTP2-Settings was, which alone cannot switch"));
+	/* A CONNECT tunnel is named first, whatever the upgrade did. */
+	pa_check_tunnels(200, true, "app.example.org:80", &echo, &r);
+	assert_non_null(strstr(r.reason, "CONNECT app.example.org:80"));
+}
+
+static void
 test_report(void **state)
 {
 	struct pa_check_result res[3] = {
@@ -295,6 +362,7 @@ main(void)
 		cmocka_unit_test(test_no_store),
 		cmocka_unit_test(test_echo_reader),
 		cmocka_unit_test(test_upstream_clean),
+		cmocka_unit_test(test_tunnels),
 		cmocka_unit_test(test_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
