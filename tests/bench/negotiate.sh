@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 realm=EXAMPLE.ORG
 kport=$($tool free-port)
-export KRB5_CONFIG=$tmp/krb5.conf KRB5_KDC_PROFILE=$tmp/kdc.conf
+export KRB5_CONFIG=$tmp/krb5.conf KRB5_KDC_PROFILE=$tmp/kdc.conf KRB5RCACHEDIR=$tmp
 cat > "$KRB5_CONFIG" <<EOF2
 [libdefaults]
  default_realm = $realm

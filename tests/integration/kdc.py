@@ -82,7 +82,10 @@ class Kdc:
             raise RuntimeError("krb5kdc did not come up:\n" + s.read("kdc/kdc.log"))
 
     def env(self, extra=None):
-        e = {"KRB5_CONFIG": self.krb5_conf, "KRB5_KDC_PROFILE": self.kdc_conf}
+        # KRB5RCACHEDIR: MIT's default replay caches stay in the suite's
+        # folder instead of /var/tmp.
+        e = {"KRB5_CONFIG": self.krb5_conf, "KRB5_KDC_PROFILE": self.kdc_conf,
+             "KRB5RCACHEDIR": self.dir}
         e.update(extra or {})
         return e
 

@@ -70,6 +70,8 @@ pa_kdc_start(struct pa_kdc *k)
 		return -1;
 	setenv("KRB5_CONFIG", k->krb5_conf, 1);
 	setenv("KRB5_KDC_PROFILE", k->kdc_conf, 1);
+	/* MIT's default replay caches go to /var/tmp: keep them here. */
+	setenv("KRB5RCACHEDIR", k->dir, 1);
 	{
 		const char *argv[] = { "kdb5_util", "-r", PA_KDC_REALM, "create", "-s", "-P",
 				       "master-pw-for-tests", NULL };
@@ -132,6 +134,7 @@ pa_kdc_destroy(struct pa_kdc *k)
 		k->dir[0] = '\0';
 		unsetenv("KRB5_CONFIG");
 		unsetenv("KRB5_KDC_PROFILE");
+		unsetenv("KRB5RCACHEDIR");
 	}
 }
 
