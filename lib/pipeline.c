@@ -51,15 +51,6 @@ expire(void *arg, const char *backend)
 		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
 }
 
-static void
-observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
-{
-	struct pa_metrics *m = arg;
-
-	atomic_fetch_add_explicit(&m->backend_requests[link][r], 1, memory_order_relaxed);
-	pa_metrics_observe(&m->backend_duration[link], us);
-}
-
 /* What a verification takes, for holding locked answers: an exponential
  * average (weight 1/8) of the chain's answered lookups, the whole chain
  * as the client waited for it.  Racing updates may lose a sample; that is
@@ -92,46 +83,12 @@ pa_pipeline_locked_delay_us(const struct pa_pipeline *p, const struct pa_decisio
 	return d;
 }
 
-/* The lockout's events: locks counted and logged, the shared store's
- * failures counted, and its fall back to memory logged once. */
-static void
-lockout_event(void *arg, enum pa_lockout_event ev, const char *what, bool shared)
-{
-	const struct pa_pipeline *p = arg;
-	const char *scope = shared ? "on every replica" : "after repeated failures";
-
-	switch (ev) {
-	case PA_LOCKOUT_EV_USER_LOCKED:
-	case PA_LOCKOUT_EV_ADDRESS_LOCKED:
-		if (p->metrics != NULL)
-			atomic_fetch_add_explicit(ev == PA_LOCKOUT_EV_ADDRESS_LOCKED
-							  ? &p->metrics->lockouts_address
-							  : &p->metrics->lockouts_user,
-						  1, memory_order_relaxed);
-		pa_log_msg(p->log, PA_LOG_WARN, "lockout: %s %s locked %s",
-			   ev == PA_LOCKOUT_EV_ADDRESS_LOCKED ? "address" : "user", what, scope);
-		break;
-	case PA_LOCKOUT_EV_STORE_ERROR:
-		if (p->metrics != NULL)
-			atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
-						  memory_order_relaxed);
-		break;
-	case PA_LOCKOUT_EV_STORE_DOWN:
-		pa_log_msg(p->log, PA_LOG_WARN, "lockout: the redis store failed (%s); counting "
-			   "in memory only until it answers", what);
-		break;
-	case PA_LOCKOUT_EV_STORE_UP:
-		pa_log_msg(p->log, PA_LOG_INFO, "lockout: the redis store answers again");
-		break;
-	}
-}
-
 int
 pa_pipeline_set_lockout(struct pa_pipeline *p, const struct pa_lockout_opts *o,
 			const struct pa_lockout_store *shared)
 {
 	pa_lockout_free(p->lockout);
-	p->lockout = pa_lockout_new(o, shared, lockout_event, p);
+	p->lockout = pa_lockout_new(o, shared, pa_pipeline_lockout_event, p);
 	return p->lockout != NULL ? 0 : -1;
 }
 
@@ -198,7 +155,7 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		goto fail;
 	if (pa_pipeline_negotiate_open(p, cfg, err) != 0)
 		goto fail;
-	p->chain.observe = observe_backend;
+	p->chain.observe = pa_pipeline_observe_backend;
 	p->chain.observe_arg = p->metrics;
 	return 0;
 fail:
@@ -323,9 +280,9 @@ rules_untrusted_warn(const struct pa_pipeline *p, const struct pa_decision *d)
 
 /* Turns a backend (or cached) answer into the outcome: authorisation for
  * grants, lockout counting for both. */
-static void
-apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
-      const struct pa_identity *who, const char *backend)
+void
+pa_decision_apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
+		  const struct pa_identity *who, const char *backend)
 {
 	const char *required, *ambiguous = NULL;
 
@@ -376,7 +333,7 @@ cached(const struct pa_pipeline *p, struct pa_decision *d)
 		    PA_CACHE_FRESH)
 		return false;
 	d->cache = "hit";
-	apply(p, d, v.result, &d->who, v.backend);
+	pa_decision_apply(p, d, v.result, &d->who, v.backend);
 	return true;
 }
 
@@ -544,12 +501,12 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		 * its TTL stands in, and the log says so. */
 		d->cache = "stale";
 		pa_error_set(&d->why, "%s", res->ans.err.msg);
-		apply(p, d, PA_GRANTED, &d->who, v.backend);
+		pa_decision_apply(p, d, PA_GRANTED, &d->who, v.backend);
 	} else {
 		d->granted_after_unavailable = res->ans.after_unavailable;
 		if (res->ans.result == PA_UNAVAILABLE)
 			d->why = res->ans.err;
-		apply(p, d, res->ans.result, &res->who, res->ans.backend);
+		pa_decision_apply(p, d, res->ans.result, &res->who, res->ans.backend);
 		shared_count(p, d);
 	}
 	OPENSSL_cleanse(res, sizeof(*res));
@@ -581,12 +538,6 @@ pa_decision_release(struct pa_decision *d)
 	}
 }
 
-void
-pa_decision_apply(const struct pa_pipeline *p, struct pa_decision *d, enum pa_result r,
-		  const struct pa_identity *who, const char *backend)
-{
-	apply(p, d, r, who, backend);
-}
 
 
 void

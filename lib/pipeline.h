@@ -175,6 +175,12 @@ int pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len);
  * did not fit. */
 size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
 
+/* Reporting hooks (pipeline_report.c): the chain's observer (arg: the
+ * metrics) and the lockout's event callback (arg: the pipeline). */
+void pa_pipeline_observe_backend(void *arg, int link, enum pa_result r, uint64_t us);
+void pa_pipeline_lockout_event(void *arg, enum pa_lockout_event ev, const char *what,
+			       bool shared);
+
 /* Writes d's one decision line (pipeline_report.c); us is how long the
  * decision took.  Called by pa_decide_end(). */
 void pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64_t us);

@@ -1,6 +1,7 @@
 /*
  * What the pipeline tells operators: the one log line per decision, the
- * /metrics text and the /readyz report (pipeline.h).
+ * /metrics text and the /readyz report (pipeline.h), and the counts and
+ * log lines of the backends' answers and of the lockout's events.
  *
  * Invariants: the decision line never holds a password or a credentials
  * header (only the parsed user name, escaped by the log), and after a
@@ -123,4 +124,48 @@ pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len)
 	g.chain = &p->chain;
 	g.backend_up = up;
 	return pa_metrics_render(p->metrics, &g, buf, len);
+}
+
+/* The chain's observer: a backend's answers and their time, counted. */
+void
+pa_pipeline_observe_backend(void *arg, int link, enum pa_result r, uint64_t us)
+{
+	struct pa_metrics *m = arg;
+
+	atomic_fetch_add_explicit(&m->backend_requests[link][r], 1, memory_order_relaxed);
+	pa_metrics_observe(&m->backend_duration[link], us);
+}
+
+/* The lockout's events: locks counted and logged, the shared store's
+ * failures counted, and its fall back to memory logged once. */
+void
+pa_pipeline_lockout_event(void *arg, enum pa_lockout_event ev, const char *what, bool shared)
+{
+	const struct pa_pipeline *p = arg;
+	const char *scope = shared ? "on every replica" : "after repeated failures";
+
+	switch (ev) {
+	case PA_LOCKOUT_EV_USER_LOCKED:
+	case PA_LOCKOUT_EV_ADDRESS_LOCKED:
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(ev == PA_LOCKOUT_EV_ADDRESS_LOCKED
+							  ? &p->metrics->lockouts_address
+							  : &p->metrics->lockouts_user,
+						  1, memory_order_relaxed);
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: %s %s locked %s",
+			   ev == PA_LOCKOUT_EV_ADDRESS_LOCKED ? "address" : "user", what, scope);
+		break;
+	case PA_LOCKOUT_EV_STORE_ERROR:
+		if (p->metrics != NULL)
+			atomic_fetch_add_explicit(&p->metrics->lockout_store_errors, 1,
+						  memory_order_relaxed);
+		break;
+	case PA_LOCKOUT_EV_STORE_DOWN:
+		pa_log_msg(p->log, PA_LOG_WARN, "lockout: the redis store failed (%s); counting "
+			   "in memory only until it answers", what);
+		break;
+	case PA_LOCKOUT_EV_STORE_UP:
+		pa_log_msg(p->log, PA_LOG_INFO, "lockout: the redis store answers again");
+		break;
+	}
 }

@@ -1,8 +1,6 @@
 /*
  * proxyauth-check's check list: the requests it sends through the front
- * proxy (libcurl, one easy handle per request, no connection reuse so no
- * answer depends on the one before) and the verdict each gets
- * (lib/check_verdict.c).
+ * proxy (fetch.c) and the verdict each gets (lib/check_verdict.c).
  *
  * Invariants: the credentials header is built here and scrubbed after the
  * run; it is never printed, and the verdicts only look for its token.
@@ -10,19 +8,17 @@
  * reach the proxy undecoded.  Every request has a timeout.
  */
 #include "checks.h"
+#include "fetch.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BODY_MAX (256 * 1024)
-#define TOKEN_MAX (((PA_USER_MAX + PA_PASSWORD_MAX + 3) / 3) * 4 + 8)
 
 /* Client headers that must neither change a decision nor reach the
  * upstream.  Every value holds MARK except X-Forwarded-For's (an address:
@@ -41,15 +37,6 @@ static const char *const forged_upstream[] = {
 };
 static const char *const markers[] = { MARK };
 
-struct answer {
-	struct pa_check_answer a;
-	char *body;
-	size_t len;
-	long hdr_status;	/* the last status line's code */
-	bool connect;		/* a CONNECT: stop after its header block */
-	bool stopped;		/* the header callback ended the transfer */
-};
-
 struct run {
 	const struct chk_opts *o;
 	char scheme[16], host[256], port[16];
@@ -58,158 +45,8 @@ struct run {
 	struct pa_check_result *res;
 	size_t n;
 	struct pa_check_answer user2_at_target;	/* status only: the control */
-	long cap_ms;		/* > 0: a request's timeout is at most this */
-	const char *connect;	/* non-NULL: send CONNECT with this authority */
-	bool http11;		/* the tunnel requests: HTTP/1.1 only */
+	struct chk_fetch f;	/* how the next requests go */
 };
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct answer *an = arg;
-	size_t len = size * nmemb, room = BODY_MAX - an->len;
-	char *p;
-
-	if (len > room)
-		len = room;
-	if (len > 0) {
-		p = realloc(an->body, an->len + len);
-		if (p == NULL)
-			return 0;
-		an->body = p;
-		memcpy(an->body + an->len, data, len);
-		an->len += len;
-	}
-	return size * nmemb;
-}
-
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct answer *an = arg;
-	size_t len = size * nmemb;
-	const char *v;
-
-	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-		/* A new header block (after a 100 Continue): start again. */
-		an->a.challenge_basic = false;
-		an->a.no_store = false;
-		v = memchr(data, ' ', len);
-		an->hdr_status = v != NULL && data + len - v >= 4 ? strtol(v + 1, NULL, 10) : 0;
-		/* A 101 makes the connection a tunnel: nothing more to read. */
-		if (an->hdr_status == 101) {
-			an->stopped = true;
-			return 0;
-		}
-	} else if ((len == 2 && memcmp(data, "\r\n", 2) == 0) || (len == 1 && *data == '\n')) {
-		/* The end of a CONNECT's answer: a 2xx has no body, the rest
-		 * of the connection would be the tunnel. */
-		if (an->connect && an->hdr_status >= 200) {
-			an->stopped = true;
-			return 0;
-		}
-	} else if (len > 19 && strncasecmp(data, "Proxy-Authenticate:", 19) == 0) {
-		for (v = data + 19; v < data + len && (*v == ' ' || *v == '\t'); v++)
-			;
-		if (data + len - v >= 5 && strncasecmp(v, "Basic", 5) == 0 &&
-		    (data + len - v == 5 || v[5] == ' ' || v[5] == '\r'))
-			an->a.challenge_basic = true;
-	} else if (len > 14 && strncasecmp(data, "Cache-Control:", 14) == 0) {
-		if (memmem(data, len, "no-store", 8) != NULL)
-			an->a.no_store = true;
-	}
-	return len;
-}
-
-/* Sends GET url through the proxy with `copies` credentials headers
- * holding token (0: none) and the extra header lines.  Fills an; a
- * transport failure is status 0.  Returns 0, or -1 when libcurl fails. */
-static int
-fetch(struct run *r, const char *url, const char *token, int copies,
-      const char *const *extra, size_t nextra, struct answer *an)
-{
-	struct curl_slist *h = NULL, *t;
-	char line[sizeof(r->token) + 40], connect_to[600];
-	struct curl_slist *ct = NULL;
-	CURL *c;
-	CURLcode rc;
-	int i, ret = -1;
-	size_t k;
-
-	memset(an, 0, sizeof(*an));
-	an->connect = r->connect != NULL;
-	if ((c = curl_easy_init()) == NULL)
-		return -1;
-	snprintf(line, sizeof(line), "Proxy-Authorization: Basic %s", token ? token : "");
-	for (i = 0; i < copies; i++) {
-		if ((t = curl_slist_append(h, line)) == NULL)
-			goto done;
-		h = t;
-	}
-	for (k = 0; k < nextra; k++) {
-		if ((t = curl_slist_append(h, extra[k])) == NULL)
-			goto done;
-		h = t;
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r->cap_ms > 0 && r->cap_ms < r->o->timeout_s * 1000
-			 ? r->cap_ms : r->o->timeout_s * 1000);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, an);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, an);
-	if (r->connect != NULL) {
-		/* "CONNECT host:port HTTP/1.1" as an ordinary request, to the
-		 * forward proxy or to the reverse proxy's address alike. */
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "CONNECT");
-		curl_easy_setopt(c, CURLOPT_REQUEST_TARGET, r->connect);
-	}
-	/* CONNECT's authority form and Upgrade are HTTP/1.1's. */
-	if (r->http11)
-		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	if (r->o->proxy != NULL) {
-		curl_easy_setopt(c, CURLOPT_PROXY, r->o->proxy);
-	} else {
-		/* Every host of the variants goes to the proxy, as DNS would
-		 * send it there in front of a reverse proxy. */
-		curl_easy_setopt(c, CURLOPT_PROXY, "");
-		snprintf(connect_to, sizeof(connect_to), "::%s", r->o->reverse);
-		if ((ct = curl_slist_append(NULL, connect_to)) == NULL)
-			goto done;
-		curl_easy_setopt(c, CURLOPT_CONNECT_TO, ct);
-	}
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &an->a.status);
-	else if (an->stopped || an->connect)
-		an->a.status = an->hdr_status;	/* a CONNECT's status line is what counts */
-	else
-		an->a.status = 0;
-	an->a.body = an->body;
-	an->a.body_len = an->len;
-	an->a.echo = an->a.status != 0 && pa_echo_is_echo(an->body, an->len);
-	ret = 0;
-done:
-	explicit_bzero(line, sizeof(line));
-	for (t = h; t != NULL; t = t->next)
-		explicit_bzero(t->data, strlen(t->data));
-	curl_slist_free_all(h);
-	curl_slist_free_all(ct);
-	curl_easy_cleanup(c);
-	return ret;
-}
-
-static void
-answer_free(struct answer *an)
-{
-	free(an->body);
-	memset(an, 0, sizeof(*an));
-}
 
 static struct pa_check_result *
 next(struct run *r, const char *name)
@@ -250,7 +87,7 @@ variants(struct run *r, const char *name, const char *const (*v)[2], size_t nv,
 	 bool host_variants)
 {
 	struct pa_check_result *x = next(r, name);
-	struct answer an;
+	struct chk_answer an;
 	char url[2048];
 	size_t i;
 
@@ -265,10 +102,10 @@ variants(struct run *r, const char *name, const char *const (*v)[2], size_t nv,
 			url_with(r, v[i][1], r->o->protected_path, url, sizeof(url));
 		else
 			url_with(r, r->host, v[i][1], url, sizeof(url));
-		if (fetch(r, url, r->token2, 1, NULL, 0, &an) < 0)
+		if (chk_fetch(&r->f, url, r->token2, 1, NULL, 0, &an) < 0)
 			return -1;
 		pa_check_refused(&an.a, v[i][0], x);
-		answer_free(&an);
+		chk_answer_free(&an);
 		if (x->verdict == PA_CHECK_FAIL)
 			return 0;
 	}
@@ -342,7 +179,7 @@ tunnels(struct run *r)
 		"Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
 		"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
 	};
-	struct answer con, up;
+	struct chk_answer con, up;
 	char authority[sizeof(r->host) + sizeof(r->port) + 2], url[2048];
 	int ret = -1;
 
@@ -353,21 +190,21 @@ tunnels(struct run *r)
 	/* The URL only picks the connection (and, with --reverse, the TLS
 	 * name); the request line is the authority. */
 	url_with(r, r->host, "/", url, sizeof(url));
-	r->http11 = true;
-	r->connect = authority;
-	if (fetch(r, url, r->token, 1, NULL, 0, &con) < 0)
+	r->f.http11 = true;
+	r->f.connect = authority;
+	if (chk_fetch(&r->f, url, r->token, 1, NULL, 0, &con) < 0)
 		goto done;
-	r->connect = NULL;
-	if (fetch(r, r->o->target, r->token, 1, h2c, sizeof(h2c) / sizeof(h2c[0]), &up) < 0)
+	r->f.connect = NULL;
+	if (chk_fetch(&r->f, r->o->target, r->token, 1, h2c, sizeof(h2c) / sizeof(h2c[0]), &up) < 0)
 		goto done;
 	pa_check_tunnels(con.a.status, r->o->proxy != NULL, authority, &up.a,
 			 next(r, "tunnels"));
 	ret = 0;
 done:
-	r->connect = NULL;
-	r->http11 = false;
-	answer_free(&con);
-	answer_free(&up);
+	r->f.connect = NULL;
+	r->f.http11 = false;
+	chk_answer_free(&con);
+	chk_answer_free(&up);
 	return ret;
 }
 
@@ -404,7 +241,7 @@ static int
 outage(struct run *r)
 {
 	struct pa_check_result *x = next(r, "outage");
-	struct answer an;
+	struct chk_answer an;
 	struct timespec t0;
 	long status, left;
 	int rc;
@@ -418,10 +255,10 @@ outage(struct run *r)
 		outage_cmd(r->o->outage_cmd, "start");
 		return 0;
 	}
-	if (fetch(r, r->o->target, r->token, 1, NULL, 0, &an) < 0)
+	if (chk_fetch(&r->f, r->o->target, r->token, 1, NULL, 0, &an) < 0)
 		return -1;
 	pa_check_outage(&an.a, x);
-	answer_free(&an);
+	chk_answer_free(&an);
 	if (!outage_cmd(r->o->outage_cmd, "start")) {
 		pa_check_set(x, PA_CHECK_FAIL, "the outage command failed to start the service");
 		return 0;
@@ -431,13 +268,13 @@ outage(struct run *r)
 	 * restart cannot stretch the wait). */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((left = r->o->timeout_s * 1000 - elapsed_ms(&t0)) > 0) {
-		r->cap_ms = left;
-		rc = fetch(r, r->o->target, r->token, 1, NULL, 0, &an);
-		r->cap_ms = 0;
+		r->f.cap_ms = left;
+		rc = chk_fetch(&r->f, r->o->target, r->token, 1, NULL, 0, &an);
+		r->f.cap_ms = 0;
 		if (rc < 0)
 			return -1;
 		status = an.a.status;
-		answer_free(&an);
+		chk_answer_free(&an);
 		if (status >= 200 && status <= 299)
 			return 0;
 		usleep(100 * 1000);
@@ -452,12 +289,12 @@ outage(struct run *r)
 static int
 second_user_control(struct run *r)
 {
-	struct answer an;
+	struct chk_answer an;
 
-	if (fetch(r, r->o->target, r->token2, 1, NULL, 0, &an) < 0)
+	if (chk_fetch(&r->f, r->o->target, r->token2, 1, NULL, 0, &an) < 0)
 		return -1;
 	r->user2_at_target.status = an.a.status;
-	answer_free(&an);
+	chk_answer_free(&an);
 	return 0;
 }
 
@@ -469,7 +306,7 @@ basic_checks(struct run *r)
 		"X-Auth-User: pacheck-forged", "X-Forwarded-Uri: /", "X-Original-URI: /",
 		"X-Forwarded-Host: pacheck-forged.invalid", "X-Original-URL: http://pacheck-forged.invalid/",
 	};
-	struct answer none, wrong, right, dup, forged, fright;
+	struct chk_answer none, wrong, right, dup, forged, fright;
 	struct pa_check_answer refusals[2];
 	char wtok[sizeof(r->token)];
 	int ret = -1;
@@ -478,13 +315,13 @@ basic_checks(struct run *r)
 	wrong = right = dup = forged = fright = none;
 	if (make_token(r->o->user, "proxyauth-check: not the password", wtok, sizeof(wtok)) < 0)
 		goto done;
-	if (fetch(r, r->o->target, NULL, 0, NULL, 0, &none) < 0 ||
-	    fetch(r, r->o->target, wtok, 1, NULL, 0, &wrong) < 0 ||
-	    fetch(r, r->o->target, r->token, 1, NULL, 0, &right) < 0 ||
-	    fetch(r, r->o->target, r->token, 2, NULL, 0, &dup) < 0 ||
-	    fetch(r, r->o->target, NULL, 0, forged_upstream,
+	if (chk_fetch(&r->f, r->o->target, NULL, 0, NULL, 0, &none) < 0 ||
+	    chk_fetch(&r->f, r->o->target, wtok, 1, NULL, 0, &wrong) < 0 ||
+	    chk_fetch(&r->f, r->o->target, r->token, 1, NULL, 0, &right) < 0 ||
+	    chk_fetch(&r->f, r->o->target, r->token, 2, NULL, 0, &dup) < 0 ||
+	    chk_fetch(&r->f, r->o->target, NULL, 0, forged_upstream,
 		  sizeof(forged_upstream) / sizeof(forged_upstream[0]), &forged) < 0 ||
-	    fetch(r, r->o->target, r->token, 1, forged_upstream,
+	    chk_fetch(&r->f, r->o->target, r->token, 1, forged_upstream,
 		  sizeof(forged_upstream) / sizeof(forged_upstream[0]), &fright) < 0)
 		goto done;
 	pa_check_denied(&none.a, next(r, "no-credentials"));
@@ -508,30 +345,30 @@ basic_checks(struct run *r)
 
 	{
 		struct pa_check_result *x = next(r, "forged-headers-second-user");
-		struct answer an;
+		struct chk_answer an;
 		char url[2048];
 
 		if (r->o->user2 == NULL || r->o->protected_path == NULL) {
 			pa_check_set(x, PA_CHECK_SKIP, "needs --second-user and --protected");
 		} else if (pa_check_second_user_usable(&r->user2_at_target, x)) {
 			url_with(r, r->host, r->o->protected_path, url, sizeof(url));
-			if (fetch(r, url, r->token2, 1, o_forged_decision,
+			if (chk_fetch(&r->f, url, r->token2, 1, o_forged_decision,
 				  sizeof(o_forged_decision) / sizeof(o_forged_decision[0]), &an) < 0)
 				goto done;
 			pa_check_refused(&an.a, "second user at the protected path with forged "
 					 "context headers", x);
-			answer_free(&an);
+			chk_answer_free(&an);
 		}
 	}
 	ret = 0;
 done:
 	explicit_bzero(wtok, sizeof(wtok));
-	answer_free(&none);
-	answer_free(&wrong);
-	answer_free(&right);
-	answer_free(&dup);
-	answer_free(&forged);
-	answer_free(&fright);
+	chk_answer_free(&none);
+	chk_answer_free(&wrong);
+	chk_answer_free(&right);
+	chk_answer_free(&dup);
+	chk_answer_free(&forged);
+	chk_answer_free(&fright);
 	return ret;
 }
 
@@ -574,6 +411,7 @@ chk_run(const struct chk_opts *o, struct pa_check_result *res, size_t *n,
 
 	memset(&r, 0, sizeof(r));
 	r.o = o;
+	r.f.o = o;
 	r.res = res;
 	*n = 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
