@@ -11,16 +11,20 @@
 
 #include "backend.h"
 
+#include <stdbool.h>
+
 /*
  * ctx is the LDAP backend's (pa_ldap_ops.open).  filter_template holds
  * %u (replaced by name) or %p (by principal), each filter-escaped.
  * PA_GRANTED fills who (the entry's user_name_attribute or name, groups,
  * expiry); PA_NOT_FOUND when nothing matches; PA_DENIED (err says why)
- * for several matches, an expired account or groups that do not fit;
+ * for several matches, an expired account, groups that do not fit, or,
+ * with exact_name and a %u filter, an entry whose user_name_attribute is
+ * not name byte for byte (the directory matched it ignoring case);
  * PA_UNAVAILABLE when the server did not answer.  Thread-safe.
  */
 enum pa_result pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
-				    const char *principal, struct pa_identity *who,
-				    struct pa_error *err);
+				    const char *principal, bool exact_name,
+				    struct pa_identity *who, struct pa_error *err);
 
 #endif

@@ -56,6 +56,7 @@ const struct pa_conf_key pa_negotiate_keys[] = {
 	{ "groups_from", PA_CONF_ENUM, 0, 0, "none", "none|ldap", NULL },
 	{ "ldap_user_filter", PA_CONF_STRING, 0, 0, "(&(objectClass=inetOrgPerson)(uid=%u))",
 	  NULL, check_groups_filter },
+	{ "name_case", PA_CONF_ENUM, 0, 0, "exact", "exact|ignore", NULL },
 	{ "replay_cache", PA_CONF_STRING, 0, 0, "", NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
@@ -75,6 +76,7 @@ struct pa_negotiate {
 	struct thread_cred *creds;	/* every thread's, for close */
 	char *realms;		/* normalised comma list, never empty */
 	char *ldap_filter;
+	bool name_exact;		/* name_case = exact */
 	bool strip_realm;
 	enum pa_negotiate_groups groups;
 };
@@ -213,6 +215,7 @@ pa_negotiate_open(const struct pa_section *sec, const struct pa_log *log,
 	n->strip_realm = pa_conf_bool(sec, pa_negotiate_keys, "strip_realm");
 	n->groups = strcmp(pa_conf_str(sec, pa_negotiate_keys, "groups_from"), "ldap") == 0
 			    ? PA_NEG_GROUPS_LDAP : PA_NEG_GROUPS_NONE;
+	n->name_exact = strcmp(pa_conf_str(sec, pa_negotiate_keys, "name_case"), "exact") == 0;
 	if ((n->ldap_filter = strdup(pa_conf_str(sec, pa_negotiate_keys, "ldap_user_filter"))) ==
 	    NULL) {
 		pa_error_set(err, "out of memory");
@@ -330,6 +333,12 @@ const char *
 pa_negotiate_ldap_filter(const struct pa_negotiate *n)
 {
 	return n->ldap_filter;
+}
+
+bool
+pa_negotiate_name_exact(const struct pa_negotiate *n)
+{
+	return n->name_exact;
 }
 
 /* The realm of a principal: what follows its last unescaped '@'. */

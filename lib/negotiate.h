@@ -81,5 +81,9 @@ enum pa_result pa_negotiate_accept(const struct pa_negotiate *n, const unsigned 
  * the handed-on name, %p the whole principal). */
 enum pa_negotiate_groups pa_negotiate_groups_from(const struct pa_negotiate *n);
 const char *pa_negotiate_ldap_filter(const struct pa_negotiate *n);
+/* name_case = exact: an entry found by a %u filter must carry the
+ * principal's name exactly, case included (MIT principals are
+ * case-sensitive; the directory's uid matching is not). */
+bool pa_negotiate_name_exact(const struct pa_negotiate *n);
 
 #endif

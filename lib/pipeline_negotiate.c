@@ -172,7 +172,8 @@ verify(const struct pa_pipeline *p, struct pa_decision *d, struct pa_flight_resu
 	}
 #ifdef PA_WITH_LDAP
 	r = pa_ldap_identity_for(p->negotiate_ldap, pa_negotiate_ldap_filter(p->negotiate),
-				 a->name, a->principal, &res->who, &res->ans.err);
+				 a->name, a->principal, pa_negotiate_name_exact(p->negotiate),
+				 &res->who, &res->ans.err);
 	if (r == PA_NOT_FOUND) {
 		pa_error_set(&res->ans.err, "negotiate: %s has no LDAP entry", a->principal);
 		r = PA_DENIED;

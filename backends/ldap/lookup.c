@@ -321,7 +321,8 @@ done:
 
 enum pa_result
 pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
-		     const char *principal, struct pa_identity *who, struct pa_error *err)
+		     const char *principal, bool exact_name, struct pa_identity *who,
+		     struct pa_error *err)
 {
 	struct ldapb *b = ctx;
 	struct pa_deadline deadline = pa_deadline_in(b->timeout_ms, pa_now_us());
@@ -360,6 +361,14 @@ pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
 	}
 	if (l->entries > 1 || l->dn[0] == '\0') {
 		pa_error_set(err, "ldap: the filter matches more than one entry or an unusable DN");
+		res = PA_DENIED;
+		goto done;
+	}
+	/* uid matching ignores case, MIT principals do not: ALICE@REALM is
+	 * another principal than alice@REALM, and must not get her entry. */
+	if (exact_name && !by_principal && strcmp(l->name, name) != 0) {
+		pa_error_set(err, "ldap: the entry found for %s has %s \"%s\", not the same name "
+			     "exactly (name_case = exact)", name, b->user_name_attribute, l->name);
 		res = PA_DENIED;
 		goto done;
 	}

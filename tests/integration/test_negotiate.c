@@ -475,6 +475,71 @@ test_groups_from_ldap(void **state)
 	pa_slapd_destroy(&s);
 }
 
+/* A daemon on s with groups_from = ldap and the [negotiate] lines extra. */
+static struct pa_daemon *
+ldap_groups_daemon(struct nt *t, const struct pa_slapd *s, const char *extra)
+{
+	char *line = pa_htpasswd_line("bob", "bob-pw", "staff", 4);
+	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = ldap\n"
+				"[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
+				"bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\n"
+				"[negotiate]\nkeytab = %s\ngroups_from = ldap\n%s",
+				s->uri, s->svc_secret, t->keytab, extra);
+	struct pa_daemon *d = pa_daemon_start(t->f, conf, line);
+
+	free(conf);
+	free(line);
+	return d;
+}
+
+/*
+ * MIT principals are case-sensitive, the directory's uid is not: ALICE
+ * (another principal) must not get alice's entry, her name and groups,
+ * unless name_case = ignore says the realm's names ignore case (Active
+ * Directory's KDC does).
+ */
+static void
+test_principal_case(void **state)
+{
+	struct nt *t = *state;
+	struct pa_slapd s;
+	struct pa_daemon *d;
+	char tok[8192], cc[300];
+	struct pa_resp r;
+
+	if (pa_slapd_start(&s) != 0)
+		fail_msg("slapd");
+	if (pa_kdc_add_keytab(&t->k, "ALICE", t->users) != 0)
+		fail_msg("ALICE");
+	snprintf(cc, sizeof(cc), "%s/ALICE.cc", t->f->dir);
+	if (pa_kdc_kinit(&t->k, "ALICE", t->users, cc, NULL) != 0)
+		fail_msg("kinit ALICE");
+	if ((d = ldap_groups_daemon(t, &s, "")) == NULL)
+		fail_msg("daemon");
+	token(cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 407 && r.hdr[H_X_AUTH_USER].count == 0, &r,
+	       "ALICE is not alice (name_case = exact, the default)");
+	pa_resp_free(&r);
+	expect_refused(d, tok, "not the same name exactly");
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r, "alice herself");
+	pa_resp_free(&r);
+	pa_daemon_stop(d);
+
+	if ((d = ldap_groups_daemon(t, &s, "name_case = ignore\n")) == NULL)
+		fail_msg("daemon");
+	token(cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice") &&
+		       strstr(r.hdr[H_X_AUTH_GROUPS].value, "admins") != NULL, &r,
+	       "name_case = ignore: the entry's own name and groups");
+	pa_resp_free(&r);
+	pa_daemon_stop(d);
+	pa_slapd_destroy(&s);
+}
+
 static int
 check_config(const char *conf_text, const char *dir, char *out, size_t len)
 {
@@ -622,6 +687,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_replay, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_expired_and_cache_end, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_groups_from_ldap, nt_setup, nt_teardown),
+		cmocka_unit_test_setup_teardown(test_principal_case, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_check_keytab, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_keytab_after_privdrop, nt_setup, nt_teardown),
 	};
