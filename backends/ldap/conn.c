@@ -167,6 +167,26 @@ conn_deleted(LDAP *ld, Sockbuf *sb, struct ldap_conncb *ctx)
 
 static struct ldap_conncb conn_callbacks = { conn_added, conn_deleted, NULL };
 
+/*
+ * libldap reads each message in two read(2)s, its header and then the
+ * rest, and polls before each message.  liblber's read-ahead layer, put
+ * on top of the TCP layer (and under TLS, which sits a level higher),
+ * takes what the kernel holds in one read(2): one system call a message
+ * fewer, and a search's entry and result, which slapd writes back to
+ * back, usually in one read with no second poll (libldap asks the
+ * sockbuf whether data is ready before it polls).
+ */
+static int
+read_ahead(LDAP *ld)
+{
+	Sockbuf *sb = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL)
+		return 0;
+	return ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER,
+				  NULL) == 0 ? 0 : -1;
+}
+
 /* A handle on uri with every option set, not yet connected. */
 static LDAP *
 new_handle(const struct ldapb *b, struct timeval tv, struct pa_error *err)
@@ -236,6 +256,13 @@ ldapb_open_conn(const struct ldapb *b, bool service, const struct pa_deadline *d
 	if (rc != LDAP_SUCCESS) {
 		ldapb_diag(ld, rc, "cannot connect", err);
 		goto fail;
+	}
+	if (read_ahead(ld) != 0) {
+		/* The layer is linked but unusable: unbinding would run its
+		 * remove hook on it, so the handle is left behind (memory is
+		 * short anyway). */
+		pa_error_set(err, "out of memory (read-ahead buffer)");
+		return NULL;
 	}
 	if (b->starttls) {
 		if (!pa_deadline_left_tv(dl, pa_now_us(), &tv)) {
