@@ -17,8 +17,11 @@
 #     vs proxyauthd, $5$ rounds=1000; next to a PostgreSQL proxyauthd ({SHA})      $(printf '%9s %8s %8s %14s %14s' "$pw_rps" "$pw_p50" "$pw_p99" "${pw_cpu}us" -)   non-2xx $pw_bad
 crypt_rn loop of that hash.
 #   nginx auth_request (one worker): to proxyauthd /auth-request (cached)
-#     vs to a bare `return 204` location, ROUNDS alternating rounds, the
-#     rate and p99 ratios of each round.
+#     vs to a bare `return 204`, both as an internal location of the same
+#     nginx (no auth server: nginx's proxying cost counts against
+#     proxyauthd) and as a second nginx behind the same upstream settings
+#     (the cheapest auth server), ROUNDS alternating rounds, the rate and
+#     p99 ratios of each round.
 #
 # Usage: tests/bench/uncached.sh [SECONDS (10)] [CONNS (4)] [USERS (1000)] [ROUNDS (5)]
 # (tests/bench/run.sh --uncached ... runs it too.)
@@ -147,19 +150,19 @@ printf '%s\n' "$svc_pw" > "$tmp/ldap/svc.pw"; chmod 600 "$tmp/ldap/svc.pw"
 
 # A simple bind logs two BIND lines (method=, then mech=): count the first.
 ops() { grep -cE ' (BIND dn=.* method=|SRCH base=|CMP dn=|EXT oid=|MOD dn=)' "$tmp/ldap/stats.log" || true; }
-raw_ldap() {   # raw_ldap ldap-bind|ldap-search-bind -> "rate slapd_us_per_op"
-  local b0 b1 r
+raw_ldap() {   # raw_ldap ldap-bind|ldap-search-bind -> "rate slapd_us_per_op client_us_per_op"
+  local b0 b1 r c
   b0=$(ticks "$slapd_pid")
-  if [ "$1" = ldap-bind ]; then r=$($raw ldap-bind "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")
-  else r=$($raw ldap-search-bind "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw" "$svc_dn" "$svc_pw"); fi
+  if [ "$1" = ldap-bind ]; then read -r r c <<<"$($raw ldap-bind "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
+  else read -r r c <<<"$($raw ldap-search-bind "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw" "$svc_dn" "$svc_pw")"; fi
   b1=$(ticks "$slapd_pid")
-  echo "$r $(awk -v d=$((b1 - b0)) -v n="$((r * secs))" -v hz="$hz" 'BEGIN { printf "%.0f", d * 1e6 / hz / n }')"
+  echo "$r $(awk -v d=$((b1 - b0)) -v n="$((r * secs))" -v hz="$hz" 'BEGIN { printf "%.0f", d * 1e6 / hz / n }') $c"
 }
 
 echo "LDAP: raw binds, raw search+bind, proxyauthd direct, proxyauthd search..."
 $raw ldap-bind "$ldap_uri" "$conns" 2 "$users" "$base" "$pw" >/dev/null   # warm slapd
-read -r raw_bind raw_bind_cpu <<<"$(raw_ldap ldap-bind)"
-read -r raw_sb raw_sb_cpu <<<"$(raw_ldap ldap-search-bind)"
+read -r raw_bind raw_bind_cpu raw_bind_ccpu <<<"$(raw_ldap ldap-bind)"
+read -r raw_sb raw_sb_cpu raw_sb_ccpu <<<"$(raw_ldap ldap-search-bind)"
 
 ldap_direct_conf="backends = ldap\n[ldap]\nuri = $ldap_uri\nuser_dn_template = uid=%u,$base\npool_size = $conns"
 start_pa ldap_direct "$ldap_direct_conf"
@@ -270,8 +273,27 @@ printf '[server]\nlisten = 127.0.0.1:%s\nmax_failures = 0\ncache_ttl = 3600\n[ht
 pa_pid=$!; pids+=("$pa_pid")
 wait_http "http://127.0.0.1:$pa_port/readyz"
 ng_port=$($tool free-port)
-mkdir -p "$tmp/nginx"
+ng2_port=$($tool free-port)
+mkdir -p "$tmp/nginx" "$tmp/nginx2"
 : > "$tmp/nginx/ok"
+# The auth server at its cheapest: a second nginx (one worker) answering
+# 204 at once, in proxyauthd's place behind the same upstream settings.
+cat > "$tmp/nginx2.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $tmp/nginx2/nginx.pid;
+error_log $tmp/nginx2/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $tmp/nginx2; proxy_temp_path $tmp/nginx2; fastcgi_temp_path $tmp/nginx2;
+  uwsgi_temp_path $tmp/nginx2; scgi_temp_path $tmp/nginx2;
+  server { listen 127.0.0.1:$ng2_port; location = /auth-request { return 204; } }
+}
+NGINX
+nginx -p "$tmp/nginx2" -c "$tmp/nginx2.conf" -e "$tmp/nginx2/error.log" &
+pids+=("$!")
 cat > "$tmp/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -284,12 +306,22 @@ http {
   client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx; fastcgi_temp_path $tmp/nginx;
   uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
   upstream pa { server 127.0.0.1:$pa_port; keepalive 64; }
+  upstream bare { server 127.0.0.1:$ng2_port; keepalive 64; }
   server {
     listen 127.0.0.1:$ng_port;
     # Not "return": it runs before the access phase and would skip auth_request.
     location = /bare { auth_request /_bare; alias $tmp/nginx/ok; }
     location = /_bare { internal; return 204; }
     location = /full { auth_request /_pa; alias $tmp/nginx/ok; }
+    location = /upstream { auth_request /_up; alias $tmp/nginx/ok; }
+    location = /_up {
+      internal;
+      proxy_pass http://bare/auth-request;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+    }
     location = /_pa {
       internal;
       proxy_pass http://pa/auth-request;
@@ -305,6 +337,14 @@ nginx -p "$tmp/nginx" -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log" &
 ng_pid=$!; pids+=("$ng_pid")
 sleep 0.5
 hdr="Proxy-Authorization: Basic $(printf 'cached:%s' "$pw" | base64 -w0)"
+# proxyauthd's CPU for an answer with no backend work (a cached grant, on
+# /auth directly, $conns connections): the HTTP part of every row above.
+wrk_run "http://127.0.0.1:$pa_port/auth" -H "$hdr" >/dev/null
+t0=$(ticks "$pa_pid")
+read -r c_rps _ _ c_n _ <<<"$(wrk_run "http://127.0.0.1:$pa_port/auth" -H "$hdr")"
+t1=$(ticks "$pa_pid")
+c_cpu=$(awk -v d=$((t1 - t0)) -v n="$c_n" -v hz="$hz" 'BEGIN { printf "%.0f", d * 1e6 / hz / n }')
+up_status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ng_port/upstream")
 full_status=$(curl -s -o /dev/null -w '%{http_code}' -H "$hdr" "http://127.0.0.1:$ng_port/full")
 deny_status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ng_port/full")
 ng_conns=$((conns * 8))
@@ -312,9 +352,12 @@ conns=$ng_conns wrk_run "http://127.0.0.1:$ng_port/full" -H "$hdr" >/dev/null
 ng_rows=""
 for r in $(seq "$rounds"); do
   read -r b_rps _ b_p99 _ _ <<<"$(conns=$ng_conns wrk_run "http://127.0.0.1:$ng_port/bare" -H "$hdr")"
+  read -r u_rps _ u_p99 _ _ <<<"$(conns=$ng_conns wrk_run "http://127.0.0.1:$ng_port/upstream" -H "$hdr")"
   read -r f_rps _ f_p99 _ f_bad <<<"$(conns=$ng_conns wrk_run "http://127.0.0.1:$ng_port/full" -H "$hdr")"
-  ng_rows+=$(printf '  round %d: bare %7s req/s p99 %6s us | proxyauthd %7s req/s p99 %6s us (non-2xx %s) | rate %sx p99 %sx' \
-    "$r" "$b_rps" "$b_p99" "$f_rps" "$f_p99" "$f_bad" "$(ratio "$f_rps" "$b_rps")" "$(ratio "$f_p99" "$b_p99")")$'\n'
+  ng_rows+=$(printf '  round %d: location %7s req/s p99 %6s us | upstream nginx %7s req/s p99 %6s us | proxyauthd %7s req/s p99 %6s us (non-2xx %s)' \
+    "$r" "$b_rps" "$b_p99" "$u_rps" "$u_p99" "$f_rps" "$f_p99" "$f_bad")$'\n'
+  ng_rows+=$(printf '           proxyauthd / upstream nginx: rate %sx p99 %sx; / location: rate %sx p99 %sx' \
+    "$(ratio "$f_rps" "$u_rps")" "$(ratio "$f_p99" "$u_p99")" "$(ratio "$f_rps" "$b_rps")" "$(ratio "$f_p99" "$b_p99")")$'\n'
 done
 
 cat <<REPORT
@@ -323,10 +366,11 @@ uncached proxyauthd next to its backends: $(nproc) cores (shared; load before: $
 $users distinct users, $conns connections each side, ${secs}s per run, cache off, lockout off
 
                                       rate/s   p50 us   p99 us   pa CPU/answer  server CPU/op  dir ops/answer (raw: 1 and 2)
-LDAP raw simple bind (libldap)     $(printf '%9s %8s %8s %14s %14s' "$raw_bind" - - - "${raw_bind_cpu}us")
+LDAP raw simple bind (libldap)     $(printf '%9s %8s %8s %14s %14s' "$raw_bind" - - "${raw_bind_ccpu}us*" "${raw_bind_cpu}us")
 LDAP proxyauthd direct bind        $(printf '%9s %8s %8s %14s %14s %10s' "$ld_rps" "$ld_p50" "$ld_p99" "${ld_cpu}us" "${ld_scpu}us" "$ld_ops")   non-2xx $ld_bad
-LDAP raw search + bind             $(printf '%9s %8s %8s %14s %14s' "$raw_sb" - - - "${raw_sb_cpu}us")
+LDAP raw search + bind             $(printf '%9s %8s %8s %14s %14s' "$raw_sb" - - "${raw_sb_ccpu}us*" "${raw_sb_cpu}us")
 LDAP proxyauthd search-then-bind   $(printf '%9s %8s %8s %14s %14s %10s' "$ls_rps" "$ls_p50" "$ls_p99" "${ls_cpu}us" "${ls_scpu}us" "$ls_ops")   non-2xx $ls_bad
+proxyauthd cached grant (no backend) $(printf '%9s %8s %8s %14s' "$c_rps" - - "${c_cpu}us")   (the HTTP part of each answer)
 Redis raw HMGET (redis-benchmark)  $(printf '%9s' "$raw_redis")
 Redis proxyauthd (\$5\$ 1000 rds)    $(printf '%9s %8s %8s %14s %14s' "$rd_rps" "$rd_p50" "$rd_p99" "${rd_cpu}us" "${rd_scpu}us")   non-2xx $rd_bad
 Redis proxyauthd ({SHA}, weak)      $(printf '%9s %8s %8s %14s %14s' "$rw_rps" "$rw_p50" "$rw_p99" "${rw_cpu}us" "${rw_scpu}us")   non-2xx $rw_bad
@@ -335,7 +379,8 @@ PostgreSQL raw SELECT, unprepared  $(printf '%9s' "$raw_pg_ext")   (pgbench -M e
 PostgreSQL proxyauthd (\$5\$ 1000)   $(printf '%9s %8s %8s %14s %14s' "$pg_rps" "$pg_p50" "$pg_p99" "${pg_cpu}us" -)   non-2xx $pg_bad
 PostgreSQL proxyauthd ({SHA})      $(printf '%9s %8s %8s %14s %14s' "$pw_rps" "$pw_p50" "$pw_p99" "${pw_cpu}us" -)   non-2xx $pw_bad
 crypt_rn loop of that \$5\$ hash, $(nproc) threads: $loop_cheap/s; one verification costs ${hash_cpu}us of CPU
-(pa CPU includes the hash for Redis/PostgreSQL; server CPU for PostgreSQL is the postmaster only, not its backends)
+(pa CPU includes the hash for Redis/PostgreSQL; server CPU for PostgreSQL is the postmaster only, not its backends;
+ * for the raw LDAP rows: the bare libldap client's own CPU per bind or search + bind, the floor for that directory work)
 
 ratios: direct bind / raw bind $(ratio "$ld_rps" "$raw_bind")x (target >= 0.5)
         search-then-bind / raw search+bind $(ratio "$ls_rps" "$raw_sb")x, / raw bind $(ratio "$ls_rps" "$raw_bind")x (target >= 0.35)
@@ -343,6 +388,8 @@ ratios: direct bind / raw bind $(ratio "$ld_rps" "$raw_bind")x (target >= 0.5)
         PostgreSQL proxyauthd \$5\$ / raw SELECT $(ratio "$pg_rps" "$raw_pg")x, / crypt loop $(ratio "$pg_rps" "$loop_cheap")x; {SHA} / raw SELECT $(ratio "$pw_rps" "$raw_pg")x, / unprepared $(ratio "$pw_rps" "$raw_pg_ext")x
         (the hash's CPU is measured apart, at another moment: on a loaded machine pa CPU minus it is not meaningful)
 
-nginx auth_request (one worker, $ng_conns connections; /full answered $full_status with credentials, $deny_status without):
+nginx auth_request (one worker, $ng_conns connections; /full answered $full_status with credentials, $deny_status without;
+/upstream $up_status): the subrequest answered by an internal "return 204" location (no auth server at all),
+by a second nginx (one worker, "return 204") behind the same upstream keepalive settings, and by proxyauthd (cached)
 $ng_rows(targets: rate >= 0.8x, p99 <= 1.5x in every round)
 REPORT
