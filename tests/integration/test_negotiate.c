@@ -182,6 +182,13 @@ test_challenges_and_basic(void **state)
 	EXPECT(strstr(r.raw_headers, "X-Auth-Challenge-Basic: " BASIC_CHALLENGE) != NULL, &r,
 	       "Basic for nginx's second add_header");
 	pa_resp_free(&r);
+	/* Envoy passes a denial's headers to the client: both fields. */
+	pa_get(d, "GET", "/ext-authz", NULL, &r);
+	EXPECT(r.status == 407 && r.hdr[H_PROXY_AUTHENTICATE].count == 2 &&
+		       strcmp(r.hdr[H_PROXY_AUTHENTICATE].value, "Negotiate") == 0 &&
+		       strstr(r.raw_headers, "Proxy-Authenticate: " BASIC_CHALLENGE) != NULL,
+	       &r, "ext-authz: 407, Negotiate then Basic");
+	pa_resp_free(&r);
 	pa_get_basic(d, "/auth", "bob", "bob-pw", &r);
 	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "bob"), &r, "Basic beside");
 	pa_resp_free(&r);
@@ -216,6 +223,17 @@ test_valid_token(void **state)
 	EXPECT(r.status == 200 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r, "again, cached");
 	pa_resp_free(&r);
 	pa_expect_last_decision(d, "cache", "hit");
+	/* Envoy's profile: 200, the identity, and the credentials header
+	 * removed before the request goes on. */
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/ext-authz/app/page", tok, &r);
+	EXPECT(r.status == 200 && HDR_IS(&r, H_X_AUTH_USER, "alice") &&
+		       strstr(r.raw_headers, "x-envoy-auth-headers-to-remove: proxy-authorization") !=
+			       NULL,
+	       &r, "ext-authz: a fresh token");
+	pa_resp_free(&r);
+	pa_expect_last_decision(d, "profile", "ext-authz");
+	pa_expect_last_decision(d, "cache", "miss");
 
 	d2 = start(t, NULL, "strip_realm = false\nrealms = " PA_KDC_REALM);
 	assert_non_null(d2);
