@@ -493,6 +493,8 @@ test_groups_from_ldap(void **state)
 	pa_slapd_destroy(&s);
 }
 
+static int check_config(const char *conf_text, const char *dir, char *out, size_t len);
+
 /* A daemon on s with groups_from = ldap and the [negotiate] lines extra. */
 static struct pa_daemon *
 ldap_groups_daemon(struct nt *t, const struct pa_slapd *s, const char *extra)
@@ -555,6 +557,51 @@ test_principal_case(void **state)
 	       "name_case = ignore: the entry's own name and groups");
 	pa_resp_free(&r);
 	pa_daemon_stop(d);
+
+	/* The exact comparison reads user_name_attribute: a filter matching
+	 * %u against another attribute (or none to compare) is refused at
+	 * start, since ALICE would pass a comparison of, say, cn: Alice. */
+	{
+		static const struct {
+			const char *ldap, *neg, *want;
+		} cases[] = {
+			{ "user_name_attribute = cn\n", "", "name_case = exact needs" },
+			{ "user_name_attribute =\n", "", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (mail=%u)\n", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (|(uid=%u)(cn=%u))\n", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (uid=%u*)\n", "name_case = exact needs" },
+			{ "user_name_attribute = cn\n", "name_case = ignore\n", NULL },
+			{ "", "ldap_user_filter = (&(objectClass=person)(UID=%u))\n", NULL },
+			{ "", "ldap_user_filter = (userPrincipalName=%p)\n", NULL },
+		};
+		char out[8192], *conf;
+		size_t i;
+		int rc;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			conf = pa_strdupf("[server]\nbackends = ldap\n[ldap]\nuri = %s\n"
+					  "bind_dn = " PA_LDAP_SVC_DN "\nbind_password_file = %s\n"
+					  "base_dn = " PA_LDAP_BASE "\n%s[negotiate]\nkeytab = %s\n"
+					  "groups_from = ldap\n%s",
+					  s.uri, s.svc_secret, cases[i].ldap, t->keytab, cases[i].neg);
+			rc = check_config(conf, t->f->dir, out, sizeof(out));
+			free(conf);
+			if (cases[i].want != NULL && (rc == 0 || strstr(out, cases[i].want) == NULL))
+				fail_msg("case %zu: want refusal '%s': rc %d, %s", i, cases[i].want,
+					 rc, out);
+			if (cases[i].want == NULL && rc != 0)
+				fail_msg("case %zu: want OK: rc %d, %s", i, rc, out);
+		}
+		/* Direct bind has no account to look principals up with. */
+		conf = pa_strdupf("[server]\nbackends = ldap\n[ldap]\nuri = %s\n"
+				  "user_dn_template = uid=%%u," PA_LDAP_BASE "\n"
+				  "[negotiate]\nkeytab = %s\ngroups_from = ldap\n",
+				  s.uri, t->keytab);
+		rc = check_config(conf, t->f->dir, out, sizeof(out));
+		free(conf);
+		if (rc == 0 || strstr(out, "search-then-bind") == NULL)
+			fail_msg("direct bind with groups_from = ldap: rc %d, %s", rc, out);
+	}
 	pa_slapd_destroy(&s);
 }
 
