@@ -27,4 +27,13 @@ enum pa_result pa_ldap_identity_for(void *ctx, const char *filter_template, cons
 				    const char *principal, bool exact_name,
 				    struct pa_identity *who, struct pa_error *err);
 
+/*
+ * At start: 0 when the backend can find entries for principals with
+ * filter_template (search-then-bind) and, with exact_name, when every %u
+ * of the filter is matched as (user_name_attribute=%u), the attribute the
+ * exact comparison reads; else -1 with err saying what to change.
+ */
+int pa_ldap_identity_check(const void *ctx, const char *filter_template, bool exact_name,
+			   struct pa_error *err);
+
 #endif

@@ -61,6 +61,17 @@ pa_pipeline_negotiate_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		pa_error_set(err, "%s: groups_from = ldap needs ldap in [server] backends", where);
 		return -1;
 	}
+#ifdef PA_WITH_LDAP
+	if (pa_ldap_identity_check(p->negotiate_ldap, pa_negotiate_ldap_filter(p->negotiate),
+				   pa_negotiate_name_exact(p->negotiate), err) != 0) {
+		char where[256], why[sizeof(err->msg)];
+
+		pa_conf_where(sec, "groups_from", where, sizeof(where));
+		(void)pa_strlcpy(why, err->msg, sizeof(why));
+		pa_error_set(err, "%s: %s", where, why);
+		return -1;
+	}
+#endif
 	return 0;
 #else
 	(void)p;

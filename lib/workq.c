@@ -16,6 +16,7 @@
 #include "deadline.h"
 #include "clock.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
@@ -67,8 +68,8 @@ worker(void *arg)
 			self->next_idle = q->idle;
 			q->idle = self;
 			pthread_mutex_unlock(&q->lock);
-			while (sem_wait(&self->go) != 0)
-				;	/* EINTR */
+			while (sem_wait(&self->go) != 0 && errno == EINTR)
+				;
 			pthread_mutex_lock(&q->lock);
 		}
 		if (q->head == NULL) {

@@ -20,6 +20,7 @@
 #include "ldapb.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -179,12 +180,27 @@ static struct ldap_conncb conn_callbacks = { conn_added, conn_deleted, NULL };
 static int
 read_ahead(LDAP *ld)
 {
+	ber_len_t size = 16384;
 	Sockbuf *sb = NULL;
+	ber_socket_t fd = -1;
 
 	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || sb == NULL)
 		return 0;
-	return ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER,
-				  NULL) == 0 ? 0 : -1;
+	if (ber_sockbuf_add_io(sb, &ber_sockbuf_io_readahead, LBER_SBIOD_LEVEL_PROVIDER,
+			       NULL) != 0) {
+		if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_HAS_IO, &ber_sockbuf_io_readahead) != 1)
+			return -1;	/* nothing linked: the handle unbinds as usual */
+		/* Linked without its state: unbinding would run the layer's
+		 * close and remove hooks on NULL.  Close the socket and leave
+		 * the handle behind (memory is short anyway). */
+		if (ldap_get_option(ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS && fd >= 0)
+			(void)close(fd);
+		return -2;
+	}
+	/* liblber ignores a failed buffer allocation in the layer's setup
+	 * (every read would then look like the server's close): ask for the
+	 * buffer again, which says whether it could be had. */
+	return ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_READAHEAD, &size) < 0 ? -1 : 0;
 }
 
 /* A handle on uri with every option set, not yet connected. */
@@ -257,12 +273,15 @@ ldapb_open_conn(const struct ldapb *b, bool service, const struct pa_deadline *d
 		ldapb_diag(ld, rc, "cannot connect", err);
 		goto fail;
 	}
-	if (read_ahead(ld) != 0) {
-		/* The layer is linked but unusable: unbinding would run its
-		 * remove hook on it, so the handle is left behind (memory is
-		 * short anyway). */
+	switch (read_ahead(ld)) {
+	case 0:
+		break;
+	case -1:
 		pa_error_set(err, "out of memory (read-ahead buffer)");
-		return NULL;
+		goto fail;
+	default:
+		pa_error_set(err, "out of memory (read-ahead buffer)");
+		return NULL;	/* its socket closed, the handle abandoned */
 	}
 	if (b->starttls) {
 		if (!pa_deadline_left_tv(dl, pa_now_us(), &tv)) {

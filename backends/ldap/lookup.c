@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 #include <time.h>
 
 /* Search-then-bind, step 1 (service connection): find the user. */
@@ -317,6 +319,60 @@ done:
 	}
 	free(l);
 	return res;
+}
+
+/* The attribute before "=%u" at t[at] (at indexes the '%'), into attr;
+ * -1 when %u is not a plain equality's whole value. */
+static int
+u_attribute(const char *t, size_t at, char *attr, size_t len)
+{
+	size_t end, start;
+
+	if (at < 2 || t[at - 1] != '=' || (t[at + 2] != ')' && t[at + 2] != '\0'))
+		return -1;
+	end = at - 1;
+	start = end;
+	while (start > 0 && (isalnum((unsigned char)t[start - 1]) || t[start - 1] == '-' ||
+			     t[start - 1] == '.' || t[start - 1] == ';'))
+		start--;
+	if (start == end || (start > 0 && t[start - 1] != '(') || end - start >= len)
+		return -1;
+	memcpy(attr, t + start, end - start);
+	attr[end - start] = '\0';
+	return 0;
+}
+
+int
+pa_ldap_identity_check(const void *ctx, const char *filter_template, bool exact_name,
+		       struct pa_error *err)
+{
+	const struct ldapb *b = ctx;
+	const char *u;
+	char attr[128];
+
+	if (!b->search_mode) {
+		pa_error_set(err, "finding an entry for a principal needs the [ldap] backend in "
+			     "search-then-bind mode (bind_dn, bind_password_file, base_dn)");
+		return -1;
+	}
+	if (!exact_name || strstr(filter_template, "%u") == NULL)
+		return 0;
+	/* The check compares user_name_attribute's value with the name: it
+	 * means something only when that is the attribute %u was matched
+	 * against, everywhere in the filter. */
+	for (u = strstr(filter_template, "%u"); u != NULL; u = strstr(u + 2, "%u")) {
+		if (u_attribute(filter_template, (size_t)(u - filter_template), attr,
+				sizeof(attr)) != 0 ||
+		    b->user_name_attribute[0] == '\0' ||
+		    strcasecmp(attr, b->user_name_attribute) != 0) {
+			pa_error_set(err, "name_case = exact needs ldap_user_filter to match %%u only "
+				     "as (%s=%%u), the user_name_attribute it compares; or set "
+				     "name_case = ignore", b->user_name_attribute[0] != '\0'
+							     ? b->user_name_attribute : "ATTR");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 enum pa_result

@@ -3,7 +3,8 @@
 `mandoc -T lint -W all` (a cross-reference to another page of the set is
 not an error: they are installed together); proxyauthd.conf(5) documents
 every key of every configuration table in the code, with its default and
-bounds, and no key the code does not have; the README links every page.
+bounds, and no key the code does not have; the README links every page;
+deploy/proxyauthd.conf names every key.
 
 The tables are read from the C sources: every
 `struct pa_conf_key NAME[] = { ... }` under lib/, backends/ and cmd/, its
@@ -165,6 +166,22 @@ def body(s):
     s.check("man: proxyauthd.conf(5) documents every key of the code", not missing, *missing)
     s.check("man: every documented default and bound is the code's", not wrong, *wrong)
     s.check("man: proxyauthd.conf(5) documents no key the code lacks", not extra, *extra)
+
+    # The shipped example configuration names every key too, set or
+    # commented out ("key =" or "#key ="), under its section ("[x]",
+    # "#[x]", "[rule NAME]"): the README says it lists them all.
+    have, sec = {}, None
+    for line in open(os.path.join(ROOT, "deploy", "proxyauthd.conf")):
+        m = re.match(r"^#?\[(\w+)( [^\]]*)?\]", line)
+        if m:
+            sec = m.group(1) + (" NAME" if m.group(2) else "")
+            continue
+        m = re.match(r"^#?(\w+)\s*=", line)
+        if m and sec:
+            have.setdefault(sec, set()).add(m.group(1))
+    absent = ["[%s] %s" % (sec, k["name"]) for sec, _, _, keys in tables for k in keys
+              if k["name"] not in have.get(sec, set())]
+    s.check("deploy/proxyauthd.conf names every key of the code", not absent, *absent)
 
     readme = open(os.path.join(ROOT, "README.md")).read()
     unlinked = [n for n in sorted(names) if "(deploy/man/%s)" % n not in readme]

@@ -182,6 +182,13 @@ test_challenges_and_basic(void **state)
 	EXPECT(strstr(r.raw_headers, "X-Auth-Challenge-Basic: " BASIC_CHALLENGE) != NULL, &r,
 	       "Basic for nginx's second add_header");
 	pa_resp_free(&r);
+	/* Envoy passes a denial's headers to the client: both fields. */
+	pa_get(d, "GET", "/ext-authz", NULL, &r);
+	EXPECT(r.status == 407 && r.hdr[H_PROXY_AUTHENTICATE].count == 2 &&
+		       strcmp(r.hdr[H_PROXY_AUTHENTICATE].value, "Negotiate") == 0 &&
+		       strstr(r.raw_headers, "Proxy-Authenticate: " BASIC_CHALLENGE) != NULL,
+	       &r, "ext-authz: 407, Negotiate then Basic");
+	pa_resp_free(&r);
 	pa_get_basic(d, "/auth", "bob", "bob-pw", &r);
 	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "bob"), &r, "Basic beside");
 	pa_resp_free(&r);
@@ -216,6 +223,17 @@ test_valid_token(void **state)
 	EXPECT(r.status == 200 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r, "again, cached");
 	pa_resp_free(&r);
 	pa_expect_last_decision(d, "cache", "hit");
+	/* Envoy's profile: 200, the identity, and the credentials header
+	 * removed before the request goes on. */
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/ext-authz/app/page", tok, &r);
+	EXPECT(r.status == 200 && HDR_IS(&r, H_X_AUTH_USER, "alice") &&
+		       strstr(r.raw_headers, "x-envoy-auth-headers-to-remove: proxy-authorization") !=
+			       NULL,
+	       &r, "ext-authz: a fresh token");
+	pa_resp_free(&r);
+	pa_expect_last_decision(d, "profile", "ext-authz");
+	pa_expect_last_decision(d, "cache", "miss");
 
 	d2 = start(t, NULL, "strip_realm = false\nrealms = " PA_KDC_REALM);
 	assert_non_null(d2);
@@ -475,6 +493,8 @@ test_groups_from_ldap(void **state)
 	pa_slapd_destroy(&s);
 }
 
+static int check_config(const char *conf_text, const char *dir, char *out, size_t len);
+
 /* A daemon on s with groups_from = ldap and the [negotiate] lines extra. */
 static struct pa_daemon *
 ldap_groups_daemon(struct nt *t, const struct pa_slapd *s, const char *extra)
@@ -537,6 +557,51 @@ test_principal_case(void **state)
 	       "name_case = ignore: the entry's own name and groups");
 	pa_resp_free(&r);
 	pa_daemon_stop(d);
+
+	/* The exact comparison reads user_name_attribute: a filter matching
+	 * %u against another attribute (or none to compare) is refused at
+	 * start, since ALICE would pass a comparison of, say, cn: Alice. */
+	{
+		static const struct {
+			const char *ldap, *neg, *want;
+		} cases[] = {
+			{ "user_name_attribute = cn\n", "", "name_case = exact needs" },
+			{ "user_name_attribute =\n", "", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (mail=%u)\n", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (|(uid=%u)(cn=%u))\n", "name_case = exact needs" },
+			{ "", "ldap_user_filter = (uid=%u*)\n", "name_case = exact needs" },
+			{ "user_name_attribute = cn\n", "name_case = ignore\n", NULL },
+			{ "", "ldap_user_filter = (&(objectClass=person)(UID=%u))\n", NULL },
+			{ "", "ldap_user_filter = (userPrincipalName=%p)\n", NULL },
+		};
+		char out[8192], *conf;
+		size_t i;
+		int rc;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			conf = pa_strdupf("[server]\nbackends = ldap\n[ldap]\nuri = %s\n"
+					  "bind_dn = " PA_LDAP_SVC_DN "\nbind_password_file = %s\n"
+					  "base_dn = " PA_LDAP_BASE "\n%s[negotiate]\nkeytab = %s\n"
+					  "groups_from = ldap\n%s",
+					  s.uri, s.svc_secret, cases[i].ldap, t->keytab, cases[i].neg);
+			rc = check_config(conf, t->f->dir, out, sizeof(out));
+			free(conf);
+			if (cases[i].want != NULL && (rc == 0 || strstr(out, cases[i].want) == NULL))
+				fail_msg("case %zu: want refusal '%s': rc %d, %s", i, cases[i].want,
+					 rc, out);
+			if (cases[i].want == NULL && rc != 0)
+				fail_msg("case %zu: want OK: rc %d, %s", i, rc, out);
+		}
+		/* Direct bind has no account to look principals up with. */
+		conf = pa_strdupf("[server]\nbackends = ldap\n[ldap]\nuri = %s\n"
+				  "user_dn_template = uid=%%u," PA_LDAP_BASE "\n"
+				  "[negotiate]\nkeytab = %s\ngroups_from = ldap\n",
+				  s.uri, t->keytab);
+		rc = check_config(conf, t->f->dir, out, sizeof(out));
+		free(conf);
+		if (rc == 0 || strstr(out, "search-then-bind") == NULL)
+			fail_msg("direct bind with groups_from = ldap: rc %d, %s", rc, out);
+	}
 	pa_slapd_destroy(&s);
 }
 

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "workq.h"
@@ -53,6 +54,69 @@ test_every_job_once(void **state)
 		assert_int_equal(atomic_load(&jobs[i].runs), 1);
 	pa_workq_free(q);
 	free(jobs);
+}
+
+/*
+ * Idle workers are woken one by one (each on a semaphore of its own): a
+ * lost wake-up leaves a job queued with every worker asleep.  Four
+ * threads each submit a job and wait for it to run before the next, so
+ * the workers go idle between almost every job; a job not run within 2 s
+ * fails the test instead of hanging it.
+ */
+#define PING_JOBS 3000
+
+static void *
+ping_pong(void *arg)
+{
+	struct pa_workq *q = arg;
+	struct job *j = calloc(1, sizeof(*j));
+	struct timespec nap = { 0, 20000 };
+	int i, waited;
+
+	if (j == NULL)
+		return (void *)"calloc";
+	j->j.run = count_run;
+	for (i = 0; i < PING_JOBS; i++) {
+		if (pa_workq_submit(q, &j->j) != 0) {
+			free(j);
+			return (void *)"refused";
+		}
+		for (waited = 0; atomic_load(&j->runs) != i + 1; waited++) {
+			if (waited > 100000)	/* 2 s of 20 us naps; j stays queued */
+				return (void *)"a queued job did not run: lost wake-up";
+			nanosleep(&nap, NULL);
+		}
+	}
+	free(j);
+	return NULL;
+}
+
+static void
+test_idle_workers_wake(void **state)
+{
+	struct pa_workq *q = pa_workq_start(8, 64);
+	pthread_t t[4];
+	void *why;
+	int i;
+
+	(void)state;
+	assert_non_null(q);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, ping_pong, q), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &why), 0);
+		if (why != NULL)
+			fail_msg("%s", (const char *)why);
+	}
+	assert_int_equal(pa_workq_stop(q, 10000), 0);
+	pa_workq_free(q);
+
+	/* Stopped at once, every worker idle (or not yet asleep): all wake
+	 * and exit well within the timeout. */
+	q = pa_workq_start(16, 8);
+	assert_non_null(q);
+	assert_int_equal(pa_workq_stop(q, 5000), 0);
+	pa_workq_free(q);
 }
 
 /* A job that blocks its worker until released. */
@@ -212,6 +276,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_job_once),
+		cmocka_unit_test(test_idle_workers_wake),
 		cmocka_unit_test(test_full_queue_refuses),
 		cmocka_unit_test(test_stop_drains_then_refuses),
 		cmocka_unit_test(test_stop_gives_up_on_a_hung_job),
