@@ -132,8 +132,11 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if ((size_t)len != strlen(line)) {
-			pa_error_set(err, "%s:%d: NUL byte in line", shown, lineno);
-			goto fail;
+			/* A problem like any broken line: -t lists it with the
+			 * others (setting err here dropped the one held). */
+			if (pa_problem(&pr, shown, lineno, "NUL byte in line"))
+				goto fail;
+			continue;
 		}
 		if (t->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;

@@ -429,10 +429,32 @@ test_parse_nul_byte(void **state)
 	char prefix[1024];
 	static const char text[] = "# ok\nal\0ice:x\n";
 
+	static const char two[] = "no colon here\nbo\0b:x\nalso no colon\n";
+	char *report = NULL;
+	size_t report_len = 0;
+	FILE *fp;
+
 	scratch_write_n(f->file, text, sizeof(text) - 1, 0640);
 	assert_int_equal(pa_htpasswd_parse(f->file, false, &t, &err), -1);
 	snprintf(prefix, sizeof(prefix), "%s:2: ", f->file);
 	assert_int_equal(strncmp(err.msg, prefix, strlen(prefix)), 0);
+
+	/* proxyauthd -t lists every broken line, the NUL one among them:
+	 * lines 1 and 2 in the report, line 3 held in err. */
+	scratch_write_n(f->file, two, sizeof(two) - 1, 0640);
+	fp = open_memstream(&report, &report_len);
+	assert_non_null(fp);
+	assert_int_equal(pa_htpasswd_check(f->file, f->file, false, fp, &err), -1);
+	fclose(fp);
+	snprintf(prefix, sizeof(prefix), "%s:1: ", f->file);
+	if (strstr(report, prefix) == NULL)
+		fail_msg("line 1 not reported: '%s'", report);
+	snprintf(prefix, sizeof(prefix), "%s:2: NUL byte in line", f->file);
+	if (strstr(report, prefix) == NULL)
+		fail_msg("the NUL line not reported: '%s'", report);
+	snprintf(prefix, sizeof(prefix), "%s:3: ", f->file);
+	assert_int_equal(strncmp(err.msg, prefix, strlen(prefix)), 0);
+	free(report);
 }
 
 static void
