@@ -270,8 +270,9 @@ read_key(const char *s, size_t len, size_t *p, const char *key)
 bool
 pa_echo_is_echo(const char *body, size_t len)
 {
-	char name[256], value[1024];
-	size_t pos = 0, p = 0;
+	static const char *const strings[] = { "method", "path" };
+	char name[256], value[1024], sep = '{';
+	size_t pos = 0, p = 0, i;
 	int rc;
 
 	/* The whole document is {"method": S, "path": S, "headers": [...]}:
@@ -279,18 +280,14 @@ pa_echo_is_echo(const char *body, size_t len)
 	 * for the echo target (its upstream checks would pass on nothing). */
 	if (body == NULL)
 		return false;
-	skip_ws(body, len, &p);
-	if (p >= len || body[p++] != '{' || !read_key(body, len, &p, "method"))
-		return false;
-	skip_ws(body, len, &p);
-	if (read_string(body, len, &p, value, sizeof(value)) < 0)
-		return false;
-	skip_ws(body, len, &p);
-	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "path"))
-		return false;
-	skip_ws(body, len, &p);
-	if (read_string(body, len, &p, value, sizeof(value)) < 0)
-		return false;
+	for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++, sep = ',') {
+		skip_ws(body, len, &p);
+		if (p >= len || body[p++] != sep || !read_key(body, len, &p, strings[i]))
+			return false;
+		skip_ws(body, len, &p);
+		if (read_string(body, len, &p, value, sizeof(value)) < 0)
+			return false;
+	}
 	skip_ws(body, len, &p);
 	if (p >= len || body[p++] != ',' || !read_key(body, len, &p, "headers"))
 		return false;

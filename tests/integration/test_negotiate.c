@@ -420,36 +420,37 @@ test_expired_and_cache_end(void **state)
 	expect_refused2(d, tok2, "xpired", "lock skew");
 }
 
+/* A daemon on s with groups_from = ldap, the [server] lines server and
+ * the [negotiate] lines extra. */
+static struct pa_daemon *
+ldap_groups_daemon(struct nt *t, const struct pa_slapd *s, const char *server, const char *extra)
+{
+	char *line = pa_htpasswd_line("bob", "bob-pw", "staff", 4);
+	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = ldap\n%s"
+				"[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
+				"bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\n"
+				"[negotiate]\nkeytab = %s\ngroups_from = ldap\n%s",
+				server, s->uri, s->svc_secret, t->keytab, extra);
+	struct pa_daemon *d = pa_daemon_start(t->f, conf, line);
+
+	free(conf);
+	free(line);
+	return d;
+}
+
+
 static void
 test_groups_from_ldap(void **state)
 {
 	struct nt *t = *state;
 	struct pa_slapd s;
 	struct pa_daemon *d;
-	char *server, *extra, tok[8192], cc[300];
+	char tok[8192], cc[300];
 	struct pa_resp r;
 
 	if (pa_slapd_start(&s) != 0)
 		fail_msg("slapd");
-	server = pa_strdupf("backends = ldap\nrequire_groups = admins\n"
-			    "[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
-			    "bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\n",
-			    s.uri, s.svc_secret);
-	extra = pa_strdupf("groups_from = ldap\n");
-	/* backends is given twice otherwise: [server] text goes first. */
-	{
-		char *line = pa_htpasswd_line("bob", "bob-pw", "staff", 4), *conf;
-
-		conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\n%s\n[negotiate]\nkeytab = %s\n%s",
-				  server, t->keytab, extra);
-		/* [ldap] came inside server: move [negotiate] after it works as
-		 * INI sections may come in any order. */
-		d = pa_daemon_start(t->f, conf, line);
-		free(conf);
-		free(line);
-	}
-	free(server);
-	free(extra);
+	d = ldap_groups_daemon(t, &s, "require_groups = admins\n", "");
 	if (d == NULL) {
 		pa_slapd_destroy(&s);
 		fail_msg("daemon");
@@ -495,23 +496,6 @@ test_groups_from_ldap(void **state)
 
 static int check_config(const char *conf_text, const char *dir, char *out, size_t len);
 
-/* A daemon on s with groups_from = ldap and the [negotiate] lines extra. */
-static struct pa_daemon *
-ldap_groups_daemon(struct nt *t, const struct pa_slapd *s, const char *extra)
-{
-	char *line = pa_htpasswd_line("bob", "bob-pw", "staff", 4);
-	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nbackends = ldap\n"
-				"[ldap]\nuri = %s\nbind_dn = " PA_LDAP_SVC_DN "\n"
-				"bind_password_file = %s\nbase_dn = " PA_LDAP_BASE "\n"
-				"[negotiate]\nkeytab = %s\ngroups_from = ldap\n%s",
-				s->uri, s->svc_secret, t->keytab, extra);
-	struct pa_daemon *d = pa_daemon_start(t->f, conf, line);
-
-	free(conf);
-	free(line);
-	return d;
-}
-
 /*
  * MIT principals are case-sensitive, the directory's uid is not: ALICE
  * (another principal) must not get alice's entry, her name and groups,
@@ -534,7 +518,7 @@ test_principal_case(void **state)
 	snprintf(cc, sizeof(cc), "%s/ALICE.cc", t->f->dir);
 	if (pa_kdc_kinit(&t->k, "ALICE", t->users, cc, NULL) != 0)
 		fail_msg("kinit ALICE");
-	if ((d = ldap_groups_daemon(t, &s, "")) == NULL)
+	if ((d = ldap_groups_daemon(t, &s, "", "")) == NULL)
 		fail_msg("daemon");
 	token(cc, SVC, 1, 0, tok, sizeof(tok));
 	neg_get(d, "/auth", tok, &r);
@@ -548,7 +532,7 @@ test_principal_case(void **state)
 	pa_resp_free(&r);
 	pa_daemon_stop(d);
 
-	if ((d = ldap_groups_daemon(t, &s, "name_case = ignore\n")) == NULL)
+	if ((d = ldap_groups_daemon(t, &s, "", "name_case = ignore\n")) == NULL)
 		fail_msg("daemon");
 	token(cc, SVC, 1, 0, tok, sizeof(tok));
 	neg_get(d, "/auth", tok, &r);
