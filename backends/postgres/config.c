@@ -113,6 +113,7 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 		goto oom;
 	g->env = env;
 	pa_reference_init(&g->reference);
+	pgb_name_statement(g);
 	g->timeout_ms = pa_conf_int(conf, pg_keys, "timeout_ms");
 	snprintf(g->timeout_text, sizeof(g->timeout_text), "%ld", g->timeout_ms);
 	/* libpq counts whole seconds and takes less than 2 as 2; the poll()

@@ -23,7 +23,9 @@
 #include "pgb.h"
 
 #include <errno.h>
+#include <openssl/sha.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 /* libpq's message up to its first newline (they end in one, and the
@@ -57,22 +59,43 @@ wait_fd(int fd, short events, const struct pa_deadline *dl)
 	}
 }
 
+/* What exec() sends: a query, a statement to prepare, or a prepared one. */
+enum how { SEND_QUERY, SEND_PREPARE, SEND_PREPARED };
+
+static int
+send_it(PGconn *c, enum how how, const char *stmt, const char *sql, int nparams,
+	const char *const *params)
+{
+	switch (how) {
+	case SEND_PREPARE:
+		return PQsendPrepare(c, stmt, sql, nparams, NULL);
+	case SEND_PREPARED:
+		return PQsendQueryPrepared(c, stmt, nparams, params, NULL, NULL, 0);
+	default:
+		return PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+}
+
 /*
- * Runs sql with its text parameters on c before dl.  Returns the result
- * (PQclear() it), or NULL with err set and *st: PA_CONN_REFUSED for an SQL
- * error on a good connection, PA_CONN_CLOSED_BY_SERVER when the server
- * closed it (the one case worth a retry on a fresh connection),
- * PA_CONN_TIMEOUT or PA_CONN_BROKEN when it must be dropped.
+ * Sends what how says on c and waits for its result before dl.  Returns
+ * the result (PQclear() it), or NULL with err set and *st: PA_CONN_REFUSED
+ * for an SQL error on a good connection (its SQLSTATE into state, when
+ * not NULL; "" otherwise), PA_CONN_CLOSED_BY_SERVER when the server closed
+ * it (the one case worth a retry on a fresh connection), PA_CONN_TIMEOUT
+ * or PA_CONN_BROKEN when it must be dropped.
  */
-PGresult *
-pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-	 const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
+static PGresult *
+exec(PGconn *c, enum how how, const char *stmt, const char *sql, int nparams,
+     const char *const *params, const struct pa_deadline *dl, struct pa_error *err,
+     enum pa_conn_status *st, char state[6])
 {
 	PGresult *res = NULL, *r;
 	int f, w;
 
 	*st = PA_CONN_BROKEN;
-	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+	if (state != NULL)
+		state[0] = '\0';
+	if (!send_it(c, how, stmt, sql, nparams, params)) {
 		pgb_set_error(err, "cannot send the query", PQerrorMessage(c));
 		goto lost;
 	}
@@ -111,6 +134,10 @@ done:
 		goto lost;
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (state != NULL && code != NULL && strlen(code) == 5)
+			memcpy(state, code, 6);
 		pgb_set_error(err, "query failed", PQresultErrorMessage(res));
 		PQclear(res);
 		*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_REFUSED;
@@ -127,6 +154,33 @@ lost:
 	PQclear(res);
 	*st = PQstatus(c) == CONNECTION_BAD ? PA_CONN_CLOSED_BY_SERVER : PA_CONN_BROKEN;
 	return NULL;
+}
+
+PGresult *
+pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+	 const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st)
+{
+	return exec(c, SEND_QUERY, NULL, sql, nparams, params, dl, err, st, NULL);
+}
+
+/* Gives prepared statements up for good, saying so once. */
+static void
+give_up_preparing(struct pg *g, const char *why)
+{
+	if (!atomic_exchange(&g->unprepared, true))
+		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: prepared statements do not hold "
+			   "on this server (%s: a transaction-mode pooler such as PgBouncer?); "
+			   "the lookup runs unprepared from now on", why);
+}
+
+void
+pgb_name_statement(struct pg *g)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)pgb_lookup_sql, strlen(pgb_lookup_sql), d);
+	snprintf(g->stmt, sizeof(g->stmt), "proxyauthd_lookup_%02x%02x%02x%02x%02x%02x", d[0],
+		 d[1], d[2], d[3], d[4], d[5]);
 }
 
 /*
@@ -151,6 +205,7 @@ pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
 	PGresult *res;
 	PGconn *c;
 	enum pa_conn_status st_q;
+	char state[6];
 
 	if (g->password[0] == '\0')
 		keys[7] = vals[7] = NULL;
@@ -185,6 +240,26 @@ pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
 	if (res == NULL)
 		goto fail;
 	PQclear(res);
+	/* The lookup is parsed and planned once per connection, not at every
+	 * call: that is most of what the server spends on it. */
+	if (atomic_load(&g->unprepared))
+		return c;
+	res = exec(c, SEND_PREPARE, g->stmt, pgb_lookup_sql, 1, NULL, dl, err, &st_q, state);
+	if (res != NULL) {
+		PQclear(res);
+		return c;
+	}
+	if (strcmp(state, "42P05") != 0) {
+		if (err != NULL) {
+			struct pa_error why = *err;
+
+			pa_error_set(err, "cannot prepare the lookup: %s", why.msg);
+		}
+		goto fail;
+	}
+	/* Already there: another client's, on a server connection a pooler
+	 * shares.  The connection itself is fine. */
+	give_up_preparing(g, "the statement was already prepared");
 	return c;
 fail:
 	PQfinish(c);
@@ -221,6 +296,58 @@ run_query(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *
 
 	q->res = pgb_exec(conn, q->sql, q->nparams, q->params, dl, err, &st);
 	return st;
+}
+
+struct lookup {
+	struct pg *g;
+	const char *user;
+	PGresult *res;
+};
+
+/*
+ * The lookup on conn: prepared unless given up.  A prepared statement that
+ * is gone (26000: a pooler ran it on another server connection) gives
+ * them up for good; one whose plan went stale (0A000: the view's column
+ * types changed) leaves this connection to be dropped, and a fresh one
+ * prepares again.  Either way this lookup runs unprepared on the same
+ * connection, within the same deadline, rather than fail.
+ */
+static enum pa_conn_status
+run_lookup(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
+{
+	struct lookup *l = arg;
+	const char *param[1] = { l->user };
+	enum pa_conn_status st, again;
+	char state[6];
+
+	if (atomic_load(&l->g->unprepared)) {
+		l->res = pgb_exec(conn, pgb_lookup_sql, 1, param, dl, err, &st);
+		return st;
+	}
+	l->res = exec(conn, SEND_PREPARED, l->g->stmt, NULL, 1, param, dl, err, &st, state);
+	if (l->res != NULL || st != PA_CONN_REFUSED ||
+	    (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
+		return st;
+	if (strcmp(state, "26000") == 0)
+		give_up_preparing(l->g, "the prepared lookup was gone");
+	else
+		pa_log_msg(l->g->env->log, PA_LOG_INFO, "postgres: the prepared lookup went stale "
+			   "(%s); preparing it again on a fresh connection",
+			   err != NULL ? err->msg : "0A000");
+	l->res = pgb_exec(conn, pgb_lookup_sql, 1, param, dl, err, &again);
+	if (again != PA_CONN_OK || strcmp(state, "26000") == 0)
+		return again;
+	return PA_CONN_BROKEN;	/* answered; the stale statement goes with it */
+}
+
+PGresult *
+pgb_pool_lookup(struct pg *g, const char *user, struct pa_error *err)
+{
+	struct pa_deadline dl = pa_deadline_in(g->timeout_ms, pa_now_us());
+	struct lookup l = { g, user, NULL };
+
+	(void)pa_connpool_run(g->pool, &dl, run_lookup, &l, err);
+	return l.res;
 }
 
 /* Runs sql on a pooled connection (lib/connpool.c), all within one

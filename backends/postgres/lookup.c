@@ -1,8 +1,8 @@
 /*
  * PostgreSQL backend (SPEC section 4).  A user is the row of the view
  * proxyauth.credentials (deploy/sql/schema.sql) whose username equals the
- * login, read with one parameterised query (PQsendQueryParams): the user
- * name is only ever a parameter, never SQL text.  The stored hash is
+ * login, read with one parameterised query, prepared on each connection
+ * (conn.c): the user name is only ever a parameter, never SQL text.  The stored hash is
  * verified here, through lib/hash.c (pgcrypto's $2a$ by libxcrypt), after
  * the connection went back to the pool.
  *
@@ -24,7 +24,7 @@
  * (milliseconds, NULL for none), which bounds a cached grant whatever this
  * host's clock says; bad_groups flags names that cannot go
  * into a comma list, so array_to_string() cannot blur two names into one. */
-static const char lookup_sql[] =
+const char pgb_lookup_sql[] =
 	"SELECT username, password_hash, disabled IS NOT FALSE, "
 	"COALESCE(expires_at <= pg_catalog.now(), false), "
 	"pg_catalog.array_to_string(groups, ','), "
@@ -53,7 +53,6 @@ pgb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who
 	   struct pa_error *err)
 {
 	struct pg *g = ctx;
-	const char *param[1] = { cred->user };
 	char name[PA_USER_MAX + 1], hash[600], groups[PA_GROUPS_MAX];
 	enum pa_result res = PA_UNAVAILABLE;
 	bool disabled, expired, bad_groups;
@@ -64,7 +63,7 @@ pgb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who
 	int rows;
 
 	name[0] = hash[0] = groups[0] = '\0';
-	if ((r = pgb_pool_exec(g, lookup_sql, 1, param, err)) == NULL)
+	if ((r = pgb_pool_lookup(g, cred->user, err)) == NULL)
 		goto done;
 	if (PQnfields(r) != 7) {
 		pa_error_set(err, "unexpected columns from proxyauth.credentials");

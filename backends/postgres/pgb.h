@@ -5,7 +5,7 @@
  * pa_postgres_ops (backend.h), defined in config.c.
  *
  *   conn.c      one connection and its queries under a deadline, the
- *               pool driver
+ *               prepared lookup, the pool driver
  *   listener.c  LISTEN proxyauth_changed, the cache invalidation
  *   lookup.c    verify and probe: the query, the policy on its row
  *   config.c    the [postgres] keys, open with its checks, close
@@ -20,6 +20,7 @@
 #include "watcher.h"
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 
 #define PG_CHANNEL "proxyauth_changed"
 
@@ -35,6 +36,12 @@ struct pg {
 	/* The last stored hash seen, for the dummy verification of unknown,
 	 * disabled and expired users: it costs what the users here cost. */
 	struct pa_hash_reference reference;
+	/* The lookup's prepared statement, named after a digest of its text
+	 * so that two versions of proxyauthd behind one pooler never run
+	 * each other's; unprepared once prepared statements proved not to
+	 * hold on this server (a transaction-mode pooler): for good. */
+	char stmt[40];
+	atomic_bool unprepared;
 };
 
 /* conn.c */
@@ -63,12 +70,23 @@ void pgb_close_conn(void *ctx, void *conn);
 PGresult *pgb_pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
 			struct pa_error *err);
 
+/* Runs the lookup (pgb_lookup_sql) for user on a pooled connection, all
+ * within one timeout_ms: prepared, unless that proved not to hold.  The
+ * result (PQclear() it), or NULL with err set. */
+PGresult *pgb_pool_lookup(struct pg *g, const char *user, struct pa_error *err);
+
+/* Names g's prepared statement after a digest of the lookup's text. */
+void pgb_name_statement(struct pg *g);
+
 /* listener.c */
 
 /* The listener, a source for lib/watcher.c. */
 extern const struct pa_watch_source pgb_listener;
 
 /* lookup.c */
+
+/* The one query of a lookup: $1 is the user name. */
+extern const char pgb_lookup_sql[];
 
 /* The backend's verify and probe (pa_backend_ops). */
 enum pa_result pgb_verify(void *ctx, const struct pa_credentials *cred,

@@ -829,6 +829,73 @@ test_concurrent(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/* ---- 5a. the prepared lookup ---------------------------------------------- */
+
+/* Occurrences of needle in the file at path (0 when unreadable). */
+static int
+count_in_file(const char *path, const char *needle)
+{
+	char *text = pa_read_file(path, NULL), *p;
+	int n = 0;
+
+	for (p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}
+
+/*
+ * The lookup is prepared once per connection and then only executed (the
+ * server's statement log says "execute proxyauthd_lookup_..."), and a
+ * change of the view's column types, which leaves that statement unusable
+ * ("cached plan must not change result type"), costs no answer: the
+ * lookup runs unprepared once and a fresh connection prepares it again.
+ */
+static void
+test_prepared_lookup(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	char err[4096];
+	int i, before;
+
+	add_cheap_user("prep_a", "prep-a-pw", "");
+	add_cheap_user("prep_b", "prep-b-pw", "ops");
+	sql("postgres", "ALTER ROLE " PA_PG_READER_USER " SET log_statement = 'all'");
+	before = count_in_file(pg.log, "execute proxyauthd_lookup_");
+	/* one connection, no cache: every request below is a lookup on it */
+	d = start_daemon(f, "cache_size = 0\n", "pool_size = 1\n");
+	for (i = 0; i < 3; i++) {
+		expect_allow(d, "prep_a", "prep-a-pw", "", "prepared, right password");
+		expect_deny(d, "prep_a", "wrong-pw", "prepared, wrong password");
+	}
+	expect_deny(d, "prep_nobody", "any-pw", "prepared, no such user");
+	assert_int_equal(count_in_file(pg.log, "execute proxyauthd_lookup_") - before, 7);
+	assert_int_equal(count_in_file(pg.log, "execute <unnamed>: SELECT username"), 0);
+
+	/* The view's column types change under the kept connection. */
+	sql("postgres", "BEGIN; DROP VIEW proxyauth.credentials; "
+	    "CREATE VIEW proxyauth.credentials AS SELECT u.username::varchar(200) AS username, "
+	    "u.password_hash::varchar(600) AS password_hash, u.disabled, u.expires_at, "
+	    "ARRAY(SELECT g.name FROM proxyauth.memberships m JOIN proxyauth.groups g ON "
+	    "g.id = m.group_id WHERE m.user_id = u.id ORDER BY g.name) AS groups "
+	    "FROM proxyauth.users u; "
+	    "GRANT SELECT ON proxyauth.credentials TO proxyauth_reader; COMMIT");
+	expect_allow(d, "prep_b", "prep-b-pw", "ops", "the plan went stale");
+	expect_deny(d, "prep_b", "wrong-pw", "prepared again, wrong password");
+	expect_allow(d, "prep_a", "prep-a-pw", "", "prepared again");
+	assert_true(pa_daemon_wait_log(d, "the prepared lookup went stale", 1, 2000));
+	assert_false(pa_daemon_wait_log(d, "the prepared lookup went stale", 2, 100));
+	assert_false(pa_daemon_wait_log(d, "prepared statements do not hold", 1, 100));
+	pa_daemon_stop(d);
+
+	/* The schema's own view back, for the tests after this one. */
+	sql("postgres", "DROP VIEW proxyauth.credentials");
+	if (pa_pg_apply_schema(&pg, err, sizeof(err)) != 0)
+		fail_msg("the schema did not apply again: %s", err);
+	sql("postgres", "ALTER ROLE " PA_PG_READER_USER " RESET log_statement");
+}
+
 /* ---- 6. configuration ---------------------------------------------------- */
 
 static int
@@ -935,6 +1002,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stale_through_outage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_warning, setup, teardown),
 	};
