@@ -236,8 +236,8 @@ echo "INSERT INTO proxyauth.users (username, password_hash) SELECT 'u' || i, :'h
   | psql_su -d proxyauth -v h="$cheap" -v n="$users"
 echo "INSERT INTO proxyauth.users (username, password_hash) SELECT 'w' || i, :'h' FROM generate_series(0, :n - 1) AS i" \
   | psql_su -d proxyauth -v h="$weak" -v n="$users"
-pg_src=$(grep -rl 'static const char lookup_sql\[\]' backends | head -1)
-sql=$(sed -n '/^static const char lookup_sql\[\] =/,/;$/p' "$pg_src" \
+pg_src=$(grep -rl '^const char pgb_lookup_sql\[\] =' backends | head -1)
+sql=$(sed -n '/^const char pgb_lookup_sql\[\] =/,/;$/p' "$pg_src" \
   | sed -e '1d' -e 's/^[[:space:]]*"//' -e 's/"[;]*$//' | tr -d '\n' | sed 's/\\"/"/g')
 rep="'u' || CAST(:i AS text)"
 # pgbench would take [:cntrl:] for a variable: the same pattern, spelled with chr(58).
