@@ -2,9 +2,9 @@
  * PostgreSQL backend (SPEC section 4).  A user is the row of the view
  * proxyauth.credentials (deploy/sql/schema.sql) whose username equals the
  * login, read with one parameterised query, prepared on each connection
- * (conn.c): the user name is only ever a parameter, never SQL text.  The stored hash is
- * verified here, through lib/hash.c (pgcrypto's $2a$ by libxcrypt), after
- * the connection went back to the pool.
+ * (conn.c): the user name is only ever a parameter, never SQL text.  The
+ * stored hash is verified here, through lib/hash.c (pgcrypto's $2a$ by
+ * libxcrypt), after the connection went back to the pool.
  *
  * Unknown, disabled and expired users, and more than one row, cost a
  * dummy verification of the last stored hash seen, as a real check costs.
