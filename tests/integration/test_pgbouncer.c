@@ -273,7 +273,8 @@ test_session_mode(void **state)
 	int n;
 
 	/* A session holds its server connection for its whole life: room for
-	 * proxyauthd's pool of 4 and its listener. */
+	 * proxyauthd's pool of 4 and its listener (with 2, lookups waiting
+	 * for a server connection ran out of timeout_ms: 503). */
 	if (pa_pgbouncer_start(&pgb, &pg, "session", 5) != 0)
 		fail_msg("pgbouncer did not start");
 	d = start_daemon(f);
