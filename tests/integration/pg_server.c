@@ -378,7 +378,7 @@ write_server_file(const char *path, const char *text)
  * client takes (its SCRAM, then its SCRAM to the server).  0 when it
  * answered, -1 otherwise; psql's standard error into err. */
 static int
-pgb_select1(const struct pa_pgbouncer *b, const struct pa_pg *s, char *err, size_t errlen)
+pgbouncer_select1(const struct pa_pgbouncer *b, const struct pa_pg *s, char *err, size_t errlen)
 {
 	char psql[260], conn[600], out[64];
 	const char *argv[] = { psql, "-X", "-q", "-A", "-t", "-d", conn, "-c", "SELECT 1", NULL };
@@ -464,7 +464,7 @@ pa_pgbouncer_start(struct pa_pgbouncer *b, const struct pa_pg *s, const char *po
 		return -1;
 	}
 	for (waited = 0; waited <= 10000; waited += 50) {
-		if (pgb_select1(b, s, err, sizeof(err)) == 0)
+		if (pgbouncer_select1(b, s, err, sizeof(err)) == 0)
 			return 0;
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
