@@ -22,6 +22,7 @@ test_pkgs+=(clang libclang-rt-14-dev valgrind)
 test_pkgs+=(nginx-light caddy squid python3 python3-yaml)
 # PostgreSQL 15 server (pgcrypto ships in it) and psql/pg_dump for the tests.
 test_pkgs+=(postgresql-15 postgresql-client-15)
+test_pkgs+=(pgbouncer)  # a transaction-mode pooler in front of it (tests/integration/test_pgbouncer.c)
 # LDAP: a private slapd and ldapadd for the tests
 test_pkgs+=(slapd ldap-utils)
 # Kerberos Negotiate: GSS-API to build against, and a private MIT KDC,

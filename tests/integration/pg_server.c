@@ -134,21 +134,18 @@ pa_pg_catalog_dump(const struct pa_pg *s)
 	return out;
 }
 
-/* Forks the server on s's cluster and waits until it answers. */
-static int
-pg_spawn(struct pa_pg *s)
+/* Forks argv (argv[0] a full path) as the server's user, with standard
+ * output and error appended to log and the SIGKILL-on-parent-death
+ * request.  The child's pid, or -1. */
+static pid_t
+spawn_as_server_user(const char *log, const char *const *argv)
 {
-	pid_t parent = getpid();
+	pid_t parent = getpid(), pid;
 	bool root = geteuid() == 0;
-	char out[64], err[512];
-	int waited, status;
 
-	if ((s->pid = fork()) < 0) {
-		s->pid = 0;
+	if ((pid = fork()) < 0)
 		return -1;
-	}
-	if (s->pid == 0) {
-		char bin[260], port[16];
+	if (pid == 0) {
 		sigset_t none;
 		int fd;
 
@@ -161,7 +158,7 @@ pg_spawn(struct pa_pg *s)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd < 0)
 			_exit(127);
 		dup2(fd, 1);
@@ -170,16 +167,31 @@ pg_spawn(struct pa_pg *s)
 		if (fd >= 0)
 			dup2(fd, 0);
 		closefrom(3);
-		snprintf(bin, sizeof(bin), "%s/postgres", s->bindir);
-		snprintf(port, sizeof(port), "%d", s->port);
-		/* argv[0] the full path: postgres finds its installation from
-		 * it, and /usr/lib/postgresql/15/bin is not on PATH. */
-		execl(bin, bin, "-D", s->data, "-p", port, "-k", s->dir,
-		      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-		      "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		      "-c", "shared_buffers=16MB", "-c", "max_connections=60",
-		      "-c", "log_min_messages=warning", (char *)NULL);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
+	}
+	return pid;
+}
+
+/* Forks the server on s's cluster and waits until it answers. */
+static int
+pg_spawn(struct pa_pg *s)
+{
+	char bin[260], port[16], out[64], err[512];
+	/* argv[0] the full path: postgres finds its installation from it,
+	 * and /usr/lib/postgresql/15/bin is not on PATH. */
+	const char *argv[] = { bin, "-D", s->data, "-p", port, "-k", s->dir,
+			       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+			       "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			       "-c", "shared_buffers=16MB", "-c", "max_connections=60",
+			       "-c", "log_min_messages=warning", NULL };
+	int waited, status;
+
+	snprintf(bin, sizeof(bin), "%s/postgres", s->bindir);
+	snprintf(port, sizeof(port), "%d", s->port);
+	if ((s->pid = spawn_as_server_user(s->log, argv)) < 0) {
+		s->pid = 0;
+		return -1;
 	}
 	for (waited = 0; waited <= 20000; waited += 50) {
 		if (pa_pg_psql(s, "postgres", "SELECT 1", out, sizeof(out), err, sizeof(err)) == 0 &&
@@ -219,18 +231,19 @@ run_as_server_user(const char *const *argv, char *err, size_t errlen)
 	return pa_run(full, NULL, 0, err, errlen);
 }
 
+/* A folder for a server run as nobody: from tmpl under /tmp as root. */
 static int
-make_dir(struct pa_pg *s)
+make_dir(char *dir, size_t len, const char *tmpl)
 {
 	if (geteuid() != 0)
-		return pa_tmpdir(s->dir, sizeof(s->dir));
-	snprintf(s->dir, sizeof(s->dir), "/tmp/pa-pg.XXXXXX");
-	if (mkdtemp(s->dir) == NULL) {
-		s->dir[0] = '\0';
+		return pa_tmpdir(dir, len);
+	snprintf(dir, len, "%s", tmpl);
+	if (mkdtemp(dir) == NULL) {
+		dir[0] = '\0';
 		return -1;
 	}
-	if (chown(s->dir, PG_NOBODY_UID, PG_NOGROUP_GID) != 0) {
-		fprintf(stderr, "pg_server: chown %s: %s\n", s->dir, strerror(errno));
+	if (chown(dir, PG_NOBODY_UID, PG_NOGROUP_GID) != 0) {
+		fprintf(stderr, "pg_server: chown %s: %s\n", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -257,7 +270,7 @@ pa_pg_start(struct pa_pg *s)
 	unsetenv("PGSERVICE");
 	unsetenv("PGDATABASE");
 	unsetenv("PGTZ");
-	if (make_dir(s) != 0) {
+	if (make_dir(s->dir, sizeof(s->dir), "/tmp/pa-pg.XXXXXX") != 0) {
 		fprintf(stderr, "pg_server: cannot make a folder\n");
 		return -1;
 	}
@@ -343,4 +356,139 @@ pa_pg_destroy(struct pa_pg *s)
 	if (s->dir[0] != '\0')
 		pa_rmtree(s->dir);
 	memset(s, 0, sizeof(*s));
+}
+
+/* ---- PgBouncer ------------------------------------------------------------ */
+
+/* Writes text to path (0600) and, as root, gives it to nobody, who runs
+ * pgbouncer. */
+static int
+write_server_file(const char *path, const char *text)
+{
+	if (pa_write_file(path, text) != 0)
+		return -1;
+	if (geteuid() == 0 && chown(path, PG_NOBODY_UID, PG_NOGROUP_GID) != 0) {
+		fprintf(stderr, "pg_server: chown %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Asks pgbouncer for SELECT 1 as the reader over TCP: the whole path a
+ * client takes (its SCRAM, then its SCRAM to the server).  0 when it
+ * answered, -1 otherwise; psql's standard error into err. */
+static int
+pgbouncer_select1(const struct pa_pgbouncer *b, const struct pa_pg *s, char *err, size_t errlen)
+{
+	char psql[260], conn[600], out[64];
+	const char *argv[] = { psql, "-X", "-q", "-A", "-t", "-d", conn, "-c", "SELECT 1", NULL };
+
+	snprintf(psql, sizeof(psql), "%s/psql", s->bindir);
+	snprintf(conn, sizeof(conn), "%s passfile=%s/pgpass connect_timeout=2", b->conninfo,
+		 b->dir);
+	if (pa_run(argv, out, sizeof(out), err, errlen) != 0)
+		return -1;
+	return strcmp(out, "1\n") == 0 ? 0 : -1;
+}
+
+int
+pa_pgbouncer_start(struct pa_pgbouncer *b, const struct pa_pg *s, const char *pool_mode,
+		   int server_pool_size)
+{
+	const char *bin = getenv("PA_PGBOUNCER_BIN");
+	char exe[260], ini[260], path[300], err[1024];
+	const char *argv[] = { exe, ini, NULL };
+	char *text;
+	int rc, waited, status;
+
+	memset(b, 0, sizeof(*b));
+	if (s->pid <= 0 || server_pool_size < 1 || pool_mode == NULL ||
+	    (strcmp(pool_mode, "session") != 0 && strcmp(pool_mode, "transaction") != 0 &&
+	     strcmp(pool_mode, "statement") != 0)) {
+		fprintf(stderr, "pg_server: pgbouncer needs a running server, a pool mode and a "
+			"pool size of at least 1\n");
+		return -1;
+	}
+	snprintf(exe, sizeof(exe), "%s", bin != NULL && bin[0] != '\0' ? bin
+					  : "/usr/sbin/pgbouncer");
+	if (make_dir(b->dir, sizeof(b->dir), "/tmp/pa-pgb.XXXXXX") != 0) {
+		fprintf(stderr, "pg_server: cannot make a folder for pgbouncer\n");
+		return -1;
+	}
+	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", b->dir);
+	snprintf(b->log, sizeof(b->log), "%s/pgbouncer.log", b->dir);
+	if ((b->port = pa_free_port()) <= 0)
+		return -1;
+	snprintf(b->conninfo, sizeof(b->conninfo),
+		 "host=127.0.0.1 port=%d dbname=" PA_PG_DB " user=" PA_PG_READER_USER, b->port);
+
+	/* The plain password in auth_file lets pgbouncer answer the client's
+	 * SCRAM and do its own SCRAM to the server.  No unix socket, no pid
+	 * file, the log on standard error: nothing outside the folder, so the
+	 * package's own service (port 6432, /var/run/postgresql) is never
+	 * touched. */
+	snprintf(path, sizeof(path), "%s/userlist.txt", b->dir);
+	if (write_server_file(path, "\"" PA_PG_READER_USER "\" \"" PA_PG_READER_PASSWORD "\"\n")
+	    != 0)
+		return -1;
+	text = pa_strdupf("[databases]\n"
+			  PA_PG_DB " = host=127.0.0.1 port=%d dbname=" PA_PG_DB "\n"
+			  "[pgbouncer]\n"
+			  "listen_addr = 127.0.0.1\n"
+			  "listen_port = %d\n"
+			  "unix_socket_dir =\n"
+			  "auth_type = scram-sha-256\n"
+			  "auth_file = %s\n"
+			  "pool_mode = %s\n"
+			  "default_pool_size = %d\n"
+			  "min_pool_size = 0\n"
+			  "reserve_pool_size = 0\n"
+			  "max_client_conn = 100\n"
+			  "log_stats = 0\n",
+			  s->port, b->port, path, pool_mode, server_pool_size);
+	rc = write_server_file(ini, text);
+	free(text);
+	if (rc != 0)
+		return -1;
+	/* For the readiness check's psql, which runs as this process. */
+	snprintf(path, sizeof(path), "%s/pgpass", b->dir);
+	text = pa_strdupf("127.0.0.1:%d:" PA_PG_DB ":" PA_PG_READER_USER ":"
+			  PA_PG_READER_PASSWORD "\n", b->port);
+	rc = pa_write_file(path, text);
+	free(text);
+	if (rc != 0)
+		return -1;
+
+	if ((b->pid = spawn_as_server_user(b->log, argv)) < 0) {
+		b->pid = 0;
+		return -1;
+	}
+	for (waited = 0; waited <= 10000; waited += 50) {
+		if (pgbouncer_select1(b, s, err, sizeof(err)) == 0)
+			return 0;
+		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			b->pid = 0;
+			break;
+		}
+		pg_sleep_ms(50);
+	}
+	{
+		char *log = pa_read_file(b->log, NULL);
+
+		fprintf(stderr, "pg_server: pgbouncer on port %d did not answer: %s\n"
+			"its log:\n%s\n", b->port, err, log != NULL ? log : "(none)");
+		free(log);
+	}
+	(void)pa_child_stop(&b->pid, SIGKILL, 5000, "pgbouncer");
+	return -1;
+}
+
+void
+pa_pgbouncer_destroy(struct pa_pgbouncer *b)
+{
+	/* SIGTERM: immediate shutdown, not waiting for clients to leave */
+	(void)pa_child_stop(&b->pid, SIGTERM, 5000, "pgbouncer");
+	if (b->dir[0] != '\0')
+		pa_rmtree(b->dir);
+	memset(b, 0, sizeof(*b));
 }

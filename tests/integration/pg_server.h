@@ -29,6 +29,16 @@
  * stops it and removes the folder; it is safe on a zeroed struct and more
  * than once, which a cmocka teardown after a failed assertion needs.
  *
+ * pa_pgbouncer_start() puts a private PgBouncer (Debian's 1.18) in front
+ * of a running server, on a free port of 127.0.0.1 with its own folder,
+ * configuration and log (no unix socket, no pid file): it serves database
+ * proxyauth and lets PA_PG_READER_USER in with PA_PG_READER_PASSWORD over
+ * SCRAM, logging in to the server with the same (its auth_file holds the
+ * plain password).  It runs as the server does (nobody as root, since
+ * pgbouncer refuses root; killed with the test) and is ready once a psql
+ * SELECT 1 through it answers.  $PA_PGBOUNCER_BIN overrides
+ * /usr/sbin/pgbouncer.  The system's pgbouncer service is never used.
+ *
  * Helper programs are run argv-style through pa_run() (redis_server.c),
  * so a test program compiles both: #include "redis_server.c" and
  * "pg_server.c".  None of this is thread-safe; call it from the test's
@@ -54,6 +64,15 @@ struct pa_pg {
 	char schema[300];	/* deploy/sql/schema.sql */
 	/* What proxyauthd puts into conninfo (no password: that goes into a
 	 * password_file). */
+	char conninfo[300];
+};
+
+struct pa_pgbouncer {
+	pid_t pid;		/* pgbouncer; 0 when not running */
+	int port;		/* TCP port on 127.0.0.1 */
+	char dir[200];		/* its folder; "" before the start */
+	char log[260];		/* DIR/pgbouncer.log */
+	/* Like pa_pg.conninfo, with pgbouncer's port. */
 	char conninfo[300];
 };
 
@@ -91,5 +110,20 @@ int pa_pg_apply_schema(const struct pa_pg *s, char *err, size_t errlen);
 /* pg_dump --schema-only of database proxyauth plus the proxyauth roles,
  * as text (caller frees), or NULL. */
 char *pa_pg_catalog_dump(const struct pa_pg *s);
+
+/*
+ * Starts pgbouncer into b (which it zeroes first) in front of the running
+ * server s, with pool_mode ("session", "transaction" or "statement") and
+ * default_pool_size = server_pool_size, and waits up to 10 s until a
+ * query through it answers.  Returns 0, or -1 after printing why (with
+ * pgbouncer's log); b may then hold a folder, which
+ * pa_pgbouncer_destroy() removes.
+ */
+int pa_pgbouncer_start(struct pa_pgbouncer *b, const struct pa_pg *s, const char *pool_mode,
+		       int server_pool_size);
+
+/* Stops pgbouncer (SIGTERM, immediate shutdown; SIGKILL after 5 s) and
+ * removes its folder.  Safe on a zeroed struct and more than once. */
+void pa_pgbouncer_destroy(struct pa_pgbouncer *b);
 
 #endif

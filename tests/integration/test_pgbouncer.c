@@ -1,0 +1,312 @@
+/*
+ * The PostgreSQL backend behind PgBouncer (Debian's 1.18), the pooler many
+ * sites put in front of PostgreSQL: proxyauthd reads the test server
+ * (pg_server.h) through a private pgbouncer, with the answer cache and
+ * the lockout off, so every request is a lookup.
+ *
+ * In transaction mode a session's prepared statement lives on one server
+ * connection and the next transaction may run on another, so the backend
+ * must notice ("prepared statement ... does not exist", 26000, or 42P05
+ * when preparing) and fall back for good to unprepared queries, logging
+ * "prepared statements do not hold on this server" once.  Whatever it
+ * does, no lookup may become a 503 or a wrong answer.  Session mode keeps
+ * a client on one server connection: the same requests, and no fallback.
+ *
+ * Each mode asks 60 questions of 10 users made with the schema's
+ * add_user, from 4 client threads at once, right and wrong passwords in
+ * turn: every right one must be 204 with the user in X-Auth-User, every
+ * wrong one 407.  test_fallback_logged then asks that the transaction
+ * mode run logged the fallback exactly once (the other tests allow at
+ * most once, which also holds for a backend that never prepares).
+ *
+ * One PostgreSQL server and its users serve the whole program (group
+ * setup); each test has its own pgbouncer and daemon.
+ */
+#include "harness.h"
+#include "pg_server.h"
+#include "redis_server.h"
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* pa_harness is built from harness.c alone (tests/CMakeLists.txt), so the
+ * server helpers are compiled into this program here. */
+#include "redis_server.c"
+#include "pg_server.c"
+
+#define FALLBACK_LINE "prepared statements do not hold on this server"
+#define NUSERS 10
+#define NREQ 60
+#define NTHREADS 4
+
+static struct pa_pg pg;
+static struct pa_pgbouncer pgb;
+/* How often the transaction mode run logged the fallback; -1 until it
+ * finished. */
+static int txn_fallback_lines = -1;
+
+static char user_name[NUSERS][32], user_pw[NUSERS][32];
+
+/* Runs a statement as role; fails the test unless it succeeds (as
+ * test_postgres.c's sql(), which is static there). */
+static const char *
+sql(const char *role, const char *text)
+{
+	static char out[4096], err[4096];
+	int rc = pa_pg_psql(&pg, role, text, out, sizeof(out), err, sizeof(err));
+
+	if (rc != 0)
+		fail_msg("as %s: %s\nexit %d: %s", role, text, rc, err);
+	return out;
+}
+
+static int
+group_setup(void **state)
+{
+	char text[256], err[1024];
+	int i;
+
+	(void)state;
+	pa_scrub_environment();
+	if (pa_pg_start(&pg) != 0) {
+		pa_pg_destroy(&pg);
+		return -1;
+	}
+	/* The way an operator makes users: the admin functions (bcrypt cost
+	 * 12), as a member of proxyauth_admin. */
+	for (i = 0; i < NUSERS; i++) {
+		snprintf(user_name[i], sizeof(user_name[i]), "pgb%02d", i);
+		snprintf(user_pw[i], sizeof(user_pw[i]), "pw-%02d-%d", i, i * 7919);
+		snprintf(text, sizeof(text), "SELECT proxyauth.add_user('%s', '%s')", user_name[i],
+			 user_pw[i]);
+		if (pa_pg_psql(&pg, "alice_admin", text, NULL, 0, err, sizeof(err)) != 0) {
+			fprintf(stderr, "add_user %s failed: %s\n", user_name[i], err);
+			pa_pg_destroy(&pg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	pa_pgbouncer_destroy(&pgb);
+	pa_pg_destroy(&pg);
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return pa_fixture_setup(state);
+}
+
+/* The daemons go first, then their pgbouncer. */
+static int
+teardown(void **state)
+{
+	int rc = pa_fixture_teardown(state);
+
+	pa_pgbouncer_destroy(&pgb);
+	return rc;
+}
+
+/* A daemon with `backends = postgres` reading through pgbouncer as
+ * pa_reader_login with a 0600 password_file, cache and lockout off. */
+static struct pa_daemon *
+start_daemon(struct pa_fixture *f)
+{
+	char *pw = pa_strdupf("%s/pg.pw", f->dir);
+	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
+				"cache_size = 0\nbackends = postgres\n"
+				"[postgres]\nconninfo = %s\npassword_file = %s\n"
+				"pool_size = 4\ntimeout_ms = 5000\n",
+				pgb.conninfo, pw);
+	struct pa_daemon *d;
+
+	assert_int_equal(pa_write_file(pw, PA_PG_READER_PASSWORD "\n"), 0);
+	d = pa_daemon_start(f, conf, NULL);
+	free(conf);
+	free(pw);
+	if (d == NULL)
+		fail_msg("proxyauthd did not start (its log is above)");
+	return d;
+}
+
+/* ---- the requests --------------------------------------------------------- */
+
+struct answer {
+	long status;
+	int user_count;
+	char got_user[1024];
+};
+
+struct worker {
+	const struct pa_daemon *d;
+	pthread_barrier_t *go;
+	int first;
+	struct answer *answers;
+};
+
+/* Request i asks user i % NUSERS; the right password when i plus its
+ * round is even, so each user gets both in turn. */
+static int
+right_password(int i)
+{
+	return (i + i / NUSERS) % 2 == 0;
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	pthread_barrier_wait(w->go);
+	for (i = w->first; i < NREQ; i += NTHREADS) {
+		struct answer *a = &w->answers[i];
+		struct pa_resp r;
+
+		a->status = pa_get_basic(w->d, "/auth", user_name[i % NUSERS],
+					 right_password(i) ? user_pw[i % NUSERS] : "wrong-pw",
+					 &r) == 0 ? r.status : 0;
+		a->user_count = r.hdr[H_X_AUTH_USER].count;
+		snprintf(a->got_user, sizeof(a->got_user), "%s", r.hdr[H_X_AUTH_USER].value);
+		pa_resp_free(&r);
+	}
+	return NULL;
+}
+
+/* Sends the NREQ requests from NTHREADS threads and fails the test unless
+ * every right password got 204 with its user and every wrong one 407. */
+static void
+ask_all(const struct pa_daemon *d, const char *mode)
+{
+	static struct answer answers[NREQ];
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	pthread_barrier_t go;
+	int i, unavailable = 0, bad = 0;
+	char first_bad[1400] = "";
+
+	memset(answers, 0, sizeof(answers));
+	assert_int_equal(pthread_barrier_init(&go, NULL, NTHREADS), 0);
+	for (i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ .d = d, .go = &go, .first = i, .answers = answers };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < NREQ; i++) {
+		const struct answer *a = &answers[i];
+		const char *user = user_name[i % NUSERS];
+		int ok = right_password(i)
+			 ? a->status == 204 && a->user_count == 1 && strcmp(a->got_user, user) == 0
+			 : a->status == 407 && a->user_count == 0;
+
+		if (a->status == 503)
+			unavailable++;
+		if (!ok && bad++ == 0)
+			snprintf(first_bad, sizeof(first_bad),
+				 "request %d (%s, %s password): status %ld, X-Auth-User '%s' (x%d)",
+				 i, user, right_password(i) ? "right" : "wrong", a->status,
+				 a->got_user, a->user_count);
+	}
+	if (bad != 0)
+		fail_msg("%s mode: %d of %d answers wrong, %d of them 503; the first: %s", mode,
+			 bad, NREQ, unavailable, first_bad);
+}
+
+/* The number of fallback lines in the log of the stopped daemon d. */
+static int
+fallback_lines(struct pa_daemon *d)
+{
+	char *log;
+	int n;
+
+	assert_int_equal(pa_daemon_stop(d), 0);
+	log = pa_daemon_log(d);
+	n = pa_count(log, FALLBACK_LINE);
+	free(log);
+	return n;
+}
+
+/* ---- the cases ------------------------------------------------------------ */
+
+static void
+test_transaction_mode(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	long conns;
+	int n;
+
+	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 2) != 0)
+		fail_msg("pgbouncer did not start");
+	d = start_daemon(f);
+	ask_all(d, "transaction");
+	/* The lookups went through pgbouncer: the server saw no more reader
+	 * sessions than its pool, not proxyauthd's 4 plus the listener. */
+	conns = strtol(sql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE usename = '"
+			   PA_PG_READER_USER "'"), NULL, 10);
+	if (conns > 2)
+		fail_msg("%ld reader sessions on the server behind a pool of 2", conns);
+	n = fallback_lines(d);
+	if (n > 1)
+		fail_msg("the fallback was logged %d times, want at most once", n);
+	txn_fallback_lines = n;
+}
+
+static void
+test_session_mode(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	int n;
+
+	/* A session holds its server connection for its whole life: room for
+	 * proxyauthd's pool of 4 and its listener (with 2, lookups waiting
+	 * for a server connection ran out of timeout_ms: 503). */
+	if (pa_pgbouncer_start(&pgb, &pg, "session", 5) != 0)
+		fail_msg("pgbouncer did not start");
+	d = start_daemon(f);
+	ask_all(d, "session");
+	n = fallback_lines(d);
+	if (n != 0)
+		fail_msg("the fallback was logged %d times in session mode, where prepared "
+			 "statements hold", n);
+}
+
+/* Goes green with the prepared-statement backend: before it, nothing is
+ * ever prepared and nothing falls back. */
+static void
+test_fallback_logged(void **state)
+{
+	(void)state;
+	if (txn_fallback_lines < 0)
+		fail_msg("test_transaction_mode did not finish");
+	if (txn_fallback_lines != 1)
+		fail_msg("\"" FALLBACK_LINE "\" logged %d times in transaction mode, want once",
+			 txn_fallback_lines);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_transaction_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_mode, setup, teardown),
+		cmocka_unit_test(test_fallback_logged),
+	};
+
+	pa_harness_init();
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
