@@ -170,7 +170,9 @@ give_up_preparing(struct pg *g, const char *why)
 	if (!atomic_exchange(&g->unprepared, true))
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: prepared statements do not hold "
 			   "on this server (%s: a transaction-mode pooler such as PgBouncer?); "
-			   "the lookup runs unprepared from now on", why);
+			   "the lookup runs unprepared from now on, and change notices "
+			   "(LISTEN) do not pass such a pooler either: a change counts "
+			   "only when cache_ttl ends", why);
 }
 
 void
