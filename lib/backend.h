@@ -55,6 +55,12 @@ struct pa_backend_env {
 	 * its grants for stale_grace (notices go unheard from now on).  May
 	 * be NULL; safe from any thread; takes invalidate_arg. */
 	void (*expire)(void *arg, const char *backend);
+	/* Says that backend's change notices go unheard from now on (deaf:
+	 * its watcher is not subscribed, at start until it first is and
+	 * after a loss) or are heard again: while deaf, its answers are
+	 * cached already expired, so each request asks it again.  May be
+	 * NULL; safe from any thread; takes invalidate_arg. */
+	void (*deaf)(void *arg, const char *backend, bool deaf);
 	void *invalidate_arg;
 };
 

@@ -6,7 +6,9 @@
  */
 #include "cache.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,6 +29,10 @@ struct pa_cache {
 	 * it under its shard's lock, so a store either lands before the scan
 	 * reaches its shard (and is dropped by it) or sees the new value. */
 	atomic_uint_fast64_t generation;
+	/* The backends whose notices go unheard (pa_cache_set_deaf). */
+	pthread_mutex_t deaf_lock;
+	atomic_int ndeaf;
+	char deaf[8][32];
 };
 
 static void
@@ -46,6 +52,7 @@ pa_cache_new(size_t capacity, const unsigned char *hmac_key)
 		free(c);
 		return NULL;
 	}
+	pthread_mutex_init(&c->deaf_lock, NULL);
 	return c;
 }
 
@@ -55,7 +62,51 @@ pa_cache_free(struct pa_cache *c)
 	if (c == NULL)
 		return;
 	pa_lru_free(c->map);
+	pthread_mutex_destroy(&c->deaf_lock);
 	free(c);
+}
+
+void
+pa_cache_set_deaf(struct pa_cache *c, const char *backend, bool deaf)
+{
+	int i, slot = -1, n = 0;
+
+	pthread_mutex_lock(&c->deaf_lock);
+	for (i = 0; i < 8; i++) {
+		if (c->deaf[i][0] != '\0' && strcmp(c->deaf[i], backend) == 0)
+			slot = i;
+		else if (slot < 0 && c->deaf[i][0] == '\0' && deaf)
+			slot = i;
+	}
+	if (slot >= 0) {
+		if (deaf)
+			snprintf(c->deaf[slot], sizeof(c->deaf[slot]), "%s", backend);
+		else
+			c->deaf[slot][0] = '\0';
+	}
+	for (i = 0; i < 8; i++)
+		n += c->deaf[i][0] != '\0';
+	atomic_store(&c->ndeaf, n);
+	pthread_mutex_unlock(&c->deaf_lock);
+	if (deaf)
+		atomic_fetch_add(&c->generation, 1);
+}
+
+bool
+pa_cache_deaf(struct pa_cache *c, const char *backend)
+{
+	bool deaf = false;
+	int i;
+
+	if (atomic_load(&c->ndeaf) == 0)
+		return false;
+	if (backend == NULL)
+		return true;
+	pthread_mutex_lock(&c->deaf_lock);
+	for (i = 0; i < 8 && !deaf; i++)
+		deaf = c->deaf[i][0] != '\0' && strcmp(c->deaf[i], backend) == 0;
+	pthread_mutex_unlock(&c->deaf_lock);
+	return deaf;
 }
 
 void

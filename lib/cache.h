@@ -80,6 +80,16 @@ size_t pa_cache_invalidate_backend(struct pa_cache *c, const char *backend);
  * never does).  Returns the number of answers it cut. */
 size_t pa_cache_expire_backend(struct pa_cache *c, const char *backend, uint64_t now_ms);
 
+/* Marks backend deaf (its change notices go unheard: its watcher is not
+ * subscribed) or hearing again.  Going deaf moves the generation on, so
+ * an answer asked for before then is not stored (it may miss a change
+ * made while deaf).  Thread-safe; at most 8 backends. */
+void pa_cache_set_deaf(struct pa_cache *c, const char *backend, bool deaf);
+
+/* Whether an answer of backend may only be stored already expired: the
+ * backend is deaf or, for NULL ("not found anywhere"), any backend is. */
+bool pa_cache_deaf(struct pa_cache *c, const char *backend);
+
 size_t pa_cache_entries(struct pa_cache *c);
 
 #endif

@@ -51,6 +51,16 @@ expire(void *arg, const char *backend)
 		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
 }
 
+/* The backends' hook for a watcher down or up again. */
+static void
+deaf(void *arg, const char *backend, bool on)
+{
+	struct pa_pipeline *p = arg;
+
+	if (p->cache != NULL)
+		pa_cache_set_deaf(p->cache, backend, on);
+}
+
 /* What a verification takes, for holding locked answers: an exponential
  * average (weight 1/8) of the chain's answered lookups, the whole chain
  * as the client waited for it.  Racing updates may lose a sample; that is
@@ -114,6 +124,7 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	p->env.invalidate = invalidate;
 	p->env.invalidate_arg = p;
 	p->env.expire = expire;
+	p->env.deaf = deaf;
 	p->ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "cache_ttl") * 1000;
 	p->negative_ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "negative_ttl") * 1000;
 	p->stale_grace_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "stale_grace") * 1000;
@@ -420,6 +431,7 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 	struct pa_flight *flight = NULL;
 	struct pa_cache_view v;
 	uint64_t ttl;
+	bool deafened;
 
 	uint64_t generation = p->cache != NULL ? pa_cache_generation(p->cache) : 0;
 
@@ -444,12 +456,18 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 							    pa_now_us() / 1000);
 		}
 		ttl = v.result == PA_GRANTED ? p->ttl_ms : p->negative_ttl_ms;
+		/* While the backend's notices go unheard, nothing would drop
+		 * this answer when it changes: born expired, it only answers
+		 * stale, in an outage. */
+		deafened = pa_cache_deaf(p->cache, v.backend);
+		if (deafened)
+			ttl = 0;
 		/* With negative_ttl 0 a denial is still stored when stale
 		 * answers are on (born expired, it answers nothing): it must
 		 * replace an older grant for these credentials, which
 		 * stale_grace would otherwise bring back in an outage although
 		 * the backend has just refused it. */
-		if (ttl > 0 || (v.result == PA_DENIED && p->stale_grace_ms > 0))
+		if (ttl > 0 || ((v.result == PA_DENIED || deafened) && p->stale_grace_ms > 0))
 			pa_cache_store(p->cache, d->key, d->cred.user, &v, pa_now_us() / 1000 + ttl,
 				       generation);
 	}

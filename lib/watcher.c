@@ -109,6 +109,8 @@ run(void *arg)
 		/* Notices sent while we were away are lost: forget everything
 		 * the source told us before. */
 		w->cfg.invalidate(w->cfg.invalidate_arg, src->name, NULL);
+		if (w->cfg.deaf != NULL)
+			w->cfg.deaf(w->cfg.invalidate_arg, src->name, false);
 		pa_log_msg(w->cfg.log, PA_LOG_INFO, "%s: %s%s", src->name, w->cfg.up,
 			   down ? " again" : "");
 		down = false;
@@ -117,6 +119,8 @@ run(void *arg)
 			pa_log_msg(w->cfg.log, PA_LOG_WARN, "%s: %s lost: %s; reconnecting",
 				   src->name, w->cfg.conn_name, err.msg);
 			down = true;
+			if (w->cfg.deaf != NULL)
+				w->cfg.deaf(w->cfg.invalidate_arg, src->name, true);
 			/* From now on notices go unheard: what the source told
 			 * us is asked again at once, not only once it is back (it
 			 * may not be for a while); while the server is down too,
@@ -146,6 +150,9 @@ pa_watcher_start(const struct pa_watcher_config *cfg, struct pa_error *err)
 	if (w->cfg.backoff_max_ms <= 0)
 		w->cfg.backoff_max_ms = BACKOFF_MAX_MS;
 	w->pipe[0] = w->pipe[1] = -1;
+	/* Not subscribed yet. */
+	if (w->cfg.deaf != NULL)
+		w->cfg.deaf(w->cfg.invalidate_arg, cfg->src->name, true);
 	pthread_mutex_init(&w->lock, NULL);
 	if (pa_cond_init_monotonic(&w->wake) != 0) {
 		pthread_mutex_destroy(&w->lock);

@@ -9,15 +9,19 @@
  * is expired (expire(): asked again first, but a grant may still answer
  * stale while the server is down; without that hook, invalidate(NULL)
  * drops them), and each time it has (re)subscribed they are dropped
- * (invalidate(NULL)): notices were missed in between, and answers cached
- * while it was down were not watched.  Failed attempts back off from 250 ms, doubling up to 2 s; a
- * success starts again at 250 ms.  It logs "down" once when it goes down
+ * (invalidate(NULL)): notices were missed in between.  While it is not
+ * subscribed (from the start until it first is, and from a loss on) the
+ * source is deaf (deaf()): what it answers meanwhile is cached already
+ * expired, since no notice would drop it.  Failed attempts back off from
+ * 250 ms, doubling up to 2 s; a success starts again at 250 ms.  It logs "down" once when it goes down
  * and "up" once when it comes back.  pa_watcher_stop() returns at once
  * (it never waits out a back-off or a poll), except for an open already
  * under way, which its own timeout bounds.
  */
 #ifndef PA_WATCHER_H
 #define PA_WATCHER_H
+
+#include <stdbool.h>
 
 #include "deadline.h"
 #include "error.h"
@@ -52,6 +56,10 @@ struct pa_watcher_config {
 	/* Ends the TTL of the answers of backend src->name, keeping them
 	 * for stale use (on loss).  May be NULL: invalidate(NULL) instead. */
 	void (*expire)(void *arg, const char *backend);
+	/* deaf(true) from the start until the first subscription and from a
+	 * loss on; deaf(false) once (re)subscribed, after invalidate(NULL).
+	 * May be NULL. */
+	void (*deaf)(void *arg, const char *backend, bool deaf);
 	void *invalidate_arg;
 };
 

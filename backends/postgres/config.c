@@ -139,7 +139,7 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 			.src = &pgb_listener, .ctx = g, .up = "listening on " PG_CHANNEL,
 			.down = "cannot listen on " PG_CHANNEL, .conn_name = "listening connection",
 			.open_timeout_ms = g->timeout_ms, .log = env->log,
-			.invalidate = env->invalidate, .expire = env->expire,
+			.invalidate = env->invalidate, .expire = env->expire, .deaf = env->deaf,
 			.invalidate_arg = env->invalidate_arg,
 		};
 

@@ -74,7 +74,8 @@ redis_open(const struct pa_section *conf, const struct pa_backend_env *env, void
 			.src = &redisb_subscriber, .ctx = r, .up = r->sub_up, .down = r->sub_down,
 			.conn_name = "subscriber connection", .open_timeout_ms = r->opts.timeout_ms,
 			.log = env->log, .invalidate = env->invalidate,
-			.expire = env->expire, .invalidate_arg = env->invalidate_arg,
+			.expire = env->expire, .deaf = env->deaf,
+			.invalidate_arg = env->invalidate_arg,
 		};
 
 		if ((r->watcher = pa_watcher_start(&wc, err)) == NULL) {

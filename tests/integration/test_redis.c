@@ -1214,8 +1214,10 @@ test_one_timeout_per_lookup(void **state)
  * (SUBSCRIBE is taken away from the user): every cached Redis answer goes
  * at once, not only once it has subscribed again, which may be never.  A
  * hash changed unannounced shows it: the old password must stop working.
- * The subscriber says it is down once (not once per attempt) while it
- * backs off, and that it is back once SUBSCRIBE works again. */
+ * Nor is what it answers while it cannot subscribe cached: a second
+ * change counts at once too.  The subscriber says it is down once (not
+ * once per attempt) while it backs off, and that it is back once
+ * SUBSCRIBE works again; then answers are cached again. */
 static void
 test_drop_on_subscription_loss(void **state)
 {
@@ -1248,6 +1250,18 @@ test_drop_on_subscription_loss(void **state)
 	print_message("the lost subscription dropped the cache after %ld ms\n", took);
 	expect_allow(d, "alice", "pw-2", "dev", "pw-2, read from Redis");
 
+	/* While it cannot subscribe, nothing Redis answers is cached (no
+	 * notice could drop it): another unannounced change counts at the
+	 * next request, not when cache_ttl (60 s) ends. */
+	hash = htpasswd_hash("pw-3");
+	assert_int_equal(pa_redis_cli(&t->rs, out, sizeof(out), "HSET", "proxyauth:user:alice",
+				      "hash", hash, NULL), 0);
+	free(hash);
+	expect_deny(d, "alice", "pw-2", "pw-2 after a change made while unsubscribed");
+	expect_allow(d, "alice", "pw-3", "dev", "pw-3, read from Redis");
+	expect_allow(d, "alice", "pw-3", "dev", "pw-3, read from Redis again");
+	pa_expect_last_decision(d, "cache", "miss");
+
 	/* Down for 1.5 s: several attempts (back-off 250, 500, 1000 ms), and
 	 * one line saying so, the loss, not one per attempt. */
 	pa_sleep_ms(1500);
@@ -1262,6 +1276,10 @@ test_drop_on_subscription_loss(void **state)
 	if (!wait_numsub(&t->rs, "proxyauth:invalidate", 1, 3000))
 		fail_msg("proxyauthd did not subscribe again within 3 s (back-off at most 2 s)");
 	assert_true(pa_daemon_wait_log(d, "subscribed to proxyauth:invalidate again", 1, 2000));
+	/* Subscribed again: answers are cached again. */
+	expect_allow(d, "alice", "pw-3", "dev", "pw-3, subscribed again");
+	expect_allow(d, "alice", "pw-3", "dev", "pw-3, subscribed again, cached");
+	pa_expect_last_decision(d, "cache", "hit");
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 

@@ -325,6 +325,46 @@ test_answer_from_before_an_invalidation_is_not_stored(void **state)
 	pa_cache_free(c);
 }
 
+/* A backend gone deaf (its watcher lost): an answer asked for before is
+ * not stored (it could miss a change made while deaf), and the state is
+ * per backend, with "not found anywhere" (NULL) deaf while any is. */
+static void
+test_deaf_backend(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	struct pa_identity who = { "alice", "g", 0 };
+	struct pa_cache_view v = { .result = PA_GRANTED, .who = &who, .backend = "redis" };
+	unsigned char k[32];
+	uint64_t gen;
+
+	(void)state;
+	assert_false(pa_cache_deaf(c, "redis"));
+	assert_false(pa_cache_deaf(c, NULL));
+	gen = pa_cache_generation(c);
+	pa_cache_set_deaf(c, "redis", true);
+	key_for(c, "alice", "pw", k);
+	pa_cache_store(c, k, "alice", &v, 100000, gen);
+	assert_int_equal(pa_cache_entries(c), 0);
+	assert_true(pa_cache_deaf(c, "redis"));
+	assert_false(pa_cache_deaf(c, "postgres"));
+	assert_true(pa_cache_deaf(c, NULL));
+	pa_cache_set_deaf(c, "postgres", true);
+	pa_cache_set_deaf(c, "redis", true);	/* twice: one entry */
+	pa_cache_set_deaf(c, "redis", false);
+	assert_false(pa_cache_deaf(c, "redis"));
+	assert_true(pa_cache_deaf(c, "postgres"));
+	assert_true(pa_cache_deaf(c, NULL));
+	pa_cache_set_deaf(c, "postgres", false);
+	assert_false(pa_cache_deaf(c, "postgres"));
+	assert_false(pa_cache_deaf(c, NULL));
+	/* Hearing again moves nothing: a lookup under way stores. */
+	gen = pa_cache_generation(c);
+	pa_cache_set_deaf(c, "redis", false);
+	pa_cache_store(c, k, "alice", &v, 100000, gen);
+	assert_int_equal(pa_cache_entries(c), 1);
+	pa_cache_free(c);
+}
+
 static void
 test_unavailable_is_never_stored(void **state)
 {
@@ -369,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_invalidate_user_and_backend),
 		cmocka_unit_test(test_expire_backend),
 		cmocka_unit_test(test_answer_from_before_an_invalidation_is_not_stored),
+		cmocka_unit_test(test_deaf_backend),
 		cmocka_unit_test(test_unavailable_is_never_stored),
 		cmocka_unit_test(test_replacing_an_entry),
 	};

@@ -1189,6 +1189,52 @@ test_opened_invalidate_hook(void **state)
 	assert_int_equal(calls(f), 5);
 }
 
+/* While a backend's notices go unheard (its watcher not subscribed), its
+ * answers and "not found" ones are stored already expired: every request
+ * asks it again, and a grant only answers stale in an outage.  Heard
+ * again, caching is back. */
+static void
+test_opened_deaf_hook(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	assert_non_null(f->p.env.deaf);
+	f->p.env.deaf(f->p.env.invalidate_arg, "fake", true);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	expect_cache(&d, "miss");
+	f->fk.answer = PA_NOT_FOUND;
+	assert_false(decide(f, &d, "nobody", RIGHT_PW));
+	assert_false(decide(f, &d, "nobody", RIGHT_PW));
+	assert_int_equal(calls(f), 4);
+
+	/* The grant stored meanwhile answers stale (stale_grace 3 s) while
+	 * the backend cannot answer. */
+	f->fk.answer = PA_UNAVAILABLE;
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	expect_cache(&d, "stale");
+
+	/* Another deaf backend does not stop "fake" from caching, but it
+	 * does a "not found anywhere" answer. */
+	f->fk.answer = PA_GRANTED;
+	f->p.env.deaf(f->p.env.invalidate_arg, "fake", false);
+	f->p.env.deaf(f->p.env.invalidate_arg, "other", true);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	assert_true(decide(f, &d, "alice", RIGHT_PW));
+	expect_cache(&d, "hit");
+	f->fk.answer = PA_NOT_FOUND;
+	assert_false(decide(f, &d, "nobody", RIGHT_PW));
+	assert_false(decide(f, &d, "nobody", RIGHT_PW));
+	assert_int_equal(calls(f), 8);
+	f->p.env.deaf(f->p.env.invalidate_arg, "other", false);
+	assert_false(decide(f, &d, "nobody", RIGHT_PW));
+	assert_true(decide(f, &d, "nobody", RIGHT_PW));
+	assert_int_equal(calls(f), 9);
+}
+
 static void
 test_opened_metrics_and_lockout(void **state)
 {
@@ -1271,6 +1317,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_metrics_render, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_opened_invalidate_hook, setup_opened,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_opened_deaf_hook, setup_opened, teardown),
 		cmocka_unit_test_setup_teardown(test_opened_metrics_and_lockout, setup_opened,
 						teardown),
 	};

@@ -35,6 +35,9 @@ struct fsrc {
 	atomic_int dropped_all;		/* invalidate(NULL) */
 	atomic_int expired;		/* expire() */
 	bool with_expire;		/* start() passes the expire hook */
+	atomic_int deaf;		/* as the last deaf() said (-1: never called) */
+	atomic_int drops_when_heard;	/* dropped_all when deaf(false) came */
+	atomic_int deaf_when_expired;	/* deaf when expire() came */
 	atomic_int gate;		/* opens wait while set */
 };
 
@@ -115,7 +118,19 @@ expire(void *arg, const char *backend)
 	struct fsrc *s = arg;
 
 	assert_string_equal(backend, "fake");
+	atomic_store(&s->deaf_when_expired, atomic_load(&s->deaf));
 	atomic_fetch_add(&s->expired, 1);
+}
+
+static void
+deaf(void *arg, const char *backend, bool on)
+{
+	struct fsrc *s = arg;
+
+	assert_string_equal(backend, "fake");
+	if (!on)
+		atomic_store(&s->drops_when_heard, atomic_load(&s->dropped_all));
+	atomic_store(&s->deaf, on ? 1 : 0);
 }
 
 static struct pa_log logger;
@@ -154,7 +169,7 @@ start(struct fsrc *s, long min_ms, long max_ms)
 		.conn_name = "watching connection", .open_timeout_ms = 1000,
 		.backoff_min_ms = min_ms, .backoff_max_ms = max_ms, .log = &logger,
 		.invalidate = invalidate, .invalidate_arg = s,
-		.expire = s->with_expire ? expire : NULL,
+		.expire = s->with_expire ? expire : NULL, .deaf = deaf,
 	};
 	struct pa_error err = { { 0 } };
 	cur = pa_watcher_start(&cfg, &err);
@@ -277,6 +292,45 @@ test_expires_on_loss_drops_on_resubscribe(void **state)
 	cur = NULL;
 }
 
+/* Deaf from the start until subscribed, and from a loss (before the
+ * expiry) until subscribed again (after the drop): what is cached
+ * meanwhile is born expired. */
+static void
+test_deaf_while_not_subscribed(void **state)
+{
+	struct fsrc *s = src;
+
+	(void)state;
+	s->with_expire = true;
+	atomic_store(&s->deaf, -1);
+	atomic_store(&s->gate, 1);
+	(void)start(s, 25, 200);
+	assert_int_equal(atomic_load(&s->deaf), 1);	/* at once, before any open */
+	wait_for(&s->opens, 1);
+	usleep(20000);
+	assert_int_equal(atomic_load(&s->deaf), 1);	/* still: not subscribed */
+	atomic_store(&s->gate, 0);
+	wait_for(&s->up, 1);
+	wait_for(&s->dropped_all, 1);
+	for (int i = 0; i < 1000 && atomic_load(&s->deaf) != 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&s->deaf), 0);
+	assert_int_equal(atomic_load(&s->drops_when_heard), 1);	/* dropped first */
+	atomic_store(&s->gate, 1);
+	assert_int_equal(write(s->peer, "x", 1), 1);
+	wait_for(&s->expired, 1);
+	assert_int_equal(atomic_load(&s->deaf_when_expired), 1);	/* deaf first */
+	assert_int_equal(atomic_load(&s->deaf), 1);
+	atomic_store(&s->gate, 0);
+	wait_for(&s->dropped_all, 2);
+	for (int i = 0; i < 1000 && atomic_load(&s->deaf) != 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&s->deaf), 0);
+	assert_int_equal(atomic_load(&s->drops_when_heard), 2);
+	pa_watcher_stop(cur);
+	cur = NULL;
+}
+
 static void
 test_stop_is_prompt(void **state)
 {
@@ -318,6 +372,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expires_on_loss_drops_on_resubscribe, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_while_not_subscribed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_is_prompt, setup, teardown),
 	};
 
