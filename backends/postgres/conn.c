@@ -38,10 +38,8 @@ pgb_set_error(struct pa_error *err, const char *what, const char *msg)
 	pa_error_set(err, "%s: %.*s", what, (int)n, n > 0 ? msg : "no reason given");
 }
 
-/* Waits until fd is ready for events or dl passes.  1 when ready, 0 on
- * timeout, -1 on a poll error. */
-static int
-wait_fd(int fd, short events, const struct pa_deadline *dl)
+int
+pgb_wait_fd(int fd, short events, const struct pa_deadline *dl)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
@@ -104,7 +102,7 @@ exec(PGconn *c, enum how how, const char *stmt, const char *sql, int nparams,
 			pgb_set_error(err, "cannot send the query", PQerrorMessage(c));
 			goto lost;
 		}
-		if ((w = wait_fd(PQsocket(c), POLLIN | POLLOUT, dl)) <= 0)
+		if ((w = pgb_wait_fd(PQsocket(c), POLLIN | POLLOUT, dl)) <= 0)
 			goto timeout;
 		if (!PQconsumeInput(c)) {
 			pgb_set_error(err, "connection lost", PQerrorMessage(c));
@@ -121,7 +119,7 @@ exec(PGconn *c, enum how how, const char *stmt, const char *sql, int nparams,
 			else
 				PQclear(r);
 		}
-		if ((w = wait_fd(PQsocket(c), POLLIN, dl)) <= 0)
+		if ((w = pgb_wait_fd(PQsocket(c), POLLIN, dl)) <= 0)
 			goto timeout;
 		if (!PQconsumeInput(c)) {
 			pgb_set_error(err, "connection lost", PQerrorMessage(c));
@@ -170,9 +168,7 @@ give_up_preparing(struct pg *g, const char *why)
 	if (!atomic_exchange(&g->unprepared, true))
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: prepared statements do not hold "
 			   "on this server (%s: a transaction-mode pooler such as PgBouncer?); "
-			   "the lookup runs unprepared from now on, and change notices "
-			   "(LISTEN) do not pass such a pooler either: a change counts "
-			   "only when cache_ttl ends", why);
+			   "the lookup runs unprepared from now on", why);
 }
 
 void
@@ -186,12 +182,12 @@ pgb_name_statement(struct pg *g)
 }
 
 /*
- * Connects with g's settings and sets statement_timeout, all within
- * timeout_ms.  Returns the connection (non-blocking; PQfinish() it), or
- * NULL with err set.
+ * Connects with g's settings, sets statement_timeout and, with prepare,
+ * prepares the lookup, all within timeout_ms.  Returns the connection
+ * (non-blocking; PQfinish() it), or NULL with err set.
  */
 PGconn *
-pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
+pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_error *err)
 {
 	/* Earlier keywords are defaults that conninfo may override; later
 	 * ones override conninfo.  The keepalives let the listener notice a
@@ -222,7 +218,7 @@ pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
 			pgb_set_error(err, "cannot connect", PQerrorMessage(c));
 			goto fail;
 		}
-		w = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, dl);
+		w = pgb_wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, dl);
 		if (w == 0) {
 			pa_error_set(err, "cannot connect within %ld ms", g->timeout_ms);
 			goto fail;
@@ -244,7 +240,7 @@ pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
 	PQclear(res);
 	/* The lookup is parsed and planned once per connection, not at every
 	 * call: that is most of what the server spends on it. */
-	if (atomic_load(&g->unprepared))
+	if (!prepare || atomic_load(&g->unprepared))
 		return c;
 	res = exec(c, SEND_PREPARE, g->stmt, pgb_lookup_sql, 1, NULL, dl, err, &st_q, state);
 	if (res != NULL) {
@@ -271,7 +267,7 @@ fail:
 static void *
 drv_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	return pgb_connect(ctx, dl, err);
+	return pgb_connect(ctx, true, dl, err);
 }
 
 void
@@ -352,6 +348,16 @@ pgb_pool_lookup(struct pg *g, const char *user, struct pa_error *err)
 	return l.res;
 }
 
+PGresult *
+pgb_pool_exec_before(struct pg *g, const struct pa_deadline *dl, const char *sql, int nparams,
+		     const char *const *params, struct pa_error *err)
+{
+	struct query q = { sql, nparams, params, NULL };
+
+	(void)pa_connpool_run(g->pool, dl, run_query, &q, err);
+	return q.res;
+}
+
 /* Runs sql on a pooled connection (lib/connpool.c), all within one
  * timeout_ms.  The result (PQclear() it), or NULL with err set. */
 PGresult *
@@ -359,8 +365,6 @@ pgb_pool_exec(struct pg *g, const char *sql, int nparams, const char *const *par
 	      struct pa_error *err)
 {
 	struct pa_deadline dl = pa_deadline_in(g->timeout_ms, pa_now_us());
-	struct query q = { sql, nparams, params, NULL };
 
-	(void)pa_connpool_run(g->pool, &dl, run_query, &q, err);
-	return q.res;
+	return pgb_pool_exec_before(g, &dl, sql, nparams, params, err);
 }

@@ -6,17 +6,30 @@
  * an empty payload (a TRUNCATE) drops every PostgreSQL answer, and so
  * does every (re)connection, since notices may have been missed while
  * away; a loss of that connection expires them (kept for stale_grace).
+ * Each connection first waits for a notice sent from another (a pooled
+ * one): behind a transaction-mode pooler LISTEN is accepted, but notices
+ * go to whoever holds that server connection then, or nowhere, and a
+ * listener that hears nothing must count as down (the cache then asks
+ * PostgreSQL every time).
  */
 #include "pgb.h"
 
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The payload of the notice a listener sends itself: never a user name
+ * (Basic user-ids hold no colon), and ignored when heard. */
+#define CHECK_PREFIX "proxyauthd:listen-check:"
 
 static void
 on_notice(struct pg *g, const PGnotify *n)
 {
 	size_t len;
 
-	if (strcmp(n->relname, PG_CHANNEL) != 0 || n->extra == NULL)
+	if (strcmp(n->relname, PG_CHANNEL) != 0 || n->extra == NULL ||
+	    strncmp(n->extra, CHECK_PREFIX, strlen(CHECK_PREFIX)) == 0)
 		return;
 	len = strlen(n->extra);
 	if (len == 0)
@@ -25,8 +38,46 @@ on_notice(struct pg *g, const PGnotify *n)
 		g->env->invalidate(g->env->invalidate_arg, "postgres", n->extra);
 }
 
+/* Has a pooled connection, another session, send a notice, and waits
+ * for it on c before dl.  0, or -1 with err set.  Other notices that come
+ * meanwhile are dropped: the watcher drops every answer once this
+ * connection is up anyway. */
+static int
+hears_notices(struct pg *g, PGconn *c, const struct pa_deadline *dl, struct pa_error *err)
+{
+	char token[64];
+	const char *param[2] = { PG_CHANNEL, token };
+	PGresult *res;
+	PGnotify *n;
+	bool heard = false;
+	int w;
+
+	snprintf(token, sizeof(token), CHECK_PREFIX "%08x%08x", arc4random(), arc4random());
+	res = pgb_pool_exec_before(g, dl, "SELECT pg_catalog.pg_notify($1, $2)", 2, param, err);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	for (;;) {
+		if (!PQconsumeInput(c)) {
+			pgb_set_error(err, "libpq", PQerrorMessage(c));
+			return -1;
+		}
+		while ((n = PQnotifies(c)) != NULL) {
+			heard = heard || (n->extra != NULL && strcmp(n->extra, token) == 0);
+			PQfreemem(n);
+		}
+		if (heard)
+			return 0;
+		if ((w = pgb_wait_fd(PQsocket(c), POLLIN, dl)) <= 0) {
+			pa_error_set(err, "a notice sent on " PG_CHANNEL " did not arrive%s",
+				     w == 0 ? " (LISTEN through a transaction-mode pooler?)" : "");
+			return -1;
+		}
+	}
+}
+
 /* The listener, a source for lib/watcher.c: a connection of its own that
- * LISTENs on proxyauth_changed. */
+ * LISTENs on proxyauth_changed, once it has heard a notice. */
 static void *
 lis_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
@@ -35,14 +86,17 @@ lis_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 	PGconn *c;
 	PGresult *res;
 
-	if ((c = pgb_connect(g, dl, err)) == NULL)
+	if ((c = pgb_connect(g, false, dl, err)) == NULL)
 		return NULL;
-	if ((res = pgb_exec(c, "LISTEN " PG_CHANNEL, 0, NULL, dl, err, &st)) == NULL) {
-		PQfinish(c);
-		return NULL;
-	}
+	if ((res = pgb_exec(c, "LISTEN " PG_CHANNEL, 0, NULL, dl, err, &st)) == NULL)
+		goto fail;
 	PQclear(res);
+	if (hears_notices(g, c, dl, err) != 0)
+		goto fail;
 	return c;
+fail:
+	PQfinish(c);
+	return NULL;
 }
 
 static int

@@ -58,9 +58,15 @@ void pgb_set_error(struct pa_error *err, const char *what, const char *msg);
 PGresult *pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 		   const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st);
 
-/* A new non-blocking connection with statement_timeout set, before dl,
- * or NULL with err set.  PQfinish() it. */
-PGconn *pgb_connect(struct pg *g, const struct pa_deadline *dl, struct pa_error *err);
+/* A new non-blocking connection with statement_timeout set (and the
+ * lookup prepared, with prepare), before dl, or NULL with err set.
+ * PQfinish() it. */
+PGconn *pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl,
+		    struct pa_error *err);
+
+/* Waits until fd is ready for events (poll()'s) or dl passes.  1 when
+ * ready, 0 on timeout, -1 on a poll error. */
+int pgb_wait_fd(int fd, short events, const struct pa_deadline *dl);
 
 /* Closes a connection (ctx unused); the pool's and the listener's. */
 void pgb_close_conn(void *ctx, void *conn);
@@ -69,6 +75,10 @@ void pgb_close_conn(void *ctx, void *conn);
  * result (PQclear() it), or NULL with err set. */
 PGresult *pgb_pool_exec(struct pg *g, const char *sql, int nparams, const char *const *params,
 			struct pa_error *err);
+
+/* The same before dl. */
+PGresult *pgb_pool_exec_before(struct pg *g, const struct pa_deadline *dl, const char *sql,
+			       int nparams, const char *const *params, struct pa_error *err);
 
 /* Runs the lookup (pgb_lookup_sql) for user on a pooled connection, all
  * within one timeout_ms: prepared, unless that proved not to hold.  The

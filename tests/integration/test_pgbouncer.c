@@ -225,9 +225,10 @@ ask_all(const struct pa_daemon *d, const char *mode)
 			 bad, NREQ, unavailable, first_bad);
 }
 
-/* The number of fallback lines in the log of the stopped daemon d. */
+/* The number of fallback lines in the log of the stopped daemon d; how
+ * often it said it listens into *listening. */
 static int
-fallback_lines(struct pa_daemon *d)
+fallback_lines(struct pa_daemon *d, int *listening)
 {
 	char *log;
 	int n;
@@ -235,6 +236,7 @@ fallback_lines(struct pa_daemon *d)
 	assert_int_equal(pa_daemon_stop(d), 0);
 	log = pa_daemon_log(d);
 	n = pa_count(log, FALLBACK_LINE);
+	*listening = pa_count(log, "postgres: listening on proxyauth_changed");
 	free(log);
 	return n;
 }
@@ -247,7 +249,7 @@ test_transaction_mode(void **state)
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d;
 	long conns;
-	int n;
+	int n, listening;
 
 	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 2) != 0)
 		fail_msg("pgbouncer did not start");
@@ -259,10 +261,15 @@ test_transaction_mode(void **state)
 			   PA_PG_READER_USER "'"), NULL, 10);
 	if (conns > 2)
 		fail_msg("%ld reader sessions on the server behind a pool of 2", conns);
-	n = fallback_lines(d);
+	n = fallback_lines(d, &listening);
 	if (n > 1)
 		fail_msg("the fallback was logged %d times, want at most once", n);
 	txn_fallback_lines = n;
+	/* Notices do not pass such a pooler: the listener must not claim to
+	 * listen (its answers would be cached, unwatched). */
+	if (listening != 0)
+		fail_msg("the listener said it listens %d times through a transaction-mode "
+			 "pooler", listening);
 }
 
 static void
@@ -270,7 +277,7 @@ test_session_mode(void **state)
 {
 	struct pa_fixture *f = *state;
 	struct pa_daemon *d;
-	int n;
+	int n, listening;
 
 	/* A session holds its server connection for its whole life: room for
 	 * proxyauthd's pool of 4 and its listener (with 2, lookups waiting
@@ -279,10 +286,13 @@ test_session_mode(void **state)
 		fail_msg("pgbouncer did not start");
 	d = start_daemon(f);
 	ask_all(d, "session");
-	n = fallback_lines(d);
+	n = fallback_lines(d, &listening);
 	if (n != 0)
 		fail_msg("the fallback was logged %d times in session mode, where prepared "
 			 "statements hold", n);
+	if (listening != 1)
+		fail_msg("the listener said it listens %d times in session mode, want once",
+			 listening);
 }
 
 /* Goes green with the prepared-statement backend: before it, nothing is

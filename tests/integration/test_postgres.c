@@ -127,12 +127,15 @@ add_cheap_user(const char *name, const char *password, const char *groups)
 		    groups, name, groups);
 }
 
+/* proxyauthd's listening connection in pg_stat_activity. */
+#define IS_LISTENER "query = 'LISTEN proxyauth_changed'"
+
 /* The backend pid of proxyauthd's listening connection, or 0. */
 static long
 listener_pid(void)
 {
 	const char *o = sql("postgres", "SELECT pid FROM pg_stat_activity WHERE application_name "
-			    "= 'proxyauthd' AND query = 'LISTEN proxyauth_changed'");
+			    "= 'proxyauthd' AND " IS_LISTENER);
 
 	return strtol(o, NULL, 10);
 }
@@ -607,7 +610,7 @@ test_server_down(void **state)
 		expect_allow(d, name, pw, "d", "warming the pool");
 	}
 	sql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-	    "application_name = 'proxyauthd' AND query <> 'LISTEN proxyauth_changed'");
+	    "application_name = 'proxyauthd' AND NOT " IS_LISTENER);
 	for (i = 4; i < 8; i++) {
 		snprintf(name, sizeof(name), "down%d", i);
 		snprintf(pw, sizeof(pw), "down%d-pw", i);
