@@ -21,8 +21,10 @@
  */
 #include "clock.h"
 #include "pgb.h"
+#include "text.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
@@ -167,8 +169,7 @@ give_up_preparing(struct pg *g, const char *why)
 {
 	if (!atomic_exchange(&g->unprepared, true))
 		pa_log_msg(g->env->log, PA_LOG_WARN, "postgres: prepared statements do not hold "
-			   "on this server (%s: a transaction-mode pooler such as PgBouncer?); "
-			   "the lookup runs unprepared from now on", why);
+			   "on this server (%s); the lookup runs unprepared from now on", why);
 }
 
 void
@@ -204,6 +205,8 @@ pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_
 	PGconn *c;
 	enum pa_conn_status st_q;
 	char state[6];
+	long server_pid = 0;
+	bool pooled;
 
 	if (g->password[0] == '\0')
 		keys[7] = vals[7] = NULL;
@@ -233,11 +236,21 @@ pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_
 		pgb_set_error(err, "cannot connect", PQerrorMessage(c));
 		goto fail;
 	}
-	res = pgb_exec(c, "SELECT pg_catalog.set_config('statement_timeout', $1, false)", 1, param,
-		      dl, err, &st_q);
+	res = pgb_exec(c, "SELECT pg_catalog.set_config('statement_timeout', $1, false), "
+		       "pg_catalog.pg_backend_pid()", 1, param, dl, err, &st_q);
 	if (res == NULL)
 		goto fail;
+	/* A pooler in between (PgBouncer) hands out a process id of its own.
+	 * Behind one, server sessions are shared: a prepared statement may be
+	 * gone or, worse, replaced by another client of the same role with
+	 * one that grants anyone.  Never prepare there. */
+	pooled = PQntuples(res) != 1 || PQnfields(res) != 2 ||
+	    pa_parse_long(PQgetvalue(res, 0, 1), 1, LONG_MAX, &server_pid) != 0 ||
+	    server_pid != (long)PQbackendPID(c);
 	PQclear(res);
+	if (prepare && pooled)
+		give_up_preparing(g, "a pooler answers for the server: the process id it gave "
+				  "is not the server's");
 	/* The lookup is parsed and planned once per connection, not at every
 	 * call: that is most of what the server spends on it. */
 	if (!prepare || atomic_load(&g->unprepared))
@@ -256,8 +269,9 @@ pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_
 		goto fail;
 	}
 	/* Already there: another client's, on a server connection a pooler
-	 * shares.  The connection itself is fine. */
-	give_up_preparing(g, "the statement was already prepared");
+	 * shares (one that passes the server's process id on).  The
+	 * connection itself is fine. */
+	give_up_preparing(g, "the statement was already prepared: a pooler?");
 	return c;
 fail:
 	PQfinish(c);
@@ -327,7 +341,8 @@ run_lookup(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error 
 	    (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
 		return st;
 	if (strcmp(state, "26000") == 0)
-		give_up_preparing(l->g, "the prepared lookup was gone");
+		give_up_preparing(l->g, "the prepared lookup was gone: a transaction-mode "
+				  "pooler?");
 	else
 		pa_log_msg(l->g->env->log, PA_LOG_INFO, "postgres: the prepared lookup went stale "
 			   "(%s); preparing it again on a fresh connection",

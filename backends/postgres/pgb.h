@@ -37,9 +37,8 @@ struct pg {
 	 * disabled and expired users: it costs what the users here cost. */
 	struct pa_hash_reference reference;
 	/* The lookup's prepared statement, named after a digest of its text
-	 * so that two versions of proxyauthd behind one pooler never run
-	 * each other's; unprepared once prepared statements proved not to
-	 * hold on this server (a transaction-mode pooler): for good. */
+	 * (two versions of proxyauthd on one server never run each other's);
+	 * unprepared, for good, once a pooler was seen (conn.c). */
 	char stmt[40];
 	atomic_bool unprepared;
 };

@@ -4,20 +4,20 @@
  * (pg_server.h) through a private pgbouncer, with the answer cache and
  * the lockout off, so every request is a lookup.
  *
- * In transaction mode a session's prepared statement lives on one server
- * connection and the next transaction may run on another, so the backend
- * must notice ("prepared statement ... does not exist", 26000, or 42P05
- * when preparing) and fall back for good to unprepared queries, logging
- * "prepared statements do not hold on this server" once.  Whatever it
- * does, no lookup may become a 503 or a wrong answer.  Session mode keeps
- * a client on one server connection: the same requests, and no fallback.
+ * Behind a pooler server sessions are shared (transaction mode) or may be
+ * (proxyauthd cannot tell the modes apart): a prepared statement may be
+ * gone, or replaced by another client of the role with one that grants
+ * anyone (test_forged_statement).  The backend sees the pooler (the
+ * process id it hands out is not the server's), never prepares there,
+ * and says "prepared statements do not hold on this server" once.  No
+ * lookup may become a 503 or a wrong answer.  Notices do not pass a
+ * transaction-mode pooler: there the listener must not claim to listen.
  *
  * Each mode asks 60 questions of 10 users made with the schema's
  * add_user, from 4 client threads at once, right and wrong passwords in
  * turn: every right one must be 204 with the user in X-Auth-User, every
- * wrong one 407.  test_fallback_logged then asks that the transaction
- * mode run logged the fallback exactly once (the other tests allow at
- * most once, which also holds for a backend that never prepares).
+ * wrong one 407; the fallback is logged exactly once in each mode
+ * (test_fallback_logged for the transaction mode run).
  *
  * One PostgreSQL server and its users serve the whole program (group
  * setup); each test has its own pgbouncer and daemon.
@@ -38,6 +38,8 @@
  * server helpers are compiled into this program here. */
 #include "redis_server.c"
 #include "pg_server.c"
+
+#include "../../backends/postgres/pgb.h"	/* pgb_name_statement() */
 
 #define FALLBACK_LINE "prepared statements do not hold on this server"
 #define NUSERS 10
@@ -121,14 +123,14 @@ teardown(void **state)
 /* A daemon with `backends = postgres` reading through pgbouncer as
  * pa_reader_login with a 0600 password_file, cache and lockout off. */
 static struct pa_daemon *
-start_daemon(struct pa_fixture *f)
+start_daemon(struct pa_fixture *f, int pool_size)
 {
 	char *pw = pa_strdupf("%s/pg.pw", f->dir);
 	char *conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
 				"cache_size = 0\nbackends = postgres\n"
 				"[postgres]\nconninfo = %s\npassword_file = %s\n"
-				"pool_size = 4\ntimeout_ms = 5000\n",
-				pgb.conninfo, pw);
+				"pool_size = %d\ntimeout_ms = 5000\n",
+				pgb.conninfo, pw, pool_size);
 	struct pa_daemon *d;
 
 	assert_int_equal(pa_write_file(pw, PA_PG_READER_PASSWORD "\n"), 0);
@@ -253,7 +255,7 @@ test_transaction_mode(void **state)
 
 	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 2) != 0)
 		fail_msg("pgbouncer did not start");
-	d = start_daemon(f);
+	d = start_daemon(f, 4);
 	ask_all(d, "transaction");
 	/* The lookups went through pgbouncer: the server saw no more reader
 	 * sessions than its pool, not proxyauthd's 4 plus the listener. */
@@ -284,19 +286,20 @@ test_session_mode(void **state)
 	 * for a server connection ran out of timeout_ms: 503). */
 	if (pa_pgbouncer_start(&pgb, &pg, "session", 5) != 0)
 		fail_msg("pgbouncer did not start");
-	d = start_daemon(f);
+	d = start_daemon(f, 4);
 	ask_all(d, "session");
 	n = fallback_lines(d, &listening);
-	if (n != 0)
-		fail_msg("the fallback was logged %d times in session mode, where prepared "
-			 "statements hold", n);
+	/* Any pooler hands out a process id of its own: seen, nothing is
+	 * prepared (a session-mode pool could have kept them, but proxyauthd
+	 * cannot tell the modes apart). */
+	if (n != 1)
+		fail_msg("the fallback was logged %d times in session mode, want once", n);
 	if (listening != 1)
 		fail_msg("the listener said it listens %d times in session mode, want once",
 			 listening);
 }
 
-/* Goes green with the prepared-statement backend: before it, nothing is
- * ever prepared and nothing falls back. */
+/* The pooler is seen at the first connection, whatever the timing. */
 static void
 test_fallback_logged(void **state)
 {
@@ -308,6 +311,60 @@ test_fallback_logged(void **state)
 			 txn_fallback_lines);
 }
 
+static long
+status_of(const struct pa_daemon *d, const char *user, const char *password)
+{
+	struct pa_resp r;
+	long st = pa_get_basic(d, "/auth", user, password, &r) == 0 ? r.status : 0;
+
+	pa_resp_free(&r);
+	return st;
+}
+
+/* Behind a transaction-mode pooler server sessions are shared: another
+ * client of the reader role can put a statement of its own under the
+ * lookup's name (a public digest of public text), one that grants anyone
+ * its password.  proxyauthd sees the pooler and never prepares, so the
+ * forged statement answers nothing. */
+static void
+test_forged_statement(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	struct pg g;
+	char hash[200], ci[600], *q;
+	PGconn *a;
+	PGresult *res;
+	int i;
+
+	snprintf(hash, sizeof(hash), "%s", sql("postgres", "SELECT proxyauth_crypto.crypt("
+					       "'forged-pw', proxyauth_crypto.gen_salt('bf', 4))"));
+	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 1) != 0)
+		fail_msg("pgbouncer did not start");
+	d = start_daemon(f, 1);	/* one connection: it alone would have prepared */
+	assert_int_equal(status_of(d, user_name[0], user_pw[0]), 204);
+
+	memset(&g, 0, sizeof(g));
+	pgb_name_statement(&g);
+	snprintf(ci, sizeof(ci), "%s password=" PA_PG_READER_PASSWORD, pgb.conninfo);
+	a = PQconnectdb(ci);
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	q = pa_strdupf("DEALLOCATE ALL; PREPARE %s(text) AS SELECT $1::text, '%s'::text, false, "
+		       "false, 'admins'::text, false, NULL::bigint", g.stmt, hash);
+	res = PQexec(a, q);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("the forged statement: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	free(q);
+	PQfinish(a);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(status_of(d, user_name[1], "forged-pw"), 407);
+		assert_int_equal(status_of(d, "nosuchuser", "forged-pw"), 407);
+		assert_int_equal(status_of(d, user_name[1], user_pw[1]), 204);
+	}
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 int
 main(void)
 {
@@ -315,6 +372,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transaction_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_mode, setup, teardown),
 		cmocka_unit_test(test_fallback_logged),
+		cmocka_unit_test_setup_teardown(test_forged_statement, setup, teardown),
 	};
 
 	pa_harness_init();
