@@ -5,6 +5,7 @@
  * 100,000 entries stay in tens of megabytes.
  */
 #include "cache.h"
+#include "text.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,11 +30,41 @@ struct pa_cache {
 	 * it under its shard's lock, so a store either lands before the scan
 	 * reaches its shard (and is dropped by it) or sees the new value. */
 	atomic_uint_fast64_t generation;
-	/* The backends whose notices go unheard (pa_cache_set_deaf). */
+	/* The chain's backends in order (pa_cache_set_chain), set before any
+	 * other thread runs: an answer of one may stand on an earlier one
+	 * having said "not found". */
+	char chain[PA_CACHE_BACKENDS][PA_CACHE_NAME];
+	int nchain;
+	/* The backends whose notices go unheard (pa_cache_set_deaf); with
+	 * deaf_all (no room, or a name too long), every one is taken as
+	 * deaf. */
 	pthread_mutex_t deaf_lock;
 	atomic_int ndeaf;
-	char deaf[8][32];
+	bool deaf_all;
+	char deaf[PA_CACHE_BACKENDS][PA_CACHE_NAME];
 };
+
+/* backend's place in the chain, or -1 when it is not known there. */
+static int
+rank(const struct pa_cache *c, const char *backend)
+{
+	int i;
+
+	for (i = 0; backend != NULL && i < c->nchain; i++)
+		if (strcmp(c->chain[i], backend) == 0)
+			return i;
+	return -1;
+}
+
+/* Whether an answer of answered stands on what of says: the same
+ * backend, or one before it in the chain. */
+static bool
+stands_on(const struct pa_cache *c, const char *answered, const char *of)
+{
+	int a = rank(c, answered), o = rank(c, of);
+
+	return strcmp(answered, of) == 0 || (a >= 0 && o >= 0 && o < a);
+}
 
 static void
 entry_free(struct pa_lru_node *n)
@@ -66,27 +97,37 @@ pa_cache_free(struct pa_cache *c)
 	free(c);
 }
 
+int
+pa_cache_set_chain(struct pa_cache *c, const char *backend)
+{
+	if (c->nchain == PA_CACHE_BACKENDS ||
+	    pa_strlcpy(c->chain[c->nchain], backend, PA_CACHE_NAME) != 0)
+		return -1;
+	c->nchain++;
+	return 0;
+}
+
 void
 pa_cache_set_deaf(struct pa_cache *c, const char *backend, bool deaf)
 {
 	int i, slot = -1, n = 0;
 
 	pthread_mutex_lock(&c->deaf_lock);
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < PA_CACHE_BACKENDS; i++) {
 		if (c->deaf[i][0] != '\0' && strcmp(c->deaf[i], backend) == 0)
 			slot = i;
 		else if (slot < 0 && c->deaf[i][0] == '\0' && deaf)
 			slot = i;
 	}
-	if (slot >= 0) {
-		if (deaf)
-			snprintf(c->deaf[slot], sizeof(c->deaf[slot]), "%s", backend);
-		else
-			c->deaf[slot][0] = '\0';
-	}
-	for (i = 0; i < 8; i++)
+	if (slot >= 0 && deaf && pa_strlcpy(c->deaf[slot], backend, PA_CACHE_NAME) != 0)
+		slot = -1;
+	if (slot >= 0 && !deaf)
+		c->deaf[slot][0] = '\0';
+	if (slot < 0 && deaf)
+		c->deaf_all = true;	/* cannot say which: every one, for good */
+	for (i = 0; i < PA_CACHE_BACKENDS; i++)
 		n += c->deaf[i][0] != '\0';
-	atomic_store(&c->ndeaf, n);
+	atomic_store(&c->ndeaf, c->deaf_all ? PA_CACHE_BACKENDS + 1 : n);
 	pthread_mutex_unlock(&c->deaf_lock);
 	if (deaf)
 		atomic_fetch_add(&c->generation, 1);
@@ -103,8 +144,9 @@ pa_cache_deaf(struct pa_cache *c, const char *backend)
 	if (backend == NULL)
 		return true;
 	pthread_mutex_lock(&c->deaf_lock);
-	for (i = 0; i < 8 && !deaf; i++)
-		deaf = c->deaf[i][0] != '\0' && strcmp(c->deaf[i], backend) == 0;
+	deaf = c->deaf_all;
+	for (i = 0; i < PA_CACHE_BACKENDS && !deaf; i++)
+		deaf = c->deaf[i][0] != '\0' && stands_on(c, backend, c->deaf[i]);
 	pthread_mutex_unlock(&c->deaf_lock);
 	return deaf;
 }
@@ -228,33 +270,39 @@ pa_cache_invalidate_user(struct pa_cache *c, const char *user)
 	return pa_lru_remove_if(c->map, drop_user, (void *)user);
 }
 
+struct backend_arg {
+	const struct pa_cache *c;
+	const char *backend;
+	uint64_t now_ms;		/* expire only */
+};
+
+/* The answers that stand on what a backend said: its own, those of the
+ * backends after it in the chain, and "not found anywhere". */
 static bool
 drop_backend(const struct pa_lru_node *n, void *arg)
 {
 	const struct entry *e = (const struct entry *)n;
+	const struct backend_arg *a = arg;
 
-	return e->backend == NULL || strcmp(e->backend, arg) == 0;
+	return e->backend == NULL || stands_on(a->c, e->backend, a->backend);
 }
 
 size_t
 pa_cache_invalidate_backend(struct pa_cache *c, const char *backend)
 {
-	atomic_fetch_add(&c->generation, 1);
-	return pa_lru_remove_if(c->map, drop_backend, (void *)backend);
-}
+	struct backend_arg a = { c, backend, 0 };
 
-struct expire_arg {
-	const char *backend;
-	uint64_t now_ms;
-};
+	atomic_fetch_add(&c->generation, 1);
+	return pa_lru_remove_if(c->map, drop_backend, &a);
+}
 
 static bool
 expire_backend(struct pa_lru_node *n, void *arg)
 {
 	struct entry *e = (struct entry *)n;
-	const struct expire_arg *a = arg;
+	const struct backend_arg *a = arg;
 
-	if (!drop_backend(n, (void *)a->backend) || e->expires_ms <= a->now_ms)
+	if (!drop_backend(n, arg) || e->expires_ms <= a->now_ms)
 		return false;
 	e->expires_ms = a->now_ms;
 	return true;
@@ -263,7 +311,7 @@ expire_backend(struct pa_lru_node *n, void *arg)
 size_t
 pa_cache_expire_backend(struct pa_cache *c, const char *backend, uint64_t now_ms)
 {
-	struct expire_arg a = { backend, now_ms };
+	struct backend_arg a = { c, backend, now_ms };
 
 	/* No generation bump: an answer being looked up now is as good as
 	 * one looked up a moment later, and the bump would make its store

@@ -68,26 +68,41 @@ void pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], con
  * number dropped. */
 size_t pa_cache_invalidate_user(struct pa_cache *c, const char *user);
 
-/* Drops every answer a backend gave, and every "not found anywhere"
- * answer (the backend may have missed notices).  Returns the number. */
+/* Drops every answer a backend gave, and those of the backends after it
+ * in the chain and every "not found anywhere" answer (they stand on its
+ * "not found", and it may have missed notices).  Returns the number. */
 size_t pa_cache_invalidate_backend(struct pa_cache *c, const char *backend);
 
-/* Ends the TTL, at now_ms, of every answer a backend gave and of every
- * "not found anywhere" answer, but keeps them: for when notices about the
+/* Ends the TTL, at now_ms, of every answer a backend gave, of those of
+ * the backends after it and of every "not found anywhere" answer, but
+ * keeps them: for when notices about the
  * backend go unheard from now on.  None answers fresh again, so the
  * backend is asked first; a grant may still answer stale, within
  * stale_grace from now_ms, while the backend cannot answer (a denial
  * never does).  Returns the number of answers it cut. */
 size_t pa_cache_expire_backend(struct pa_cache *c, const char *backend, uint64_t now_ms);
 
+#define PA_CACHE_BACKENDS 8	/* PA_CHAIN_MAX */
+#define PA_CACHE_NAME 32
+
+/* Appends backend to the chain's order, which the calls below use: an
+ * answer of a backend stands on every backend before it having said "not
+ * found", so what drops or expires the answers of one also takes those
+ * of the backends after it.  Before any other thread uses c.  0, or -1
+ * when there is no room (the name then counts as unknown: only its own
+ * answers are taken). */
+int pa_cache_set_chain(struct pa_cache *c, const char *backend);
+
 /* Marks backend deaf (its change notices go unheard: its watcher is not
  * subscribed) or hearing again.  Going deaf moves the generation on, so
  * an answer asked for before then is not stored (it may miss a change
- * made while deaf).  Thread-safe; at most 8 backends. */
+ * made while deaf; the older entry for its key goes too).  A name that
+ * does not fit makes every backend deaf, for good.  Thread-safe. */
 void pa_cache_set_deaf(struct pa_cache *c, const char *backend, bool deaf);
 
 /* Whether an answer of backend may only be stored already expired: the
- * backend is deaf or, for NULL ("not found anywhere"), any backend is. */
+ * backend or one before it in the chain is deaf or, for NULL ("not found
+ * anywhere"), any backend is. */
 bool pa_cache_deaf(struct pa_cache *c, const char *backend);
 
 size_t pa_cache_entries(struct pa_cache *c);

@@ -51,6 +51,17 @@ expire(void *arg, const char *backend)
 		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
 }
 
+/* One backend of [server] backends, in order, for the cache. */
+static int
+order_one(const char *name, size_t len, void *arg)
+{
+	char buf[PA_CACHE_NAME];
+
+	if (pa_strlcpy_n(buf, sizeof(buf), name, len) == 0)
+		(void)pa_cache_set_chain(arg, buf);
+	return 0;
+}
+
 /* The backends' hook for a watcher down or up again. */
 static void
 deaf(void *arg, const char *backend, bool on)
@@ -162,6 +173,11 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 		pa_error_set(err, "out of memory for the lockout counters");
 		goto fail;
 	}
+	/* The chain's order, for the cache, before a backend's watcher can
+	 * call in (a name too long or too many: the chain refuses them). */
+	if (p->cache != NULL)
+		(void)pa_list_foreach(pa_conf_str(srv, pa_server_keys, "backends"), order_one,
+				      p->cache);
 	if (pa_chain_open(&p->chain, cfg, &p->env, err) != 0)
 		goto fail;
 	if (pa_pipeline_negotiate_open(p, cfg, err) != 0)

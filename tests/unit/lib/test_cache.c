@@ -365,6 +365,42 @@ test_deaf_backend(void **state)
 	pa_cache_free(c);
 }
 
+/* Chain "postgres, htpasswd": an htpasswd answer stands on postgres'
+ * "not found", so postgres' invalidation, expiry and deafness take it
+ * too; htpasswd's take nothing of postgres'.  Names not in the chain
+ * count only for themselves. */
+static void
+test_chain_order(void **state)
+{
+	struct pa_cache *c = pa_cache_new(10, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	assert_int_equal(pa_cache_set_chain(c, "postgres"), 0);
+	assert_int_equal(pa_cache_set_chain(c, "htpasswd"), 0);
+	store(c, "alice", "pw", PA_GRANTED, "alice", "g", "postgres", 100000);
+	store(c, "bob", "pw", PA_GRANTED, "bob", "g", "htpasswd", 100000);
+	store(c, "carol", "pw", PA_GRANTED, "carol", "g", "ldap", 100000);
+	assert_int_equal(pa_cache_expire_backend(c, "htpasswd", 1000), 1);
+	assert_int_equal(lookup(c, "alice", "pw", 2000, 0, &v), PA_CACHE_FRESH);
+	assert_int_equal(lookup(c, "bob", "pw", 2000, 0, &v), PA_CACHE_MISS);
+	store(c, "bob", "pw", PA_GRANTED, "bob", "g", "htpasswd", 100000);
+	assert_int_equal(pa_cache_expire_backend(c, "postgres", 1000), 2);
+	assert_int_equal(lookup(c, "carol", "pw", 2000, 0, &v), PA_CACHE_FRESH);
+	store(c, "alice", "pw", PA_GRANTED, "alice", "g", "postgres", 100000);
+	store(c, "bob", "pw", PA_GRANTED, "bob", "g", "htpasswd", 100000);
+	assert_int_equal(pa_cache_invalidate_backend(c, "postgres"), 2);
+	assert_int_equal(pa_cache_entries(c), 1);
+
+	pa_cache_set_deaf(c, "postgres", true);
+	assert_true(pa_cache_deaf(c, "htpasswd"));
+	assert_false(pa_cache_deaf(c, "ldap"));
+	pa_cache_set_deaf(c, "postgres", false);
+	pa_cache_set_deaf(c, "htpasswd", true);
+	assert_false(pa_cache_deaf(c, "postgres"));
+	pa_cache_free(c);
+}
+
 static void
 test_unavailable_is_never_stored(void **state)
 {
@@ -410,6 +446,7 @@ main(void)
 		cmocka_unit_test(test_expire_backend),
 		cmocka_unit_test(test_answer_from_before_an_invalidation_is_not_stored),
 		cmocka_unit_test(test_deaf_backend),
+		cmocka_unit_test(test_chain_order),
 		cmocka_unit_test(test_unavailable_is_never_stored),
 		cmocka_unit_test(test_replacing_an_entry),
 	};

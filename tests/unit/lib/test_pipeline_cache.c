@@ -1235,6 +1235,47 @@ test_opened_deaf_hook(void **state)
 	assert_int_equal(calls(f), 9);
 }
 
+/* Chain "upper, fake": a grant of fake stands on upper's "not found", so
+ * while upper is deaf (a user it would now know could be added unheard)
+ * the grant is not cached fresh either; fake deaf does not touch upper. */
+static struct fake upper_fk = { .answer = PA_NOT_FOUND };
+static const struct pa_backend_ops upper_ops = {
+	.name = "upper", .verify = fake_verify, .probe = fake_probe, .close = fake_close,
+};
+
+static void
+test_deaf_earlier_backend(void **state)
+{
+	struct fx *f = *state;
+	struct pa_decision d;
+
+	f->p.chain.links[1] = f->p.chain.links[0];
+	f->p.chain.links[0].ops = &upper_ops;
+	f->p.chain.links[0].ctx = &upper_fk;
+	f->p.chain.n = 2;
+	assert_int_equal(pa_cache_set_chain(f->p.cache, "upper"), 0);
+	assert_int_equal(pa_cache_set_chain(f->p.cache, "fake"), 0);
+	pa_cache_set_deaf(f->p.cache, "upper", true);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	assert_string_equal(d.backend, "fake");
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	expect_cache(&d, "miss");
+	assert_int_equal(calls(f), 2);
+	pa_cache_set_deaf(f->p.cache, "upper", false);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	assert_true(decide(f, &d, "alice", RIGHT_PW));
+	assert_int_equal(calls(f), 3);
+	/* upper's resubscription drops fake's answers too. */
+	assert_int_equal(pa_cache_invalidate_backend(f->p.cache, "upper"), 1);
+	assert_false(decide(f, &d, "alice", RIGHT_PW));
+	assert_int_equal(calls(f), 4);
+	/* fake deaf: upper's own answers would still be cached. */
+	pa_cache_set_deaf(f->p.cache, "fake", true);
+	assert_false(pa_cache_deaf(f->p.cache, "upper"));
+	assert_true(pa_cache_deaf(f->p.cache, "fake"));
+}
+
 static void
 test_opened_metrics_and_lockout(void **state)
 {
@@ -1318,6 +1359,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_opened_invalidate_hook, setup_opened,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_opened_deaf_hook, setup_opened, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_earlier_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_opened_metrics_and_lockout, setup_opened,
 						teardown),
 	};
