@@ -51,6 +51,8 @@ expire(void *arg, const char *backend)
 		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
 }
 
+_Static_assert(PA_CACHE_BACKENDS >= PA_CHAIN_MAX, "the cache must know every backend's place");
+
 /* One backend of [server] backends, in order, for the cache. */
 static int
 order_one(const char *name, size_t len, void *arg)

@@ -44,6 +44,7 @@ static const struct pa_conf_key pg_keys[] = {
 	{ "password_file", PA_CONF_STRING, 0, 0, NULL, NULL, NULL },
 	{ "timeout_ms", PA_CONF_INT, 10, 60000, "2000", NULL, NULL },
 	{ "pool_size", PA_CONF_INT, 1, 256, "8", NULL, NULL },
+	{ "prepare", PA_CONF_BOOL, 0, 0, "true", NULL, NULL },
 	{ NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -114,6 +115,8 @@ pg_open(const struct pa_section *conf, const struct pa_backend_env *env, void **
 	g->env = env;
 	pa_reference_init(&g->reference);
 	pgb_name_statement(g);
+	/* false: behind a pooler that passes the server's process id on */
+	atomic_init(&g->unprepared, !pa_conf_bool(conf, pg_keys, "prepare"));
 	g->timeout_ms = pa_conf_int(conf, pg_keys, "timeout_ms");
 	snprintf(g->timeout_text, sizeof(g->timeout_text), "%ld", g->timeout_ms);
 	/* libpq counts whole seconds and takes less than 2 as 2; the poll()
@@ -162,6 +165,7 @@ pg_close(void *ctx)
 
 	if (g == NULL)
 		return;
+	atomic_store(&g->closing, true);
 	pa_watcher_stop(g->listener);
 	pa_connpool_free(g->pool);
 	free(g->conninfo);

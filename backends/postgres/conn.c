@@ -59,6 +59,18 @@ pgb_wait_fd(int fd, short events, const struct pa_deadline *dl)
 	}
 }
 
+/* Frees the notices libpq queued on a connection that does not listen
+ * (through a pooler a server session may still LISTEN for another
+ * client): nothing else reads them, and they would pile up. */
+static void
+drop_notices(PGconn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c)) != NULL)
+		PQfreemem(n);
+}
+
 /* What exec() sends: a query, a statement to prepare, or a prepared one. */
 enum how { SEND_QUERY, SEND_PREPARE, SEND_PREPARED };
 
@@ -115,6 +127,7 @@ exec(PGconn *c, enum how how, const char *stmt, const char *sql, int nparams,
 		while (!PQisBusy(c)) {
 			if ((r = PQgetResult(c)) == NULL)
 				goto done;
+			drop_notices(c);
 			/* Keep the first result: an error, or the rows. */
 			if (res == NULL)
 				res = r;

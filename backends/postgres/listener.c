@@ -6,21 +6,24 @@
  * an empty payload (a TRUNCATE) drops every PostgreSQL answer, and so
  * does every (re)connection, since notices may have been missed while
  * away; a loss of that connection expires them (kept for stale_grace).
- * Each connection first waits for a notice sent from another (a pooled
- * one): behind a transaction-mode pooler LISTEN is accepted, but notices
+ * Each connection first waits for a notice sent from another session (a
+ * short-lived connection of its own): behind a transaction-mode pooler LISTEN is accepted, but notices
  * go to whoever holds that server connection then, or nowhere, and a
  * listener that hears nothing must count as down (the cache then asks
  * PostgreSQL every time).
  */
+#include "clock.h"
 #include "pgb.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The payload of the notice a listener sends itself: never a user name
- * (Basic user-ids hold no colon), and ignored when heard. */
+/* The payload of the check notice: never a user name (neither a Basic
+ * user-id nor a Negotiate name may hold a colon), and ignored when
+ * heard. */
 #define CHECK_PREFIX "proxyauthd:listen-check:"
 
 static void
@@ -38,26 +41,33 @@ on_notice(struct pg *g, const PGnotify *n)
 		g->env->invalidate(g->env->invalidate_arg, "postgres", n->extra);
 }
 
-/* Has a pooled connection, another session, send a notice, and waits
- * for it on c before dl.  0, or -1 with err set.  Other notices that come
- * meanwhile are dropped: the watcher drops every answer once this
- * connection is up anyway. */
+/* Sends a notice from a connection of its own (another session, as a
+ * change would come) and waits for it on c before dl, or until g closes.
+ * 0, or -1 with err set.  Other notices that come meanwhile are dropped:
+ * the watcher drops every answer once this connection is up anyway. */
 static int
 hears_notices(struct pg *g, PGconn *c, const struct pa_deadline *dl, struct pa_error *err)
 {
 	char token[64];
 	const char *param[2] = { PG_CHANNEL, token };
+	enum pa_conn_status st;
+	PGconn *s;
 	PGresult *res;
 	PGnotify *n;
 	bool heard = false;
 	int w;
 
 	snprintf(token, sizeof(token), CHECK_PREFIX "%08x%08x", arc4random(), arc4random());
-	res = pgb_pool_exec_before(g, dl, "SELECT pg_catalog.pg_notify($1, $2)", 2, param, err);
+	if ((s = pgb_connect(g, false, dl, err)) == NULL)
+		return -1;
+	res = pgb_exec(s, "SELECT pg_catalog.pg_notify($1, $2)", 2, param, dl, err, &st);
+	PQfinish(s);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
 	for (;;) {
+		struct pa_deadline slice = pa_deadline_in(100, pa_now_us());
+
 		if (!PQconsumeInput(c)) {
 			pgb_set_error(err, "libpq", PQerrorMessage(c));
 			return -1;
@@ -68,9 +78,19 @@ hears_notices(struct pg *g, PGconn *c, const struct pa_deadline *dl, struct pa_e
 		}
 		if (heard)
 			return 0;
-		if ((w = pgb_wait_fd(PQsocket(c), POLLIN, dl)) <= 0) {
-			pa_error_set(err, "a notice sent on " PG_CHANNEL " did not arrive%s",
-				     w == 0 ? " (LISTEN through a transaction-mode pooler?)" : "");
+		if (atomic_load(&g->closing)) {
+			pa_error_set(err, "closing");
+			return -1;
+		}
+		if (pa_deadline_left_us(dl, pa_now_us()) <= 0) {
+			pa_error_set(err, "a notice sent on " PG_CHANNEL " did not arrive (LISTEN "
+				     "through a transaction-mode pooler?)");
+			return -1;
+		}
+		/* In slices, so that closing is seen within 100 ms. */
+		if ((w = pgb_wait_fd(PQsocket(c), POLLIN,
+				     pa_deadline_left_us(dl, pa_now_us()) < 100000 ? dl : &slice)) < 0) {
+			pa_error_set(err, "poll: %s", strerror(errno));
 			return -1;
 		}
 	}
@@ -91,8 +111,14 @@ lis_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 	if ((res = pgb_exec(c, "LISTEN " PG_CHANNEL, 0, NULL, dl, err, &st)) == NULL)
 		goto fail;
 	PQclear(res);
-	if (hears_notices(g, c, dl, err) != 0)
+	if (hears_notices(g, c, dl, err) != 0) {
+		/* Through a pooler the LISTEN stays on a shared server
+		 * session: take it back (best effort, briefly). */
+		struct pa_deadline brief = pa_deadline_in(200, pa_now_us());
+
+		PQclear(pgb_exec(c, "UNLISTEN *", 0, NULL, &brief, NULL, &st));
 		goto fail;
+	}
 	return c;
 fail:
 	PQfinish(c);

@@ -41,6 +41,7 @@ struct pg {
 	 * unprepared, for good, once a pooler was seen (conn.c). */
 	char stmt[40];
 	atomic_bool unprepared;
+	atomic_bool closing;		/* set before the listener is stopped */
 };
 
 /* conn.c */

@@ -252,6 +252,7 @@ test_transaction_mode(void **state)
 	struct pa_daemon *d;
 	long conns;
 	int n, listening;
+	int64_t t0;
 
 	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 2) != 0)
 		fail_msg("pgbouncer did not start");
@@ -263,7 +264,17 @@ test_transaction_mode(void **state)
 			   PA_PG_READER_USER "'"), NULL, 10);
 	if (conns > 2)
 		fail_msg("%ld reader sessions on the server behind a pool of 2", conns);
+	/* There the listener is down and retries, each try waiting up to
+	 * timeout_ms (5 s) for its notice: a stop must not wait that out.
+	 * Past the first back-off (250 ms) it is most likely in such a wait. */
+	if (!pa_daemon_wait_log(d, "cannot listen on proxyauth_changed", 1, 15000))
+		fail_msg("the listener did not say it cannot listen through the pooler");
+	pa_sleep_ms(600);
+	t0 = pa_now_ms();
 	n = fallback_lines(d, &listening);
+	if (pa_now_ms() - t0 > 2000)
+		fail_msg("stopping took %ld ms with the listener retrying",
+			 (long)(pa_now_ms() - t0));
 	if (n > 1)
 		fail_msg("the fallback was logged %d times, want at most once", n);
 	txn_fallback_lines = n;

@@ -892,6 +892,17 @@ test_prepared_lookup(void **state)
 	assert_false(pa_daemon_wait_log(d, "prepared statements do not hold", 1, 100));
 	pa_daemon_stop(d);
 
+	/* prepare = false (behind a pooler that passes the server's process
+	 * id on): the same answers, nothing prepared. */
+	before = count_in_file(pg.log, "execute proxyauthd_lookup_");
+	i = count_in_file(pg.log, "execute <unnamed>: SELECT username");
+	d = start_daemon(f, "cache_size = 0\n", "pool_size = 1\nprepare = false\n");
+	expect_allow(d, "prep_b", "prep-b-pw", "ops", "unprepared, right password");
+	expect_deny(d, "prep_b", "wrong-pw", "unprepared, wrong password");
+	assert_int_equal(count_in_file(pg.log, "execute proxyauthd_lookup_"), before);
+	assert_int_equal(count_in_file(pg.log, "execute <unnamed>: SELECT username") - i, 2);
+	pa_daemon_stop(d);
+
 	/* The schema's own view back, for the tests after this one. */
 	sql("postgres", "DROP VIEW proxyauth.credentials");
 	if (pa_pg_apply_schema(&pg, err, sizeof(err)) != 0)
