@@ -361,9 +361,10 @@ run_lookup(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error 
 			   "(%s); preparing it again on a fresh connection",
 			   err != NULL ? err->msg : "0A000");
 	l->res = pgb_exec(conn, pgb_lookup_sql, 1, param, dl, err, &again);
-	if (again != PA_CONN_OK || strcmp(state, "26000") == 0)
-		return again;
-	return PA_CONN_BROKEN;	/* answered; the stale statement goes with it */
+	/* The stale statement goes with its connection, answered or not. */
+	if (strcmp(state, "0A000") == 0 && (again == PA_CONN_OK || again == PA_CONN_REFUSED))
+		return PA_CONN_BROKEN;
+	return again;
 }
 
 PGresult *

@@ -7,10 +7,10 @@
  * does every (re)connection, since notices may have been missed while
  * away; a loss of that connection expires them (kept for stale_grace).
  * Each connection first waits for a notice sent from another session (a
- * short-lived connection of its own): behind a transaction-mode pooler LISTEN is accepted, but notices
- * go to whoever holds that server connection then, or nowhere, and a
- * listener that hears nothing must count as down (the cache then asks
- * PostgreSQL every time).
+ * pooled connection): behind a transaction-mode pooler
+ * LISTEN is accepted, but notices go to whoever holds that server
+ * connection then, or nowhere, and a listener that hears nothing must
+ * count as down (the cache then asks PostgreSQL every time).
  */
 #include "clock.h"
 #include "pgb.h"
@@ -41,27 +41,24 @@ on_notice(struct pg *g, const PGnotify *n)
 		g->env->invalidate(g->env->invalidate_arg, "postgres", n->extra);
 }
 
-/* Sends a notice from a connection of its own (another session, as a
- * change would come) and waits for it on c before dl, or until g closes.
- * 0, or -1 with err set.  Other notices that come meanwhile are dropped:
- * the watcher drops every answer once this connection is up anyway. */
+/* Sends a notice from a pooled connection (another session, as a change
+ * would come; not one of its own, which a session-mode pool sized for
+ * pool_size and the listener could not give) and waits for it on c
+ * before dl, or until g closes.  0, or -1 with err set.  Other notices
+ * that come meanwhile are dropped: the watcher drops every answer once
+ * this connection is up anyway. */
 static int
 hears_notices(struct pg *g, PGconn *c, const struct pa_deadline *dl, struct pa_error *err)
 {
 	char token[64];
 	const char *param[2] = { PG_CHANNEL, token };
-	enum pa_conn_status st;
-	PGconn *s;
 	PGresult *res;
 	PGnotify *n;
 	bool heard = false;
 	int w;
 
 	snprintf(token, sizeof(token), CHECK_PREFIX "%08x%08x", arc4random(), arc4random());
-	if ((s = pgb_connect(g, false, dl, err)) == NULL)
-		return -1;
-	res = pgb_exec(s, "SELECT pg_catalog.pg_notify($1, $2)", 2, param, dl, err, &st);
-	PQfinish(s);
+	res = pgb_pool_exec_before(g, dl, "SELECT pg_catalog.pg_notify($1, $2)", 2, param, err);
 	if (res == NULL)
 		return -1;
 	PQclear(res);
