@@ -831,6 +831,16 @@ pa_get_basic(const struct pa_daemon *d, const char *path, const char *user,
 	return pa_get(d, "GET", path, h, resp);
 }
 
+long
+pa_auth_status(const struct pa_daemon *d, const char *user, const char *password)
+{
+	struct pa_resp r;
+	long status = pa_get_basic(d, "/auth", user, password, &r) == 0 ? r.status : 0;
+
+	pa_resp_free(&r);
+	return status;
+}
+
 void
 pa_resp_free(struct pa_resp *resp)
 {

@@ -254,6 +254,9 @@ int pa_get(const struct pa_daemon *d, const char *method, const char *path,
 int pa_get_basic(const struct pa_daemon *d, const char *path, const char *user,
 		 const char *password, struct pa_resp *resp);
 
+/* The status of GET /auth with user:password (0 when no answer came). */
+long pa_auth_status(const struct pa_daemon *d, const char *user, const char *password);
+
 void pa_resp_free(struct pa_resp *resp);
 
 /* A short description of a response for failure messages (static buffer

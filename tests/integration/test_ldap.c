@@ -230,16 +230,6 @@ expect_unavailable(const struct pa_daemon *d, const char *user, const char *pw, 
 	pa_resp_free(&r);
 }
 
-static long
-status_of(const struct pa_daemon *d, const char *user, const char *pw)
-{
-	struct pa_resp r;
-	long s = pa_get_basic(d, "/auth", user, pw, &r) == 0 ? r.status : 0;
-
-	pa_resp_free(&r);
-	return s;
-}
-
 /* Sum of proxyauthd_backend_requests_total{backend="ldap"} over results. */
 static double
 ldap_calls(const struct pa_daemon *d)
@@ -786,7 +776,7 @@ job_run(void *arg)
 	snprintf(j->got_groups, sizeof(j->got_groups), "%s", r.hdr[H_X_AUTH_GROUPS].value);
 	snprintf(j->got_backend, sizeof(j->got_backend), "%s", r.hdr[H_X_AUTH_BACKEND].value);
 	pa_resp_free(&r);
-	j->wrong_status = status_of(j->d, j->user, "pw-wrong");
+	j->wrong_status = pa_auth_status(j->d, j->user, "pw-wrong");
 	return NULL;
 }
 

@@ -322,16 +322,6 @@ test_fallback_logged(void **state)
 			 txn_fallback_lines);
 }
 
-static long
-status_of(const struct pa_daemon *d, const char *user, const char *password)
-{
-	struct pa_resp r;
-	long st = pa_get_basic(d, "/auth", user, password, &r) == 0 ? r.status : 0;
-
-	pa_resp_free(&r);
-	return st;
-}
-
 /* Behind a transaction-mode pooler server sessions are shared: another
  * client of the reader role can put a statement of its own under the
  * lookup's name (a public digest of public text), one that grants anyone
@@ -353,7 +343,7 @@ test_forged_statement(void **state)
 	if (pa_pgbouncer_start(&pgb, &pg, "transaction", 1) != 0)
 		fail_msg("pgbouncer did not start");
 	d = start_daemon(f, 1);	/* one connection: it alone would have prepared */
-	assert_int_equal(status_of(d, user_name[0], user_pw[0]), 204);
+	assert_int_equal(pa_auth_status(d, user_name[0], user_pw[0]), 204);
 
 	memset(&g, 0, sizeof(g));
 	pgb_name_statement(&g);
@@ -369,9 +359,9 @@ test_forged_statement(void **state)
 	free(q);
 	PQfinish(a);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(status_of(d, user_name[1], "forged-pw"), 407);
-		assert_int_equal(status_of(d, "nosuchuser", "forged-pw"), 407);
-		assert_int_equal(status_of(d, user_name[1], user_pw[1]), 204);
+		assert_int_equal(pa_auth_status(d, user_name[1], "forged-pw"), 407);
+		assert_int_equal(pa_auth_status(d, "nosuchuser", "forged-pw"), 407);
+		assert_int_equal(pa_auth_status(d, user_name[1], user_pw[1]), 204);
 	}
 	assert_int_equal(pa_daemon_stop(d), 0);
 }

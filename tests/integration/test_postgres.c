@@ -195,16 +195,6 @@ ask(const struct pa_daemon *d, const char *user, const char *password, struct pa
 	return pa_get_basic(d, "/auth", user, password, r);
 }
 
-static long
-status_of(const struct pa_daemon *d, const char *user, const char *password)
-{
-	struct pa_resp r;
-	long s = ask(d, user, password, &r) == 0 ? r.status : 0;
-
-	pa_resp_free(&r);
-	return s;
-}
-
 /* Polls until the status is want; ms taken, or -1 after limit_ms. */
 static long
 wait_status(const struct pa_daemon *d, const char *user, const char *password, long want,
@@ -213,7 +203,7 @@ wait_status(const struct pa_daemon *d, const char *user, const char *password, l
 	long t0 = pa_now_ms();
 
 	for (;;) {
-		long s = status_of(d, user, password);
+		long s = pa_auth_status(d, user, password);
 
 		if (last != NULL)
 			*last = s;
@@ -575,7 +565,7 @@ test_server_down(void **state)
 	t0 = pa_now_ms();
 	while (pa_now_ms() - t0 < 10000 && (t_allow < 0 || t_ready < 0)) {
 		if (t_allow < 0) {
-			s = status_of(d, "lena", "lena-pw");
+			s = pa_auth_status(d, "lena", "lena-pw");
 			if (s != 204 && s != 503)
 				fail_msg("lena got %ld while PostgreSQL came back", s);
 			if (s == 204)

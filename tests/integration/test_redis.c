@@ -277,17 +277,6 @@ ask(const struct pa_daemon *d, const char *user, const char *password, struct pa
 	return pa_get_basic(d, "/auth", user, password, r);
 }
 
-/* The status of one /auth request (0 when no answer came). */
-static long
-status_of(const struct pa_daemon *d, const char *user, const char *password)
-{
-	struct pa_resp r;
-	long s = ask(d, user, password, &r) == 0 ? r.status : 0;
-
-	pa_resp_free(&r);
-	return s;
-}
-
 /* Polls user:password on /auth until the status is want; returns the ms
  * it took, or -1 after limit_ms.  *last (may be NULL) gets the last
  * status seen. */
@@ -298,7 +287,7 @@ wait_status(const struct pa_daemon *d, const char *user, const char *password, l
 	long t0 = pa_now_ms();
 
 	for (;;) {
-		long s = status_of(d, user, password);
+		long s = pa_auth_status(d, user, password);
 
 		if (last != NULL)
 			*last = s;
@@ -1059,7 +1048,7 @@ test_redis_down(void **state)
 	t0 = pa_now_ms();
 	while (pa_now_ms() - t0 < 5000 && (t_allow < 0 || t_ready < 0)) {
 		if (t_allow < 0) {
-			s = status_of(d, "bob", "bob-pw");
+			s = pa_auth_status(d, "bob", "bob-pw");
 			if (s != 204 && s != 503)
 				fail_msg("bob got %ld while Redis came back", s);
 			if (s == 204)
