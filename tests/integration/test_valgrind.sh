@@ -27,7 +27,10 @@ exec valgrind --quiet --error-exitcode=99 --leak-check=full \
   --log-file=$tmp/vg.%p.log "$PA_DAEMON_BIN" "\$@"
 WRAP
 chmod 755 "$tmp/proxyauthd"
-PA_DAEMON_BIN=$tmp/proxyauthd PA_FAILURE_BACKENDS=redis,ldap "$test_bin"
+# The logs are printed whether or not the test passed: a daemon stopped
+# with valgrind's exit code 99 fails the test, and the log says why.
+rc=0
+PA_DAEMON_BIN=$tmp/proxyauthd PA_FAILURE_BACKENDS=redis,ldap "$test_bin" || rc=$?
 n=0; bad=0
 for f in "$tmp"/vg.*.log; do
   n=$((n + 1))
@@ -35,4 +38,4 @@ for f in "$tmp"/vg.*.log; do
   if [ -s "$f" ]; then bad=1; echo "=== $f"; cat "$f"; fi
 done
 echo "valgrind: $n proxyauthd runs checked"
-[ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
+[ "$rc" -eq 0 ] && [ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
