@@ -23,6 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/proxyauthd" <<WRAP
 #!/bin/sh
 exec valgrind --quiet --error-exitcode=99 --leak-check=full \
+  --suppressions=$(cd "$(dirname "$0")" && pwd)/valgrind.supp \
   --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
   --log-file=$tmp/vg.%p.log "$PA_DAEMON_BIN" "\$@"
 WRAP
