@@ -502,5 +502,38 @@ drc=0
 wait "$dpid" || drc=$?
 check "daemon: exits 0 on SIGTERM" test "$drc" -eq 0
 
+
+# ---- threads = 0: one event loop per CPU the daemon may run on ----
+
+# tasks CONF: the daemon's thread count once it listens, started on CPU 0
+# alone (taskset: the affinity a cpuset or CPUAffinity= would give), or
+# "none" when it does not come up.
+tasks() {
+	local pid n=none
+	taskset -c 0 "$DAEMON" -c "$1" 2>"$T/tasks.log" &
+	pid=$!
+	PIDS+=("$pid")
+	for _ in $(seq 1 500); do
+		if grep -q 'listening on' "$T/tasks.log"; then
+			sleep 0.2
+			n=$(find "/proc/$pid/task" -mindepth 1 -maxdepth 1 | wc -l)
+			break
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	echo "$n"
+}
+for n in 0 1 2; do
+	sed "s|^threads = 2|threads = $n|" "$T/written.conf" >"$T/threads$n.conf"
+done
+t0=$(tasks "$T/threads0.conf")
+t1=$(tasks "$T/threads1.conf")
+t2=$(tasks "$T/threads2.conf")
+check "threads = 0 on one allowed CPU starts one event loop ($t0 threads, $t1 with threads = 1, $t2 with 2)" \
+	test "$t0" != none -a "$t0" = "$t1" -a "$t2" != "$t1"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
