@@ -36,7 +36,6 @@
 #include "workq.h"
 
 #include <microhttpd.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -440,21 +439,6 @@ add_cred_name(const char *name, size_t len, void *arg)
 	return 0;
 }
 
-/* One event-loop thread per CPU this process may run on: its affinity
- * mask (a container's cpuset, taskset, systemd's CPUAffinity=), not every
- * online CPU, or two loops would share one core and take turns. */
-static long
-usable_cpus(void)
-{
-	cpu_set_t set;
-	long n;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? n : 1;
-}
-
 int
 pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa_config *cfg,
 	      struct pa_error *err)
@@ -516,7 +500,7 @@ pa_http_start(struct pa_http **out, const struct pa_pipeline *p, const struct pa
 		goto fail;
 	}
 	if (threads == 0)
-		threads = usable_cpus();
+		threads = pa_usable_cpus();
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)

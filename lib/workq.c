@@ -18,10 +18,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 struct worker {
 	struct pa_workq *q;
@@ -205,4 +207,16 @@ pa_workq_free(struct pa_workq *q)
 	pthread_cond_destroy(&q->gone);
 	pthread_mutex_destroy(&q->lock);
 	free(q);
+}
+
+long
+pa_usable_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
 }

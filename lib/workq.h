@@ -35,4 +35,9 @@ int pa_workq_stop(struct pa_workq *q, int timeout_ms);
 /* Frees a stopped queue.  Safe on NULL. */
 void pa_workq_free(struct pa_workq *q);
 
+/* How many CPUs this process may run on: its affinity mask (a container's
+ * cpuset, taskset, systemd's CPUAffinity=), not every online CPU, so that
+ * "one thread per CPU" does not put two on one core.  At least 1. */
+long pa_usable_cpus(void);
+
 #endif

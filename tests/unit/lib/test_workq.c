@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -271,6 +272,29 @@ test_stop_gives_up_on_a_hung_job(void **state)
 	pa_workq_free(NULL);
 }
 
+/* "One thread per CPU" counts the CPUs the process may run on: narrowed
+ * to one (as a cpuset or taskset would), it is 1 even on a bigger machine;
+ * given back, it is what the mask holds. */
+static void
+test_usable_cpus_follow_affinity(void **state)
+{
+	cpu_set_t all, one;
+	int first = -1, i;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(pa_usable_cpus(), CPU_COUNT(&all));
+	for (i = 0; i < CPU_SETSIZE && first < 0; i++)
+		if (CPU_ISSET(i, &all))
+			first = i;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_int_equal(pa_usable_cpus(), 1);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(pa_usable_cpus(), CPU_COUNT(&all));
+}
+
 int
 main(void)
 {
@@ -280,6 +304,7 @@ main(void)
 		cmocka_unit_test(test_full_queue_refuses),
 		cmocka_unit_test(test_stop_drains_then_refuses),
 		cmocka_unit_test(test_stop_gives_up_on_a_hung_job),
+		cmocka_unit_test(test_usable_cpus_follow_affinity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
