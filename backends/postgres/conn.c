@@ -28,6 +28,7 @@
 #include <openssl/sha.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* libpq's message up to its first newline (they end in one, and the
@@ -196,9 +197,11 @@ pgb_name_statement(struct pg *g)
 }
 
 /*
- * Connects with g's settings, sets statement_timeout and, with prepare,
- * prepares the lookup, all within timeout_ms.  Returns the connection
- * (non-blocking; PQfinish() it), or NULL with err set.
+ * Connects with g's settings and sets statement_timeout, before dl; with
+ * prepare (a connection for lookups, which prepare on first use: see
+ * prepare()), also gives preparing up for good when a pooler answers for
+ * the server.  Returns the connection (non-blocking; PQfinish() it), or
+ * NULL with err set.
  */
 PGconn *
 pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_error *err)
@@ -217,7 +220,6 @@ pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_
 	PGresult *res;
 	PGconn *c;
 	enum pa_conn_status st_q;
-	char state[6];
 	long server_pid = 0;
 	bool pooled;
 
@@ -264,37 +266,43 @@ pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl, struct pa_
 	if (prepare && pooled)
 		give_up_preparing(g, "a pooler answers for the server: the process id it gave "
 				  "is not the server's");
-	/* The lookup is parsed and planned once per connection, not at every
-	 * call: that is most of what the server spends on it. */
-	if (!prepare || atomic_load(&g->unprepared))
-		return c;
-	res = exec(c, SEND_PREPARE, g->stmt, pgb_lookup_sql, 1, NULL, dl, err, &st_q, state);
-	if (res != NULL) {
-		PQclear(res);
-		return c;
-	}
-	if (strcmp(state, "42P05") != 0) {
-		if (err != NULL) {
-			struct pa_error why = *err;
-
-			pa_error_set(err, "cannot prepare the lookup: %s", why.msg);
-		}
-		goto fail;
-	}
-	/* Already there: another client's, on a server connection a pooler
-	 * shares (one that passes the server's process id on).  The
-	 * connection itself is fine. */
-	give_up_preparing(g, "the statement was already prepared: a pooler?");
 	return c;
 fail:
 	PQfinish(c);
 	return NULL;
 }
 
+/* A pooled connection, and whether the lookup is prepared on it. */
+struct pgb_conn {
+	PGconn *c;
+	bool prepared;
+};
+
 static void *
 drv_open(void *ctx, const struct pa_deadline *dl, struct pa_error *err)
 {
-	return pgb_connect(ctx, true, dl, err);
+	struct pgb_conn *pc;
+	PGconn *c;
+
+	if ((c = pgb_connect(ctx, true, dl, err)) == NULL)
+		return NULL;
+	if ((pc = calloc(1, sizeof(*pc))) == NULL) {
+		pa_error_set(err, "out of memory");
+		PQfinish(c);
+		return NULL;
+	}
+	pc->c = c;
+	return pc;
+}
+
+static void
+drv_close(void *ctx, void *conn)
+{
+	struct pgb_conn *pc = conn;
+
+	(void)ctx;
+	PQfinish(pc->c);
+	free(pc);
 }
 
 void
@@ -304,7 +312,7 @@ pgb_close_conn(void *ctx, void *conn)
 	PQfinish(conn);
 }
 
-const struct pa_conn_driver pgb_driver = { "postgres", drv_open, pgb_close_conn };
+const struct pa_conn_driver pgb_driver = { "postgres", drv_open, drv_close };
 
 struct query {
 	const char *sql;
@@ -319,7 +327,8 @@ run_query(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *
 	struct query *q = arg;
 	enum pa_conn_status st;
 
-	q->res = pgb_exec(conn, q->sql, q->nparams, q->params, dl, err, &st);
+	q->res = pgb_exec(((struct pgb_conn *)conn)->c, q->sql, q->nparams, q->params, dl,
+			  err, &st);
 	return st;
 }
 
@@ -330,26 +339,67 @@ struct lookup {
 };
 
 /*
- * The lookup on conn: prepared unless given up.  A prepared statement that
- * is gone (26000: a pooler ran it on another server connection) gives
- * them up for good; one whose plan went stale (0A000: the view's column
- * types changed) leaves this connection to be dropped, and a fresh one
- * prepares again.  Either way this lookup runs unprepared on the same
- * connection, within the same deadline, rather than fail.
+ * Prepares the lookup on pc, the first time it runs there (the server then
+ * parses and plans it once per connection, not at every call: most of
+ * what it spends on it).  PA_CONN_OK when it is prepared, or when it was
+ * there already (42P05: a pooler shares server connections, so preparing
+ * is given up for good).  PA_CONN_REFUSED for an SQL error (no view, no
+ * function: a schema not applied yet): the connection is kept, unprepared,
+ * and the next lookup on it tries again, so a misconfigured server is
+ * not sent a new connection (a new server process) per request.
+ * Otherwise the connection is to be dropped.
+ */
+static enum pa_conn_status
+prepare(struct pgb_conn *pc, struct pg *g, const struct pa_deadline *dl, struct pa_error *err)
+{
+	enum pa_conn_status st;
+	PGresult *res;
+	char state[6];
+
+	res = exec(pc->c, SEND_PREPARE, g->stmt, pgb_lookup_sql, 1, NULL, dl, err, &st, state);
+	if (res != NULL) {
+		PQclear(res);
+		pc->prepared = true;
+		return PA_CONN_OK;
+	}
+	if (st == PA_CONN_REFUSED && strcmp(state, "42P05") == 0) {
+		/* Already there: another client's, on a server connection a
+		 * pooler shares (one that passes the server's process id
+		 * on).  The connection itself is fine. */
+		give_up_preparing(g, "the statement was already prepared: a pooler?");
+		return PA_CONN_OK;
+	}
+	return st;
+}
+
+/*
+ * The lookup on conn: prepared unless given up or not preparable.  A
+ * prepared statement that is gone (26000: a pooler ran it on another
+ * server connection) gives them up for good; one whose plan went stale
+ * (0A000: the view's column types changed) leaves this connection to be
+ * dropped, and a fresh one prepares again.  Either way this lookup runs
+ * unprepared on the same connection, within the same deadline, rather
+ * than fail.
  */
 static enum pa_conn_status
 run_lookup(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error *err)
 {
+	struct pgb_conn *pc = conn;
 	struct lookup *l = arg;
 	const char *param[1] = { l->user };
 	enum pa_conn_status st, again;
 	char state[6];
 
-	if (atomic_load(&l->g->unprepared)) {
-		l->res = pgb_exec(conn, pgb_lookup_sql, 1, param, dl, err, &st);
+	if (!pc->prepared && !atomic_load(&l->g->unprepared)) {
+		st = prepare(pc, l->g, dl, err);
+		if (st != PA_CONN_OK && st != PA_CONN_REFUSED)
+			return st;
+	}
+	if (!pc->prepared || atomic_load(&l->g->unprepared)) {
+		l->res = pgb_exec(pc->c, pgb_lookup_sql, 1, param, dl, err, &st);
 		return st;
 	}
-	l->res = exec(conn, SEND_PREPARED, l->g->stmt, NULL, 1, param, dl, err, &st, state);
+	l->res = exec(pc->c, SEND_PREPARED, l->g->stmt, NULL, 1, param, dl, err, &st, state);
 	if (l->res != NULL || st != PA_CONN_REFUSED ||
 	    (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
 		return st;
@@ -360,7 +410,7 @@ run_lookup(void *conn, const struct pa_deadline *dl, void *arg, struct pa_error 
 		pa_log_msg(l->g->env->log, PA_LOG_INFO, "postgres: the prepared lookup went stale "
 			   "(%s); preparing it again on a fresh connection",
 			   err != NULL ? err->msg : "0A000");
-	l->res = pgb_exec(conn, pgb_lookup_sql, 1, param, dl, err, &again);
+	l->res = pgb_exec(pc->c, pgb_lookup_sql, 1, param, dl, err, &again);
 	/* The stale statement goes with its connection, answered or not. */
 	if (strcmp(state, "0A000") == 0 && (again == PA_CONN_OK || again == PA_CONN_REFUSED))
 		return PA_CONN_BROKEN;

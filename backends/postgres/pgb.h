@@ -46,7 +46,8 @@ struct pg {
 
 /* conn.c */
 
-/* The pool's driver: opens with pgb_connect(), closes with PQfinish(). */
+/* The pool's driver: opens with pgb_connect(); each pooled connection
+ * prepares the lookup the first time it runs one. */
 extern const struct pa_conn_driver pgb_driver;
 
 /* Sets err to what failed and libpq's message up to its first newline. */
@@ -58,9 +59,9 @@ void pgb_set_error(struct pa_error *err, const char *what, const char *msg);
 PGresult *pgb_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 		   const struct pa_deadline *dl, struct pa_error *err, enum pa_conn_status *st);
 
-/* A new non-blocking connection with statement_timeout set (and the
- * lookup prepared, with prepare), before dl, or NULL with err set.
- * PQfinish() it. */
+/* A new non-blocking connection with statement_timeout set, before dl,
+ * or NULL with err set; with prepare (one for lookups), preparing is given
+ * up for good when a pooler answers for the server.  PQfinish() it. */
 PGconn *pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl,
 		    struct pa_error *err);
 
@@ -68,7 +69,7 @@ PGconn *pgb_connect(struct pg *g, bool prepare, const struct pa_deadline *dl,
  * ready, 0 on timeout, -1 on a poll error. */
 int pgb_wait_fd(int fd, short events, const struct pa_deadline *dl);
 
-/* Closes a connection (ctx unused); the pool's and the listener's. */
+/* Closes a connection pgb_connect() made (ctx unused): the listener's. */
 void pgb_close_conn(void *ctx, void *conn);
 
 /* Runs sql on a pooled connection, all within one timeout_ms.  The

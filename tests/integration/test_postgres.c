@@ -900,6 +900,38 @@ test_prepared_lookup(void **state)
 	sql("postgres", "ALTER ROLE " PA_PG_READER_USER " RESET log_statement");
 }
 
+/* A lookup the server cannot prepare (the view missing: a schema not
+ * applied yet, or renamed away) keeps its connection: the answers are
+ * 503, but the server is not sent a new connection, a new server process,
+ * per request.  Once the view is back, the same connection prepares the
+ * lookup and answers. */
+static void
+test_unpreparable_lookup(void **state)
+{
+	struct pa_fixture *f = *state;
+	struct pa_daemon *d;
+	int i, conns, execs;
+
+	add_cheap_user("unprep_a", "unprep-a-pw", "");
+	sql("postgres", "ALTER ROLE " PA_PG_READER_USER " SET log_statement = 'all'");
+	sql("postgres", "ALTER VIEW proxyauth.credentials RENAME TO credentials_away");
+	/* every connection proxyauthd makes sets its statement_timeout first */
+	conns = count_in_file(pg.log, "set_config('statement_timeout'");
+	d = start_daemon(f, "cache_size = 0\n", "pool_size = 1\n");
+	for (i = 0; i < 6; i++)
+		expect_unavailable(d, "unprep_a", "unprep-a-pw", "the view is missing");
+	sql("postgres", "ALTER VIEW proxyauth.credentials_away RENAME TO credentials");
+	execs = count_in_file(pg.log, "execute proxyauthd_lookup_");
+	expect_allow(d, "unprep_a", "unprep-a-pw", "", "the view is back");
+	expect_deny(d, "unprep_a", "wrong-pw", "the view is back, wrong password");
+	assert_int_equal(count_in_file(pg.log, "execute proxyauthd_lookup_") - execs, 2);
+	/* Two connections for all of it: the pool's one (the readiness probe
+	 * shares it) and the listener's. */
+	assert_int_equal(count_in_file(pg.log, "set_config('statement_timeout'") - conns, 2);
+	pa_daemon_stop(d);
+	sql("postgres", "ALTER ROLE " PA_PG_READER_USER " RESET log_statement");
+}
+
 /* ---- 6. configuration ---------------------------------------------------- */
 
 static int
@@ -1007,6 +1039,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepared_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpreparable_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_warning, setup, teardown),
 	};
