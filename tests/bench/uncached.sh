@@ -40,6 +40,7 @@ cmake -S . -B build/bench -DPA_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j "$(nproc)" >/dev/null
 cc -O2 -o build/bench/bench_tool tests/bench/bench_tool.c -lcrypt -lcrypto -lpthread
 cc -O2 -o build/bench/bench_raw tests/bench/bench_raw.c -lldap -llber -lcrypt -lpthread
+cc -O2 -o build/bench/ldap_floor tests/bench/ldap_floor.c -lldap -llber -lpthread
 tool=build/bench/bench_tool
 raw=build/bench/bench_raw
 pa=build/bench/proxyauthd
@@ -164,6 +165,12 @@ echo "LDAP: raw binds, raw search+bind, proxyauthd direct, proxyauthd search..."
 $raw ldap-bind "$ldap_uri" "$conns" 2 "$users" "$base" "$pw" >/dev/null   # warm slapd
 read -r raw_bind raw_bind_cpu raw_bind_ccpu <<<"$(raw_ldap ldap-bind)"
 read -r raw_sb raw_sb_cpu raw_sb_ccpu <<<"$(raw_ldap ldap-search-bind)"
+# The floor of a direct-bind answer's directory work (bind, then read the
+# own entry) in a bare libldap client: blocking calls on $conns threads,
+# as proxyauthd's workers make them, and one epoll loop with an operation
+# in flight on each of $conns connections, as an event loop would.
+read -r fl_sync fl_sync_ccpu <<<"$(build/bench/ldap_floor sync "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
+read -r fl_async fl_async_ccpu <<<"$(build/bench/ldap_floor async "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
 
 ldap_direct_conf="backends = ldap\n[ldap]\nuri = $ldap_uri\nuser_dn_template = uid=%u,$base\npool_size = $conns"
 start_pa ldap_direct "$ldap_direct_conf"
@@ -377,6 +384,8 @@ $users distinct users, $conns connections each side, ${secs}s per run, cache off
 
                                       rate/s   p50 us   p99 us   pa CPU/answer  server CPU/op  dir ops/answer (raw: 1 and 2)
 LDAP raw simple bind (libldap)     $(printf '%9s %8s %8s %14s %14s' "$raw_bind" - - "${raw_bind_ccpu}us*" "${raw_bind_cpu}us")
+LDAP raw bind + read, blocking     $(printf '%9s %8s %8s %14s' "$fl_sync" - - "${fl_sync_ccpu}us*")   ($conns threads: what a worker does)
+LDAP raw bind + read, event loop   $(printf '%9s %8s %8s %14s' "$fl_async" - - "${fl_async_ccpu}us*")   (one epoll thread, $conns connections)
 LDAP proxyauthd direct bind        $(printf '%9s %8s %8s %14s %14s %10s' "$ld_rps" "$ld_p50" "$ld_p99" "${ld_cpu}us" "${ld_scpu}us" "$ld_ops")   non-2xx $ld_bad
 LDAP raw search + bind             $(printf '%9s %8s %8s %14s %14s' "$raw_sb" - - "${raw_sb_ccpu}us*" "${raw_sb_cpu}us")
 LDAP proxyauthd search-then-bind   $(printf '%9s %8s %8s %14s %14s %10s' "$ls_rps" "$ls_p50" "$ls_p99" "${ls_cpu}us" "${ls_scpu}us" "$ls_ops")   non-2xx $ls_bad
@@ -390,9 +399,9 @@ PostgreSQL proxyauthd (\$5\$ 1000)   $(printf '%9s %8s %8s %14s %14s' "$pg_rps" 
 PostgreSQL proxyauthd ({SHA})      $(printf '%9s %8s %8s %14s %14s' "$pw_rps" "$pw_p50" "$pw_p99" "${pw_cpu}us" -)   non-2xx $pw_bad
 crypt_rn loop of that \$5\$ hash, $(nproc) threads: $loop_cheap/s; one verification costs ${hash_cpu}us of CPU
 (pa CPU includes the hash for Redis/PostgreSQL; server CPU for PostgreSQL is the postmaster only, not its backends;
- * for the raw LDAP rows: the bare libldap client's own CPU per bind or search + bind, the floor for that directory work)
+ * for the raw LDAP rows: the bare libldap client's own CPU per bind, bind + read or search + bind, the floor for that directory work)
 
-ratios: direct bind / raw bind $(ratio "$ld_rps" "$raw_bind")x (target >= 0.5)
+ratios: direct bind / raw bind $(ratio "$ld_rps" "$raw_bind")x (target >= 0.5), / raw bind + read $(ratio "$ld_rps" "$fl_sync")x
         search-then-bind / raw search+bind $(ratio "$ls_rps" "$raw_sb")x, / raw bind $(ratio "$ls_rps" "$raw_bind")x (target >= 0.35)
         Redis proxyauthd \$5\$ / raw HMGET $(ratio "$rd_rps" "$raw_redis")x, / crypt loop $(ratio "$rd_rps" "$loop_cheap")x; {SHA} / raw HMGET $(ratio "$rw_rps" "$raw_redis")x
         PostgreSQL proxyauthd \$5\$ / raw SELECT $(ratio "$pg_rps" "$raw_pg")x, / crypt loop $(ratio "$pg_rps" "$loop_cheap")x; {SHA} / raw SELECT $(ratio "$pw_rps" "$raw_pg")x, / unprepared $(ratio "$pw_rps" "$raw_pg_ext")x
