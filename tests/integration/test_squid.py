@@ -149,6 +149,21 @@ file = %s
     st, h, b = curl(proxy_port, url, "J\u00fcrgen", "p w:%x")
     s.check("UTF-8 user, password with space, colon and %: allowed", st == 200, st, h)
 
+    # A deleted user loses access through Squid within seconds, as through
+    # proxyauthd: the helper re-reads the file within a second and drops
+    # that user's cached answers, but Squid asks it again only after
+    # credentialsttl (the shipped 60 seconds kept carol in for a minute).
+    s.add_user(hp, "carol", "carol-pw", "staff")
+    s.check("carol: allowed once the helper re-read the file",
+            e2e.wait_for(lambda: curl(proxy_port, url, "carol", "carol-pw")[0] == 200, 10,
+                         0.5))
+    r = subprocess.run([e2e.PASSWD, "-f", hp, "--delete", "carol"], env=e2e.child_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    s.check("carol deleted from the htpasswd file", r.returncode == 0, r.stdout)
+    gone = e2e.wait_for(lambda: curl(proxy_port, url, "carol", "carol-pw")[0] == 407, 10, 0.5)
+    s.check("carol: refused (407) within 10 s of her deletion, not after Squid's "
+            "credentialsttl", gone)
+
     log = s.read("squid/cache.log")
     s.check("the helper's decisions are in cache.log with the client address",
             re.search(r"client=127\.0\.0\.1 user=alice profile=squid outcome=allow", log)
