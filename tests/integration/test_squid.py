@@ -129,7 +129,8 @@ file = %s
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
                     headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
                              "X-Auth-Backend: forged", "X-Forwarded-Uri: /forged",
-                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example"] + rules_matrix.UNDERSCORE_FORGED +
+                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example",
+                             "Forwarded: for=192.0.2.66;host=admin.example.org;proto=https"] + rules_matrix.UNDERSCORE_FORGED +
                     rules_matrix.REWRITE_FORGED)
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
@@ -138,6 +139,9 @@ file = %s
                 not rules_matrix.underscore_auth(seen), seen)
         s.check("upstream saw no client X-Rewrite-URL / X-Original-URL (Symfony, Zend route "
                 "by them)", not rules_matrix.rewrite_headers(seen), seen)
+        s.check("upstream saw no client Forwarded (Rack 3, Spring, Symfony, Jetty take its "
+                "host= over X-Forwarded-Host: a host the rules never judged)",
+                upstream_saw(seen, "Forwarded") == [], seen)
         s.check("upstream saw X-Auth-User from Squid (client's replaced)",
                 upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
         s.check("upstream did not see Proxy-Authorization",
