@@ -11,10 +11,11 @@
  * does.
  *
  * Invariants: every request line gets exactly one answer line, written
- * whole under one lock; a line without a usable channel ID gets BH rather
- * than silence; the input is read into buffers of our own that are
- * scrubbed as they are used, and every password is scrubbed by
- * pa_decide_end() or here.
+ * whole under one lock; a Basic OK goes only to a login that is the
+ * canonical name (Squid hands on the login, never user=); a line without
+ * a usable channel ID gets BH rather than silence; the input is read into
+ * buffers of our own that are scrubbed as they are used, and every
+ * password is scrubbed by pa_decide_end() or here.
  */
 #include "squid_helper.h"
 #include "clock.h"
@@ -62,6 +63,17 @@ finish(struct request *r)
 
 	if (r->d.neg != NULL && strncmp(r->d.neg->reply, "Negotiate ", 10) == 0)
 		token = r->d.neg->reply + 10;	/* the acceptance's final token */
+	/* Squid keeps a Basic login as the client typed it: an OK's user=
+	 * does not replace it in %ul, proxy_auth ACLs, external ACLs or its
+	 * logs (Squid 5.7).  A login the backend matched loosely ("ALICE"
+	 * bound as alice) would reach the app and Squid's ACLs under a name
+	 * that is not the user's, so only the canonical spelling gets OK. */
+	if (!r->h->negotiate && r->d.outcome == PA_OUT_ALLOW &&
+	    strcmp(r->d.who.user, r->d.cred.user) != 0) {
+		r->d.outcome = PA_OUT_FORBIDDEN;
+		pa_error_set(&r->d.why, "the login is not the canonical user name, which Squid "
+			     "would not hand on");
+	}
 	if (r->h->negotiate)
 		n = pa_squid_negotiate_answer(line, sizeof(line), r->id, r->d.outcome,
 					      r->d.who.user, token);

@@ -3,10 +3,10 @@
  * files).  Groups come from group_attribute on the entry (the first RDN
  * value of each DN, e.g. memberOf), or from a search under group_base_dn
  * with group_filter (%d the user's DN, filter-escaped) taking
- * group_name_attribute; a name that would break the comma list or the
- * header is left out, and groups that do not fit (or a search cut short
- * by a size limit) set overflow, which verify turns into a denial rather
- * than a guess.  The canonical name is user_name_attribute's value; the
+ * group_name_attribute (its RDN's value when it has several); a name
+ * that would break the comma list or the header is left out, and groups
+ * that do not fit (or a search cut short by a size limit) set overflow,
+ * which verify turns into a denial rather than a guess.  The canonical name is user_name_attribute's value; the
  * expiry is expiry_attribute's, in the format its name says.
  */
 #include "fold.h"
@@ -89,6 +89,56 @@ ldapb_groups_from_entry(struct ldapb *b, LDAP *ld, LDAPMessage *entry, const cha
 	ldap_value_free_len(vals);
 }
 
+/* The value of entry e's RDN when that RDN is attr alone ("cn=team7"
+ * for cn), into buf[size] (NUL-terminated); returns its length, or -1
+ * for another attribute, a multi-valued RDN, a binary or unfitting
+ * value. */
+static long
+rdn_value(LDAP *ld, LDAPMessage *e, const char *attr, char *buf, size_t size)
+{
+	size_t alen = strlen(attr);
+	char *text = ldap_get_dn(ld, e);
+	LDAPDN dn = NULL;
+	LDAPAVA *ava;
+	long n = -1;
+
+	if (text != NULL && ldap_str2dn(text, &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+	    dn != NULL && dn[0] != NULL && (ava = dn[0][0]) != NULL && dn[0][1] == NULL &&
+	    !(ava->la_flags & LDAP_AVA_BINARY) && ava->la_attr.bv_len == alen &&
+	    strncasecmp(ava->la_attr.bv_val, attr, alen) == 0 && ava->la_value.bv_len < size) {
+		memcpy(buf, ava->la_value.bv_val, ava->la_value.bv_len);
+		buf[ava->la_value.bv_len] = '\0';
+		n = (long)ava->la_value.bv_len;
+	}
+	ldap_dnfree(dn);
+	ldap_memfree(text);
+	return n;
+}
+
+/* A group entry the group search found, by its one value of
+ * group_name_attribute or, when it has several, by its RDN's value (as
+ * the directory, memberOf and SSSD name it): a second value is no second
+ * group, or whoever may write the entry could name it after any group.
+ * Several values and an RDN of another attribute: left out. */
+static void
+group_add_entry(struct ldapb *b, LDAP *ld, LDAPMessage *e, struct groups *g)
+{
+	struct berval **vals = ldap_get_values_len(ld, e, b->group_name_attribute);
+	char rdn[1024];
+	long n;
+
+	if (vals != NULL && vals[0] != NULL && vals[1] == NULL)
+		group_add(b, g, vals[0]->bv_val, vals[0]->bv_len);
+	else if (vals != NULL && vals[0] != NULL &&
+		 (n = rdn_value(ld, e, b->group_name_attribute, rdn, sizeof(rdn))) >= 0)
+		group_add(b, g, rdn, (size_t)n);
+	else if (vals != NULL && vals[0] != NULL)
+		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: a group has several values of %s "
+			   "and its DN is not named by one of them; left out",
+			   b->group_name_attribute);
+	ldap_value_free_len(vals);
+}
+
 /* Groups by search under group_base_dn for the user's dn. */
 int
 ldapb_groups_search(struct ldapb *b, LDAP *ld, const char *dn, const struct pa_deadline *dl,
@@ -107,7 +157,7 @@ ldapb_groups_search(struct ldapb *b, LDAP *ld, const char *dn, const struct pa_d
 	rc = ldapb_search(ld, b->group_base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, dl, &chain);
 	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED)
 		for (e = ldap_first_entry(ld, chain); e != NULL; e = ldap_next_entry(ld, e))
-			ldapb_groups_from_entry(b, ld, e, b->group_name_attribute, false, g);
+			group_add_entry(b, ld, e, g);
 	ldap_msgfree(chain);
 	if (rc == LDAP_SIZELIMIT_EXCEEDED)
 		g->overflow = true;	/* incomplete: refused rather than guessed */
@@ -126,19 +176,29 @@ name_value(const struct berval *v)
 }
 
 /* The value of attr on entry e into name: the one there is, or, when
- * there are several (aliases), the one that folds like the typed name,
- * which is the one the directory matched; else name stays "". */
+ * there are several (aliases), the one in the entry's DN ("uid=alice"),
+ * or, when the DN is of another attribute, the one that folds like the
+ * typed name, which is the one the directory matched; else name stays "".
+ * Not the alias typed when the DN names the entry: whoever may write
+ * her own entry could add any name as an alias and log in under it. */
 void
 ldapb_entry_name(LDAP *ld, LDAPMessage *e, const char *attr, const struct pa_credentials *cred,
 		 char name[PA_USER_MAX + 1])
 {
 	struct berval **v = ldap_get_values_len(ld, e, attr);
-	char typed[PA_FOLD_MAX], folded[PA_FOLD_MAX];
+	char typed[PA_FOLD_MAX], folded[PA_FOLD_MAX], rdn[PA_USER_MAX + 1];
 	const struct berval *pick = NULL;
+	struct berval rv;
+	long n;
 	int i;
 
 	if (v != NULL && v[0] != NULL && v[1] == NULL) {
 		pick = v[0];
+	} else if (v != NULL && v[0] != NULL &&
+		   (n = rdn_value(ld, e, attr, rdn, sizeof(rdn))) >= 0) {
+		rv.bv_val = rdn;
+		rv.bv_len = (ber_len_t)n;
+		pick = &rv;
 	} else if (v != NULL && v[0] != NULL) {
 		pa_fold_user(cred->user, cred->user_len, typed);
 		for (i = 0; v[i] != NULL; i++) {

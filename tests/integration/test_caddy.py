@@ -134,7 +134,8 @@ require_groups = admins
                     headers=["X-Auth-User: mallory", "X-Auth-Backend: forged",
                              "X-Forwarded-Host: evil.example", "X-Forwarded-Host: evil2.example",
                              "X-Forwarded-Uri: /admin/forged", "X-Original-URI: /admin/forged",
-                             "X-Original-URL: http://evil/admin/forged"] + rules_matrix.UNDERSCORE_FORGED +
+                             "X-Original-URL: http://evil/admin/forged",
+                             "Forwarded: for=192.0.2.66;host=admin.example.org;proto=https"] + rules_matrix.UNDERSCORE_FORGED +
                     rules_matrix.REWRITE_FORGED)
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
@@ -143,6 +144,9 @@ require_groups = admins
                 not rules_matrix.underscore_auth(seen), seen)
         s.check("upstream saw no client X-Rewrite-URL / X-Original-URL (Symfony, Zend route "
                 "by them)", not rules_matrix.rewrite_headers(seen), seen)
+        s.check("upstream saw no client Forwarded (Rack 3 and Spring take its host= over "
+                "X-Forwarded-Host: a host the rules never judged)",
+                upstream_saw(seen, "Forwarded") == [], seen)
         s.check("upstream got the request path", seen["path"] == "/hello?x=1", seen)
         s.check("upstream saw X-Auth-User from proxyauthd (client's replaced)",
                 upstream_saw(seen, "X-Auth-User") == ["alice"], seen)

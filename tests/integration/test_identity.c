@@ -197,8 +197,13 @@ test_one_counter_direct(void **state)
  * has uid "alice.smith", as many directories keep aliases).  The entry
  * has no single uid, and the name fell back to what was typed: "ALICE"
  * or the fullwidth form reached the application as such, several
- * identities for one account.  The value slapd matched (the one that
- * folds like the typed name) is the canonical name. */
+ * identities for one account.  The canonical name is the value in the
+ * entry's DN (uid=alice), as SSSD names such entries: the value slapd
+ * matched (the one that folds like the typed name) was taken before, so a
+ * user who may write her own entry (slapd's common "by self write") added
+ * "uid: admin" and logged in as admin with her own password, reaching the
+ * application as X-Auth-User admin, and an alias made one account several
+ * identities there.  Direct bind finds no DN for an alias at all. */
 static void
 multi_uid(struct it *t, bool direct)
 {
@@ -208,13 +213,15 @@ multi_uid(struct it *t, bool direct)
 	const char *argv[] = { "ldapmodify", "-x", "-H", NULL, "-D", PA_LDAP_ROOT_DN, "-w",
 			       PA_LDAP_ROOT_PASSWORD, "-f", NULL, NULL };
 	const char *typed[] = { "ALICE", FULLWIDTH, "alice " };
+	const char *aliases[] = { "admin", "alice.smith", "ADMIN" };
 	size_t i;
 
 	if (pa_slapd_start(&t->s) != 0)
 		fail_msg("cannot start slapd");
 	ldif = pa_strdupf("%s/uid.ldif", t->f->dir);
 	assert_int_equal(pa_write_file(ldif, "dn: uid=alice,ou=people," PA_LDAP_BASE "\n"
-					     "changetype: modify\nadd: uid\nuid: alice.smith\n"),
+					     "changetype: modify\nadd: uid\nuid: alice.smith\n"
+					     "uid: admin\n"),
 			 0);
 	argv[3] = t->s.uri;
 	argv[9] = ldif;
@@ -242,6 +249,14 @@ multi_uid(struct it *t, bool direct)
 		pa_last_decision_field(d, "user", user, sizeof(user));
 		if (strcmp(user, "alice") != 0)
 			fail_msg("'%s': the log names '%s', not alice", typed[i], user);
+	}
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		int st = ask(d, aliases[i], "alice-pw", "192.0.2.11", &r);
+
+		EXPECT(direct ? st == 407 : st == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r,
+		       "alias '%s' with alice's password: %s", aliases[i],
+		       direct ? "no such DN, denied" : "X-Auth-User is alice, the uid of the DN");
+		pa_resp_free(&r);
 	}
 	assert_int_equal(pa_daemon_stop(d), 0);
 }

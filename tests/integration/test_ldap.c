@@ -358,6 +358,44 @@ test_search_group_search(void **state)
 	expect_allow(d, "u07", "pw-u07", "g07,odd-numbered", "ldap", "u07 by group search");
 }
 
+/*
+ * A group entry whose cn has a second value: the directory, memberOf and
+ * SSSD name the group by its RDN (cn=team7), but every cn value counted
+ * as a group, so whoever may write the entry (a group owner under a broad
+ * "by dnattr=owner write") adding "cn: admins" gave every member the
+ * admins group in X-Auth-Groups and in [rule] checks.  With several
+ * values the group is named by its RDN's; in both modes, and bob still
+ * gets his other groups.
+ */
+static void
+test_group_second_cn(void **state)
+{
+	struct lt *t = *state;
+	struct pa_daemon *d, *d2;
+	char *ldif, out[2048];
+
+	start_slapd(t);
+	ldif = pa_strdupf("%s/team7.ldif", t->f->dir);
+	assert_int_equal(pa_write_file(ldif, "dn: cn=team7,ou=groups," PA_LDAP_BASE "\n"
+				       "changetype: add\nobjectClass: groupOfNames\n"
+				       "cn: team7\ncn: admins\n"
+				       "member: uid=bob,ou=people," PA_LDAP_BASE "\n"), 0);
+	{
+		const char *argv[] = { "ldapmodify", "-x", "-H", t->s.uri, "-D", PA_LDAP_ROOT_DN,
+				       "-w", PA_LDAP_ROOT_PASSWORD, "-f", ldif, NULL };
+
+		if (pa_ldap_tool(argv, out, sizeof(out)) != 0)
+			fail_msg("ldapmodify team7: %s", out);
+	}
+	free(ldif);
+	d = start_daemon(t, NULL, "", search_conf(t, t->s.uri, "group_base_dn = ou=groups,"
+						   PA_LDAP_BASE "\n"), NULL);
+	expect_allow(d, "bob", "bob-pw", "staff,team7", "ldap", "bob by group search");
+	expect_allow(d, "alice", "alice-pw", "admins,staff", "ldap", "alice by group search");
+	d2 = start_daemon(t, NULL, "", search_conf(t, t->s.uri, ""), NULL);
+	expect_allow(d2, "bob", "bob-pw", "staff,team7", "ldap", "bob by memberOf");
+}
+
 static void
 test_direct_bind(void **state)
 {
@@ -909,6 +947,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_search_then_bind, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_search_group_search, lt_setup, lt_teardown),
+		cmocka_unit_test_setup_teardown(test_group_second_cn, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_direct_bind, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, lt_setup, lt_teardown),
 		cmocka_unit_test_setup_teardown(test_injection_search, lt_setup, lt_teardown),

@@ -129,7 +129,8 @@ file = %s
     st, h, b = curl(proxy_port, url, "alice", "alice-pw",
                     headers=["X-Auth-User: mallory", "X-Auth-Groups: admins",
                              "X-Auth-Backend: forged", "X-Forwarded-Uri: /forged",
-                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example"] + rules_matrix.UNDERSCORE_FORGED +
+                             "X-Original-URI: /forged", "X-Forwarded-Host: evil.example",
+                             "Forwarded: for=192.0.2.66;host=admin.example.org;proto=https"] + rules_matrix.UNDERSCORE_FORGED +
                     rules_matrix.REWRITE_FORGED)
     s.check("right credentials: the upstream's page", st == 200 and up.count == 1, st, h, b)
     if up.count:
@@ -138,6 +139,9 @@ file = %s
                 not rules_matrix.underscore_auth(seen), seen)
         s.check("upstream saw no client X-Rewrite-URL / X-Original-URL (Symfony, Zend route "
                 "by them)", not rules_matrix.rewrite_headers(seen), seen)
+        s.check("upstream saw no client Forwarded (Rack 3 and Spring take its host= over "
+                "X-Forwarded-Host: a host the rules never judged)",
+                upstream_saw(seen, "Forwarded") == [], seen)
         s.check("upstream saw X-Auth-User from Squid (client's replaced)",
                 upstream_saw(seen, "X-Auth-User") == ["alice"], seen)
         s.check("upstream did not see Proxy-Authorization",
@@ -148,6 +152,21 @@ file = %s
                     "X-Forwarded-Host")), seen)
     st, h, b = curl(proxy_port, url, "J\u00fcrgen", "p w:%x")
     s.check("UTF-8 user, password with space, colon and %: allowed", st == 200, st, h)
+
+    # A deleted user loses access through Squid within seconds, as through
+    # proxyauthd: the helper re-reads the file within a second and drops
+    # that user's cached answers, but Squid asks it again only after
+    # credentialsttl (the shipped 60 seconds kept carol in for a minute).
+    s.add_user(hp, "carol", "carol-pw", "staff")
+    s.check("carol: allowed once the helper re-read the file",
+            e2e.wait_for(lambda: curl(proxy_port, url, "carol", "carol-pw")[0] == 200, 10,
+                         0.5))
+    r = subprocess.run([e2e.PASSWD, "-f", hp, "--delete", "carol"], env=e2e.child_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    s.check("carol deleted from the htpasswd file", r.returncode == 0, r.stdout)
+    gone = e2e.wait_for(lambda: curl(proxy_port, url, "carol", "carol-pw")[0] == 407, 10, 0.5)
+    s.check("carol: refused (407) within 10 s of her deletion, not after Squid's "
+            "credentialsttl", gone)
 
     log = s.read("squid/cache.log")
     s.check("the helper's decisions are in cache.log with the client address",

@@ -6,11 +6,15 @@
  * are skipped; an over-long line or one with a NUL is refused for its ID
  * and the next line is read normally; a line without a channel ID gets BH
  * naming -n; -n mode answers without IDs; an unavailable backend is BH;
- * no password reaches the log.
+ * no password reaches the log; a login that is not the canonical name the
+ * backend returned gets ERR, never OK (Squid would hand on the login).
  */
 #include "scratch.h"
 
 #include <pthread.h>
+#include <strings.h>
+
+#include "cache.h"
 
 #include "squid_helper.h"
 #include "squid_line.h"
@@ -26,7 +30,11 @@ fake_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *wh
 	}
 	if (strcmp(cred->password, "right pw") != 0)
 		return PA_DENIED;
-	snprintf(who->user, sizeof(who->user), "%s", cred->user);
+	/* As a directory matching without case: "ALICE" binds as alice. */
+	if (strcasecmp(cred->user, "alice") == 0)
+		snprintf(who->user, sizeof(who->user), "alice");
+	else
+		snprintf(who->user, sizeof(who->user), "%s", cred->user);
 	return PA_GRANTED;
 }
 
@@ -197,6 +205,40 @@ test_without_ids(void **state)
 	finish(f);
 }
 
+/*
+ * Squid keeps a Basic login as the client typed it: the user= of an OK
+ * does not replace it in %ul (the X-Auth-User the shipped squid.conf
+ * sends), proxy_auth ACLs, external ACLs or the access log (seen with
+ * Squid 5.7).  "ALICE" that the directory binds as alice would reach the
+ * app as "ALICE", and a proxy_auth ACL naming alice would not see it:
+ * only the canonical spelling may get OK, from the backend and from the
+ * cache alike.
+ */
+static void
+test_login_not_canonical(void **state)
+{
+	static const char input[] = "ALICE right%20pw\n"
+				    "alice right%20pw\n"
+				    "ALICE right%20pw\n"
+				    "ALICE wrong\n";
+	struct fx *f = start(false);	/* in order: the third from the cache */
+
+	(void)state;
+	f->h.pipe.cache = pa_cache_new(16, NULL);
+	f->h.pipe.ttl_ms = 60000;
+	assert_non_null(f->h.pipe.cache);
+	run(f, input, sizeof(input) - 1);
+	assert_string_equal(f->out, "ERR message=\"not authorized\"\n"
+				    "OK user=\"alice\"\n"
+				    "ERR message=\"not authorized\"\n"
+				    "ERR message=\"authentication failed\"\n");
+	assert_non_null(strstr(f->log, "user=ALICE"));
+	assert_non_null(strstr(f->log, "outcome=forbidden"));
+	assert_non_null(strstr(f->log, "cache=hit"));
+	pa_cache_free(f->h.pipe.cache);
+	finish(f);
+}
+
 int
 main(void)
 {
@@ -204,6 +246,7 @@ main(void)
 		cmocka_unit_test(test_every_line_answered_once),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_without_ids),
+		cmocka_unit_test(test_login_not_canonical),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
