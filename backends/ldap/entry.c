@@ -6,8 +6,9 @@
  * group_name_attribute (its RDN's value when it has several); a name
  * that would break the comma list or the header is left out, and groups
  * that do not fit (or a search cut short by a size limit) set overflow,
- * which verify turns into a denial rather than a guess.  The canonical name is user_name_attribute's value; the
- * expiry is expiry_attribute's, in the format its name says.
+ * which verify turns into a denial rather than a guess.  The canonical
+ * name is user_name_attribute's value (the DN's, when it has several);
+ * the expiry is expiry_attribute's, in the format its name says.
  */
 #include "fold.h"
 #include "ldap_escape.h"
