@@ -217,24 +217,38 @@ test_without_ids(void **state)
 static void
 test_login_not_canonical(void **state)
 {
-	static const char input[] = "ALICE right%20pw\n"
-				    "alice right%20pw\n"
-				    "ALICE right%20pw\n"
-				    "ALICE wrong\n";
-	struct fx *f = start(false);	/* in order: the third from the cache */
+	/* First from the backend (one worker: answers in order), then, in a
+	 * second read, "ALICE" again from the cache, which the reading thread
+	 * answers at once, before the next line is read. */
+	static const char first[] = "ALICE right%20pw\n"
+				    "alice right%20pw\n";
+	static const char second[] = "ALICE right%20pw\n"
+				     "ALICE wrong\n";
+	struct fx *f = start(false);
 
 	(void)state;
-	f->h.pipe.cache = pa_cache_new(16, NULL);
+	/* room enough that no shard holds only one entry */
+	f->h.pipe.cache = pa_cache_new(4096, NULL);
 	f->h.pipe.ttl_ms = 60000;
 	assert_non_null(f->h.pipe.cache);
-	run(f, input, sizeof(input) - 1);
+	run(f, first, sizeof(first) - 1);
+	assert_string_equal(f->out, "ERR message=\"not authorized\"\n"
+				    "OK user=\"alice\"\n");
+	/* logged under the user it is, with why */
+	assert_non_null(strstr(f->log, "user=alice profile=squid outcome=forbidden"));
+	assert_non_null(strstr(f->log, "the login is not the canonical user name"));
+	assert_null(strstr(f->log, "cache=hit"));
+
+	f->h.workq = pa_workq_start(1, 64);
+	assert_non_null(f->h.workq);
+	run(f, second, sizeof(second) - 1);
+	/* the answers of both reads: the output file is not truncated */
 	assert_string_equal(f->out, "ERR message=\"not authorized\"\n"
 				    "OK user=\"alice\"\n"
 				    "ERR message=\"not authorized\"\n"
 				    "ERR message=\"authentication failed\"\n");
-	assert_non_null(strstr(f->log, "user=ALICE"));
-	assert_non_null(strstr(f->log, "outcome=forbidden"));
-	assert_non_null(strstr(f->log, "cache=hit"));
+	assert_non_null(strstr(f->log, "outcome=forbidden backend=fake cache=hit"));
+	assert_non_null(strstr(f->log, "user=ALICE profile=squid outcome=deny"));
 	pa_cache_free(f->h.pipe.cache);
 	finish(f);
 }
