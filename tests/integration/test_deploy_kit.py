@@ -285,6 +285,12 @@ def check_proxies(s):
             {"x-rewrite-url", "x-original-url"} <= removed and
             emptied.get("x-rewrite-url") == "" and emptied.get("x-original-url") == "",
             removed, sorted(emptied))
+    # Rack 3 and Spring take Forwarded: host= over X-Forwarded-Host; apps
+    # build URLs from X-Forwarded-Prefix.
+    s.check("envoy and traefik: client Forwarded and X-Forwarded-Prefix removed",
+            {"forwarded", "x-forwarded-prefix"} <= removed and
+            emptied.get("forwarded") == "" and emptied.get("x-forwarded-prefix") == "",
+            removed, sorted(emptied))
     for p in ("envoy", "traefik"):
         txt = open(os.path.join(e2e.DEPLOY, p, "README.md")).read().lower()
         s.check("%s README says plainly it is not run here" % p,
