@@ -505,12 +505,13 @@ check "daemon: exits 0 on SIGTERM" test "$drc" -eq 0
 
 # ---- threads = 0: one event loop per CPU the daemon may run on ----
 
-# tasks CONF: the daemon's thread count once it listens, started on CPU 0
-# alone (taskset: the affinity a cpuset or CPUAffinity= would give), or
-# "none" when it does not come up.
+# tasks CONF: the daemon's thread count once it listens, started on the
+# first CPU this shell may use, alone (taskset: the affinity a cpuset or
+# CPUAffinity= would give), or "none" when it does not come up.
+cpu0=$(taskset -pc $$ | sed 's/.*: *//; s/[,-].*//')
 tasks() {
 	local pid n=none
-	taskset -c 0 "$DAEMON" -c "$1" 2>"$T/tasks.log" &
+	taskset -c "$cpu0" "$DAEMON" -c "$1" 2>"$T/tasks.log" &
 	pid=$!
 	PIDS+=("$pid")
 	for _ in $(seq 1 500); do
@@ -529,11 +530,16 @@ tasks() {
 for n in 0 1 2; do
 	sed "s|^threads = 2|threads = $n|" "$T/written.conf" >"$T/threads$n.conf"
 done
-t0=$(tasks "$T/threads0.conf")
-t1=$(tasks "$T/threads1.conf")
-t2=$(tasks "$T/threads2.conf")
-check "threads = 0 on one allowed CPU starts one event loop ($t0 threads, $t1 with threads = 1, $t2 with 2)" \
-	test "$t0" != none -a "$t0" = "$t1" -a "$t2" != "$t1"
+if [ "$(nproc)" -lt 2 ]; then
+	# With one CPU, one loop per online CPU is one loop too: nothing to tell.
+	echo "SKIPPED: threads = 0 under taskset needs two CPUs (nproc: $(nproc))"
+else
+	t0=$(tasks "$T/threads0.conf")
+	t1=$(tasks "$T/threads1.conf")
+	t2=$(tasks "$T/threads2.conf")
+	check "threads = 0 on one allowed CPU starts one event loop ($t0 threads, $t1 with threads = 1, $t2 with 2)" \
+		test "$t0" != none -a "$t0" = "$t1" -a "$t2" != "$t1"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
