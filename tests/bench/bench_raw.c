@@ -10,6 +10,17 @@
  *       the same, each step a subtree search for (uid=u<i>) under BASE on a
  *       kept connection bound as SVC_DN, then a simple bind as the DN found
  *       on a second kept connection; prints pairs per second.
+ *   bench_raw ldap-bind-read URI CONNS SECONDS USERS BASE PASSWORD
+ *       the floor of a direct-bind answer's directory work: each step a
+ *       bind as uid=u<i>,BASE, then a read of that entry (base scope; uid
+ *       and memberOf), on CONNS threads with blocking calls, the way
+ *       proxyauthd's workers make them; prints pairs per second.
+ *   bench_raw ldap-bind-read-async URI CONNS SECONDS USERS BASE PASSWORD
+ *       the same pairs on one thread with all CONNS connections, an
+ *       operation in flight on each at all times, driven by epoll and
+ *       ldap_result() with a zero timeout: the way an event loop would.
+ *   The LDAP modes print the rate and this client's own CPU (user +
+ *   system, all threads) per step.
  *   bench_raw crypt-cpu HASH PASSWORD N
  *       verifies PASSWORD against HASH N times on one thread; prints the
  *       CPU time of one verification in microseconds (getrusage).
@@ -23,16 +34,24 @@
 #include <ldap.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
+enum mode { BIND, SEARCH_BIND, BIND_READ };
+
 static const char *uri, *base, *password, *svc_dn, *svc_pw;
-static int users, search;
+static int users;
+static enum mode mode;
 static atomic_long done;
 static atomic_int stop, failed;
+static char *read_attrs[] = { "uid", "memberOf", NULL };
 
 static LDAP *
 open_ld(void)
@@ -58,6 +77,7 @@ static void *
 worker(void *arg)
 {
 	long i = (long)(size_t)arg * 7919;
+	bool search = mode == SEARCH_BIND;
 	LDAP *usr = open_ld(), *svc = search ? open_ld() : NULL;
 	char dn[256], filter[64];
 
@@ -88,6 +108,19 @@ worker(void *arg)
 			atomic_store(&failed, 1);
 			break;
 		}
+		if (mode == BIND_READ) {
+			LDAPMessage *res = NULL;
+			bool ok = ldap_search_ext_s(usr, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
+						    read_attrs, 0, NULL, NULL, NULL, 1,
+						    &res) == LDAP_SUCCESS &&
+				  ldap_first_entry(usr, res) != NULL;
+
+			ldap_msgfree(res);
+			if (!ok) {
+				atomic_store(&failed, 1);
+				break;
+			}
+		}
 		atomic_fetch_add(&done, 1);
 	}
 	if (usr != NULL)
@@ -97,37 +130,141 @@ worker(void *arg)
 	return NULL;
 }
 
+/* One connection of the event loop (ldap-bind-read-async). */
+struct aconn {
+	LDAP *ld;
+	int msgid;
+	bool reading;		/* the read is in flight, else the bind */
+	int user;
+	char dn[256];
+};
+
+static int
+start_bind(struct aconn *c)
+{
+	struct berval cred = { strlen(password), (char *)password };
+
+	snprintf(c->dn, sizeof(c->dn), "uid=u%d,%s", c->user, base);
+	c->reading = false;
+	return ldap_sasl_bind(c->ld, c->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &c->msgid);
+}
+
+static int
+start_read(struct aconn *c)
+{
+	c->reading = true;
+	return ldap_search_ext(c->ld, c->dn, LDAP_SCOPE_BASE, "(objectClass=*)", read_attrs, 0,
+			       NULL, NULL, NULL, 1, &c->msgid);
+}
+
+/* Takes c's answer if it is whole and starts its next operation.  0 when
+ * there is nothing (more) to take, -1 on a failure. */
+static int
+step(struct aconn *c, long *next_user)
+{
+	struct timeval zero = { 0, 0 };
+	LDAPMessage *res = NULL;
+	int rc, err = -1;
+
+	rc = ldap_result(c->ld, c->msgid, LDAP_MSG_ALL, &zero, &res);
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		return -1;
+	if (!c->reading) {
+		if (ldap_parse_result(c->ld, res, &err, NULL, NULL, NULL, NULL, 1) != LDAP_SUCCESS ||
+		    err != LDAP_SUCCESS)
+			return -1;
+		return start_read(c) == LDAP_SUCCESS ? 0 : -1;
+	}
+	rc = ldap_first_entry(c->ld, res) != NULL;
+	ldap_msgfree(res);
+	if (!rc)
+		return -1;
+	atomic_fetch_add(&done, 1);
+	c->user = (int)((*next_user)++ % users);
+	return start_bind(c) == LDAP_SUCCESS ? 0 : -1;
+}
+
+static int
+run_async(int n, int secs)
+{
+	struct aconn *cs = calloc((size_t)n, sizeof(*cs));
+	struct epoll_event ev, evs[64];
+	time_t end = time(NULL) + secs;
+	long next_user = 0;
+	int ep = epoll_create1(0), i, fd, rc = -1;
+
+	if (cs == NULL || ep < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		cs[i].user = (int)(next_user++ % users);
+		if ((cs[i].ld = open_ld()) == NULL || start_bind(&cs[i]) != LDAP_SUCCESS ||
+		    ldap_get_option(cs[i].ld, LDAP_OPT_DESC, &fd) != LDAP_OPT_SUCCESS)
+			goto out;
+		ev.events = EPOLLIN;
+		ev.data.ptr = &cs[i];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+			goto out;
+	}
+	while (time(NULL) < end) {
+		int k = epoll_wait(ep, evs, 64, 1000);
+
+		for (i = 0; i < k; i++)
+			if (step(evs[i].data.ptr, &next_user) != 0)
+				goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; cs != NULL && i < n; i++)
+		if (cs[i].ld != NULL)
+			ldap_unbind_ext(cs[i].ld, NULL, NULL);
+	free(cs);
+	if (ep >= 0)
+		close(ep);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-	if ((argc == 8 && strcmp(argv[1], "ldap-bind") == 0) ||
+	if ((argc == 8 && (strcmp(argv[1], "ldap-bind") == 0 ||
+			   strcmp(argv[1], "ldap-bind-read") == 0 ||
+			   strcmp(argv[1], "ldap-bind-read-async") == 0)) ||
 	    (argc == 10 && strcmp(argv[1], "ldap-search-bind") == 0)) {
 		int n = atoi(argv[3]), secs = atoi(argv[4]), i;
+		bool async = strcmp(argv[1], "ldap-bind-read-async") == 0;
 		pthread_t t[64];
 		struct rusage ru;
 
-		search = argc == 10;
+		mode = argc == 10 ? SEARCH_BIND : strcmp(argv[1], "ldap-bind") == 0 ? BIND :
+									      BIND_READ;
 		uri = argv[2];
 		users = atoi(argv[5]);
 		base = argv[6];
 		password = argv[7];
-		svc_dn = search ? argv[8] : NULL;
-		svc_pw = search ? argv[9] : NULL;
+		svc_dn = mode == SEARCH_BIND ? argv[8] : NULL;
+		svc_pw = mode == SEARCH_BIND ? argv[9] : NULL;
 		if (n < 1 || n > 64 || secs < 1 || users < 1)
 			return 2;
-		for (i = 0; i < n; i++)
-			pthread_create(&t[i], NULL, worker, (void *)(size_t)i);
-		sleep((unsigned)secs);
-		atomic_store(&stop, 1);
-		for (i = 0; i < n; i++)
-			pthread_join(t[i], NULL);
+		if (async) {
+			if (run_async(n, secs) != 0)
+				atomic_store(&failed, 1);
+		} else {
+			for (i = 0; i < n; i++)
+				pthread_create(&t[i], NULL, worker, (void *)(size_t)i);
+			sleep((unsigned)secs);
+			atomic_store(&stop, 1);
+			for (i = 0; i < n; i++)
+				pthread_join(t[i], NULL);
+		}
 		if (atomic_load(&failed)) {
 			fprintf(stderr, "bench_raw: an LDAP operation failed\n");
 			return 1;
 		}
 		/* The rate, and this client's own CPU (user + system, all its
-		 * threads) per bind or search + bind: what the same directory
-		 * work costs a bare libldap client, next to proxyauthd's. */
+		 * threads) per step: what the same directory work costs a bare
+		 * libldap client, next to proxyauthd's. */
 		getrusage(RUSAGE_SELF, &ru);
 		printf("%.0f %.1f\n", (double)atomic_load(&done) / secs,
 		       ((double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +

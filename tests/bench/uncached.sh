@@ -40,7 +40,6 @@ cmake -S . -B build/bench -DPA_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/bench -j "$(nproc)" >/dev/null
 cc -O2 -o build/bench/bench_tool tests/bench/bench_tool.c -lcrypt -lcrypto -lpthread
 cc -O2 -o build/bench/bench_raw tests/bench/bench_raw.c -lldap -llber -lcrypt -lpthread
-cc -O2 -o build/bench/ldap_floor tests/bench/ldap_floor.c -lldap -llber -lpthread
 tool=build/bench/bench_tool
 raw=build/bench/bench_raw
 pa=build/bench/proxyauthd
@@ -169,8 +168,8 @@ read -r raw_sb raw_sb_cpu raw_sb_ccpu <<<"$(raw_ldap ldap-search-bind)"
 # own entry) in a bare libldap client: blocking calls on $conns threads,
 # as proxyauthd's workers make them, and one epoll loop with an operation
 # in flight on each of $conns connections, as an event loop would.
-read -r fl_sync fl_sync_ccpu <<<"$(build/bench/ldap_floor sync "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
-read -r fl_async fl_async_ccpu <<<"$(build/bench/ldap_floor async "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
+read -r fl_sync fl_sync_ccpu <<<"$($raw ldap-bind-read "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
+read -r fl_async fl_async_ccpu <<<"$($raw ldap-bind-read-async "$ldap_uri" "$conns" "$secs" "$users" "$base" "$pw")"
 
 ldap_direct_conf="backends = ldap\n[ldap]\nuri = $ldap_uri\nuser_dn_template = uid=%u,$base\npool_size = $conns"
 start_pa ldap_direct "$ldap_direct_conf"
