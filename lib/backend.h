@@ -111,7 +111,8 @@ void pa_reference_dummy_verify(struct pa_hash_reference *ref, const struct pa_cr
 /* The last step of a lookup: remembers hash as the reference, verifies
  * the password against it and, when it matches, fills who with user and
  * the comma list groups (normalised in place; refused unless printable
- * UTF-8).  Logs, prefixed with backend, why a user is refused.  Returns
+ * UTF-8).  A user name with a blank at either end is refused: proxies
+ * strip those from X-Auth-User.  Logs, prefixed with backend, why a user is refused.  Returns
  * PA_GRANTED or PA_DENIED. */
 enum pa_result pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 				       struct pa_hash_reference *ref,

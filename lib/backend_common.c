@@ -53,6 +53,15 @@ pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 	}
 	switch (pa_hash_verify(cred->password, cred->password_len, hash, env->allow_weak_hashes)) {
 	case PA_HASH_MATCH:
+		/* Every proxy strips the blanks around a header value, so
+		 * X-Auth-User "alice " would reach the application as
+		 * "alice": an identity of someone else's. */
+		if (user[0] == ' ' || (user[0] != '\0' && user[strlen(user) - 1] == ' ')) {
+			pa_log_msg(env->log, PA_LOG_WARN, "%s: the user name of %s begins or ends "
+				   "with a blank, which proxies strip from X-Auth-User; denied",
+				   backend, cred->user);
+			break;
+		}
 		pa_list_normalize(groups);
 		if (!pa_utf8_valid(groups, strlen(groups)) || pa_has_control(groups, strlen(groups)) ||
 		    pa_strlcpy(who->user, user, sizeof(who->user)) != 0 ||

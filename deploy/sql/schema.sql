@@ -72,6 +72,28 @@ CREATE TABLE IF NOT EXISTS proxyauth.users (
 		username <> '' AND pg_catalog.octet_length(username) <= 256 AND
 		pg_catalog.strpos(username, ':') = 0 AND username !~ '[[:cntrl:]]')
 );
+-- No blank at either end: every proxy strips those from X-Auth-User, so
+-- 'alice ' would reach the application as alice.  A constraint of its own,
+-- added to tables made before it; rows that break it stay (NOT VALID, with
+-- a warning) and proxyauthd refuses them.
+DO $edges$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint
+		       WHERE conrelid = 'proxyauth.users'::pg_catalog.regclass
+		       AND conname = 'users_username_no_edge_blank') THEN
+		IF EXISTS (SELECT FROM proxyauth.users
+			   WHERE username <> pg_catalog.btrim(username, ' ')) THEN
+			ALTER TABLE proxyauth.users ADD CONSTRAINT users_username_no_edge_blank
+				CHECK (username = pg_catalog.btrim(username, ' ')) NOT VALID;
+			RAISE WARNING 'proxyauth: user names with a blank at either end exist; '
+				'proxyauthd refuses them: rename them';
+		ELSE
+			ALTER TABLE proxyauth.users ADD CONSTRAINT users_username_no_edge_blank
+				CHECK (username = pg_catalog.btrim(username, ' '));
+		END IF;
+	END IF;
+END
+$edges$;
 -- 'Alice' and 'alice' would share one lockout count: one user, not two.
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON proxyauth.users (pg_catalog.lower(username));
 
@@ -210,7 +232,7 @@ BEGIN
 		RAISE EXCEPTION 'proxyauth: user % already exists', quote_literal(p_name)
 			USING ERRCODE = 'unique_violation';
 	WHEN check_violation THEN
-		RAISE EXCEPTION 'proxyauth: % is not a valid user name (at most 256 bytes, no '':'', no control characters)',
+		RAISE EXCEPTION 'proxyauth: % is not a valid user name (at most 256 bytes, no '':'', no control characters, no surrounding blanks)',
 			quote_literal(p_name) USING ERRCODE = 'invalid_parameter_value';
 	END;
 	PERFORM proxyauth.audit_write('add_user', p_name, NULL);

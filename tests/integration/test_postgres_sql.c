@@ -194,6 +194,16 @@ test_errors(void **state)
 		"not a valid user name");
 	sql_err("alice_admin", "SELECT proxyauth.add_user(E'a\\nb', 'x-pw')", "22023",
 		"not a valid user name");
+	/* Proxies strip the blanks around X-Auth-User: "gina " would reach
+	 * the application as gina, and lower() would not call it a dup. */
+	sql_err("alice_admin", "SELECT proxyauth.add_user('gina ', 'x-pw')", "22023",
+		"not a valid user name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user(' gina', 'x-pw')", "22023",
+		"not a valid user name");
+	sql_err("postgres", "INSERT INTO proxyauth.users (username, password_hash) "
+		"VALUES ('gina ', 'x')", "23514", "users_username_");
+	sql_ok("alice_admin", "SELECT proxyauth.add_user('gina x', 'gina-x-pw')");
+	sql_ok("alice_admin", "SELECT proxyauth.delete_user('gina x')");
 	sql_err("alice_admin", "SELECT proxyauth.grant_group('gina', 'a,b')", "22023",
 		"not a valid group name");
 	sql_err("alice_admin", "SELECT proxyauth.grant_group('gina', '')", "22023",

@@ -710,6 +710,34 @@ test_odd_names(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/*
+ * "alice " and " alice" are keys of their own, but not identities of their
+ * own: nginx, Caddy, HAProxy and every HTTP library strip the blanks
+ * around a header value, so X-Auth-User "alice " reaches the application
+ * as "alice".  Whoever can write such a key (a sign-up page that checks
+ * names with an exact match, a Redis user with HSET on the prefix) would
+ * log in as alice without her password.  Such a user is refused.
+ */
+static void
+test_blank_edged_names(void **state)
+{
+	struct rt *t = *state;
+	struct pa_daemon *d;
+
+	start_redis(t);
+	seed(&t->rs, "alice", "alice-pw", "groups", "admins", NULL);
+	seed(&t->rs, "alice ", "mallory-pw", "groups", "admins", NULL);
+	seed(&t->rs, " alice", "mallory-pw", "groups", "admins", NULL);
+	seed(&t->rs, "john smith", "john-pw", "groups", "g", NULL);
+	d = start_daemon(t, t->rs.addr, "", "");
+	expect_allow(d, "alice", "alice-pw", "admins", "alice herself");
+	expect_deny(d, "alice ", "mallory-pw", "'alice ' would reach the app as alice");
+	expect_deny(d, " alice", "mallory-pw", "' alice' would reach the app as alice");
+	expect_allow(d, "john smith", "john-pw", "g", "an inner blank is kept");
+	assert_true(pa_daemon_wait_log(d, "begins or ends with a blank", 1, 2000));
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 3. unix socket, ACL user, password_file ----------------------------- */
 
 /* Writes the secret files a test uses into the fixture's folder:
@@ -1690,6 +1718,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_ends_cached_grant, rt_setup,
 						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_blank_edged_names, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_acl_user, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_invalidation, rt_setup, rt_teardown),
