@@ -478,7 +478,10 @@ lookup_coalesced(const struct pa_pipeline *p, struct pa_decision *d, struct pa_f
 		 * this answer when it changes: born expired, it only answers
 		 * stale, in an outage. */
 		deafened = pa_cache_deaf(p->cache, v.backend);
-		if (deafened)
+		/* A grant past an unavailable backend (fallthrough_unavailable)
+		 * stands on that outage: once it ends, that backend may refuse
+		 * it.  Born expired too, so it is asked again each time. */
+		if (deafened || res->ans.after_unavailable)
 			ttl = 0;
 		/* With negative_ttl 0 a denial is still stored when stale
 		 * answers are on (born expired, it answers nothing): it must

@@ -638,6 +638,46 @@ test_stale_grace(void **state)
 	EXPECT_OUTCOME(&d, PA_OUT_UNAVAILABLE);
 }
 
+/* fallthrough_unavailable: a grant from a later backend (a break-glass
+ * htpasswd) while the first one (LDAP) is down stands on that outage, not
+ * on the first backend's "not found".  Cached for cache_ttl, it kept
+ * answering after LDAP was back and would have refused it (the password
+ * changed there, the account disabled).  It is asked again each time. */
+static const struct pa_backend_ops glass_ops = {
+	.name = "glass", .verify = fake_verify, .probe = fake_probe, .close = fake_close,
+};
+
+static void
+test_grant_past_unavailable_not_cached(void **state)
+{
+	struct fx *f = *state;
+	struct fake glass;
+	struct pa_decision d;
+
+	memset(&glass, 0, sizeof(glass));
+	glass.answer = PA_GRANTED;
+	glass.password = WRONG_PW;	/* the old password, still in the file */
+	glass.groups = "admins";
+	atomic_init(&glass.calls, 0);
+	f->p.chain.links[1].ops = &glass_ops;
+	f->p.chain.links[1].ctx = &glass;
+	f->p.chain.n = 2;
+	f->p.chain.fallthrough_unavailable = true;
+
+	f->fk.answer = PA_UNAVAILABLE;
+	assert_false(decide(f, &d, "alice", WRONG_PW));
+	EXPECT_OUTCOME(&d, PA_OUT_ALLOW);
+	assert_string_equal(d.backend, "glass");
+
+	/* The first backend is back, and refuses that password. */
+	f->fk.answer = PA_GRANTED;
+	assert_false(decide(f, &d, "alice", WRONG_PW));
+	EXPECT_OUTCOME(&d, PA_OUT_DENY);
+	assert_int_equal(calls(f), 2);
+	assert_int_equal(atomic_load(&glass.calls), 1);
+	f->p.chain.n = 1;
+}
+
 /* While the backend answers, a grant past its TTL is never used: its
  * answer wins, and replaces the grant for later outages too. */
 static void
@@ -1345,6 +1385,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalidate_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_not_while_answering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grant_past_unavailable_not_cached, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_counts_cached_denials, setup,
 						teardown),
