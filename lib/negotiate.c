@@ -419,6 +419,13 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 		pa_error_set(err, "client principal %s holds ',' or ':'", a->principal);
 		goto done;
 	}
+	/* Proxies strip the blanks around X-Auth-User: "alice " would reach
+	 * the application as alice. */
+	if (a->name[0] == ' ' || a->name[strlen(a->name) - 1] == ' ') {
+		pa_error_set(err, "client principal %s begins or ends with a blank",
+			     a->principal);
+		goto done;
+	}
 	a->lifetime_s = time_rec == GSS_C_INDEFINITE ? UINT64_MAX : time_rec;
 	/* The final SPNEGO token: the mutual-authentication reply when the
 	 * client asked for one (HTTP sends it only then), else a bare

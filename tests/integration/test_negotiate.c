@@ -603,6 +603,36 @@ check_config(const char *conf_text, const char *dir, char *out, size_t len)
 	return rc;
 }
 
+/* Principal "alice " (a blank at the end, which MIT takes) is not alice,
+ * but X-Auth-User "alice " reaches the application as "alice": every
+ * proxy strips the blanks around a header value.  Refused, like a name
+ * with ',' or ':'. */
+static void
+test_blank_edged_principal(void **state)
+{
+	struct nt *t = *state;
+	struct pa_daemon *d = start(t, NULL, NULL);
+	char tok[8192], cc[300];
+	struct pa_resp r;
+
+	assert_non_null(d);
+	snprintf(cc, sizeof(cc), "%s/blank.cc", t->f->dir);
+	if (pa_kdc_add_keytab(&t->k, "\"alice \"", t->users) != 0 ||
+	    pa_kdc_kinit(&t->k, "alice ", t->users, cc, NULL) != 0)
+		fail_msg("cannot make principal 'alice '");
+	token(cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 407 && !r.hdr[H_X_AUTH_USER].present, &r,
+	       "'alice ' would reach the app as alice");
+	pa_resp_free(&r);
+	expect_refused(d, tok, "blank");
+	/* alice herself still gets in. */
+	token(t->alice_cc, SVC, 1, 0, tok, sizeof(tok));
+	neg_get(d, "/auth", tok, &r);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_USER, "alice"), &r, "alice");
+	pa_resp_free(&r);
+}
+
 static void
 test_check_keytab(void **state)
 {
@@ -737,6 +767,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expired_and_cache_end, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_groups_from_ldap, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_principal_case, nt_setup, nt_teardown),
+		cmocka_unit_test_setup_teardown(test_blank_edged_principal, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_check_keytab, nt_setup, nt_teardown),
 		cmocka_unit_test_setup_teardown(test_keytab_after_privdrop, nt_setup, nt_teardown),
 	};
