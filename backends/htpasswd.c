@@ -319,6 +319,15 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 		switch (pa_hash_verify(cred->password, cred->password_len, e->hash,
 				       h->env->allow_weak_hashes)) {
 		case PA_HASH_MATCH:
+			/* Proxies strip the blanks around X-Auth-User: "alice "
+			 * would reach the application as alice. */
+			if (e->user[0] == ' ' || e->user[strlen(e->user) - 1] == ' ') {
+				pa_log_msg(h->env->log, PA_LOG_WARN, "htpasswd: the user name on "
+					   "line %d begins or ends with a blank, which proxies "
+					   "strip from X-Auth-User; denied", e->line);
+				r = PA_DENIED;
+				break;
+			}
 			if (pa_strlcpy(who->user, e->user, sizeof(who->user)) != 0 ||
 			    pa_strlcpy(who->groups, e->groups, sizeof(who->groups)) != 0) {
 				r = PA_DENIED;	/* cannot happen: bounded at parse */

@@ -526,6 +526,30 @@ test_verify(void **state)
 	assert_int_equal(f->ncalls, 0);		/* first load drops nothing */
 }
 
+/* "alice " is a line of its own, but X-Auth-User "alice " reaches the
+ * application as alice (proxies strip the blanks around a header value):
+ * refused, with a warning. */
+static void
+test_verify_blank_edged_name(void **state)
+{
+	struct fx *f = *state;
+	struct pa_identity who;
+	struct pa_error err = { { 0 } };
+
+	write_users(f, "alice:A@\n"
+		       "alice :B@\n"
+		       " alice:B@\n"
+		       "john smith:B@\n");
+	open_backend(f);
+	expect_result(f, "alice ", "bravo-pw", PA_DENIED);
+	expect_result(f, " alice", "bravo-pw", PA_DENIED);
+	assert_int_equal(verify(f, "alice", "alpha-pw", &who, &err), PA_GRANTED);
+	assert_string_equal(who.user, "alice");
+	assert_int_equal(verify(f, "john smith", "bravo-pw", &who, &err), PA_GRANTED);
+	scratch_drain(f->logfd[0], f->logbuf, sizeof(f->logbuf));
+	assert_non_null(strstr(f->logbuf, "begins or ends with a blank"));
+}
+
 static void
 test_verify_weak_allowed(void **state)
 {
@@ -812,6 +836,7 @@ main(void)
 		T(test_parse_missing_file),
 		T(test_backend_registered),
 		T(test_verify),
+		T(test_verify_blank_edged_name),
 		T(test_verify_weak_allowed),
 		T(test_verify_weak_refused),
 		T(test_open_needs_file),
