@@ -95,7 +95,50 @@ BEGIN
 END
 $edges$;
 -- 'Alice' and 'alice' would share one lockout count: one user, not two.
-CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON proxyauth.users (pg_catalog.lower(username));
+-- So would 'JÖRG' and 'jörg', a decomposed 'jörg', fullwidth 'ａｌｉｃｅ' and
+-- 'john  smith': the lockout folds names with Unicode NFKC and full case
+-- folding and makes runs of blanks one (lib/fold.h), and an application
+-- comparing names loosely would take them for one.  lower() alone folds
+-- only ASCII in a database of locale C, so the key is made with ICU's
+-- root locale when the server has it (upper first: 'ß' becomes 'SS'),
+-- and normalised to NFKC in a UTF8 database.
+DO $key$
+DECLARE
+	e text := 'p';
+BEGIN
+	IF pg_catalog.getdatabaseencoding() = 'UTF8' THEN
+		e := 'pg_catalog.normalize(p, ''NFKC'')';
+	END IF;
+	e := pg_catalog.format('pg_catalog.regexp_replace(%s, '' {2,}'', '' '', ''g'')', e);
+	IF EXISTS (SELECT FROM pg_catalog.pg_collation WHERE collname = 'und-x-icu') THEN
+		e := e || ' COLLATE pg_catalog."und-x-icu"';
+	END IF;
+	EXECUTE pg_catalog.format($f$
+		CREATE OR REPLACE FUNCTION proxyauth.name_key(p text)
+		RETURNS text LANGUAGE sql IMMUTABLE STRICT
+		SET search_path = pg_catalog, pg_temp
+		AS %L
+	$f$, pg_catalog.format('SELECT pg_catalog.lower(pg_catalog.upper(%s))', e));
+END
+$key$;
+DO $uniq$
+BEGIN
+	IF pg_catalog.to_regclass('proxyauth.users_username_folded') IS NULL THEN
+		BEGIN
+			CREATE UNIQUE INDEX users_username_folded
+				ON proxyauth.users (proxyauth.name_key(username));
+		EXCEPTION WHEN unique_violation THEN
+			RAISE WARNING 'proxyauth: some user names differ only in case, Unicode '
+				'form or blanks; rename one of each such pair and apply the schema again';
+		END;
+	END IF;
+	IF pg_catalog.to_regclass('proxyauth.users_username_folded') IS NOT NULL THEN
+		DROP INDEX IF EXISTS proxyauth.users_username_lower;
+	ELSIF pg_catalog.to_regclass('proxyauth.users_username_lower') IS NULL THEN
+		CREATE UNIQUE INDEX users_username_lower ON proxyauth.users (pg_catalog.lower(username));
+	END IF;
+END
+$uniq$;
 
 CREATE TABLE IF NOT EXISTS proxyauth.groups (
 	id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -220,7 +263,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	PERFORM proxyauth.check_password(p_password);
-	IF EXISTS (SELECT FROM proxyauth.users u WHERE lower(u.username) = lower(p_name)) THEN
+	IF EXISTS (SELECT FROM proxyauth.users u
+		   WHERE proxyauth.name_key(u.username) = proxyauth.name_key(p_name)) THEN
 		RAISE EXCEPTION 'proxyauth: user % already exists', quote_literal(p_name)
 			USING ERRCODE = 'unique_violation';
 	END IF;

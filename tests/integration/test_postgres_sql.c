@@ -194,6 +194,20 @@ test_errors(void **state)
 		"not a valid user name");
 	sql_err("alice_admin", "SELECT proxyauth.add_user(E'a\\nb', 'x-pw')", "22023",
 		"not a valid user name");
+	/* Beyond ASCII too, whatever the database's locale (this one is C,
+	 * where lower() folds ASCII only): the lockout folds with NFKC and
+	 * case folding, and an application comparing names loosely would
+	 * take JÖRG for jörg, fullwidth ｇｉｎａ for gina. */
+	sql_ok("alice_admin", "SELECT proxyauth.add_user('j\xc3\xb6rg', 'joerg-pw')");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('J\xc3\x96RG', 'other-pw')", "23505",
+		"already exists");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('jo\xcc\x88rg', 'other-pw')", "23505",
+		"already exists");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('\xef\xbd\x87\xef\xbd\x89"
+		"\xef\xbd\x8e\xef\xbd\x81', 'other-pw')", "23505", "already exists");
+	sql_err("postgres", "INSERT INTO proxyauth.users (username, password_hash) "
+		"VALUES ('J\xc3\x96RG', 'x')", "23505", "users_username_");
+	sql_ok("alice_admin", "SELECT proxyauth.delete_user('j\xc3\xb6rg')");
 	/* Proxies strip the blanks around X-Auth-User: "gina " would reach
 	 * the application as gina, and lower() would not call it a dup. */
 	sql_err("alice_admin", "SELECT proxyauth.add_user('gina ', 'x-pw')", "22023",
