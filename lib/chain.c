@@ -93,6 +93,7 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 			memset(who, 0, sizeof(*who));
 			ans->backend = l->ops->name;
 			ans->result = unavailable != NULL ? PA_UNAVAILABLE : PA_DENIED;
+			ans->denied_after_unavailable = unavailable != NULL;
 			return;
 		case PA_NOT_FOUND:
 			break;

@@ -32,6 +32,7 @@ struct pa_chain_answer {
 	enum pa_result result;
 	const char *backend;		/* the backend that decided, or NULL */
 	bool after_unavailable;		/* granted past an unavailable backend */
+	bool denied_after_unavailable;	/* unavailable, but a later backend said denied */
 	struct pa_error err;		/* why, for unavailable answers */
 };
 

@@ -547,6 +547,16 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 			d->why = res->ans.err;
 		pa_decision_apply(p, d, res->ans.result, &res->who, res->ans.backend);
 		shared_count(p, d);
+		/* 503 (an earlier backend is down), but a later one refused
+		 * this password: a guess all the same, which the lockout must
+		 * count, or an outage gives unlimited guesses at it. */
+		if (res->ans.result == PA_UNAVAILABLE && res->ans.denied_after_unavailable &&
+		    p->lockout != NULL) {
+			count_attempt(p, d, true);
+			pa_lockout_record(p->lockout, subject(p, d), false, NULL, d->cred.password,
+					  d->cred.password_len, PA_LOCKOUT_SHARED,
+					  pa_now_us() / 1000);
+		}
 	}
 	OPENSSL_cleanse(res, sizeof(*res));
 	free(res);

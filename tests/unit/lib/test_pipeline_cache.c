@@ -678,6 +678,54 @@ test_grant_past_unavailable_not_cached(void **state)
 	f->p.chain.n = 1;
 }
 
+/* While the first backend is down, a wrong password for a break-glass
+ * account answers 503 (SPEC: any unavailable without a grant) and a right
+ * one 204: a password oracle.  Those wrong passwords were not counted, so
+ * an outage (which an attacker may cause) gave unlimited guesses at the
+ * break-glass accounts.  They count now; the answer stays 503. */
+static void
+test_denied_past_unavailable_counts(void **state)
+{
+	struct fx *f = *state;
+	struct fake glass;
+	struct pa_decision d;
+	int before;
+
+	memset(&glass, 0, sizeof(glass));
+	glass.answer = PA_GRANTED;
+	glass.password = RIGHT_PW;
+	glass.groups = "admins";
+	atomic_init(&glass.calls, 0);
+	f->p.chain.links[1].ops = &glass_ops;
+	f->p.chain.links[1].ctx = &glass;
+	f->p.chain.n = 2;
+	f->p.chain.fallthrough_unavailable = true;
+	set_lockout(f, 3, 60000, 300000);
+	f->fk.answer = PA_UNAVAILABLE;
+
+	assert_false(decide_at(f, &d, "root", "guess-1", "198.51.100.2", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_UNAVAILABLE);
+	assert_false(decide_at(f, &d, "root", "guess-2", "198.51.100.3", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_UNAVAILABLE);
+	assert_false(decide_at(f, &d, "root", "guess-3", "198.51.100.4", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_UNAVAILABLE);
+	assert_int_equal(counter(&f->p.metrics->lockouts_user), 1);
+
+	/* The right password now: locked, and no backend asked. */
+	before = atomic_load(&glass.calls);
+	assert_true(decide_at(f, &d, "root", RIGHT_PW, "198.51.100.5", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_LOCKED);
+	assert_int_equal(atomic_load(&glass.calls), before);
+
+	/* Not found anywhere past an outage is no guess at a password a
+	 * backend holds: still 503 and not counted (the outage may hide the
+	 * user). */
+	glass.answer = PA_NOT_FOUND;
+	assert_false(decide_at(f, &d, "nobody", "x", "198.51.100.6", NULL, NULL));
+	EXPECT_OUTCOME(&d, PA_OUT_UNAVAILABLE);
+	f->p.chain.n = 1;
+}
+
 /* While the backend answers, a grant past its TTL is never used: its
  * answer wins, and replaces the grant for later outages too. */
 static void
@@ -1386,6 +1434,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stale_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_not_while_answering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grant_past_unavailable_not_cached, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_denied_past_unavailable_counts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockout_counts_cached_denials, setup,
