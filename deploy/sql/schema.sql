@@ -101,7 +101,9 @@ $edges$;
 -- comparing names loosely would take them for one.  lower() alone folds
 -- only ASCII in a database of locale C, so the key is made with ICU's
 -- root locale when the server has it (upper first: 'ß' becomes 'SS'),
--- and normalised to NFKC in a UTF8 database.
+-- and normalised to NFKC in a UTF8 database (which makes a no-break
+-- space a blank, trimmed as the lockout trims it).  Changing this key
+-- later needs REINDEX INDEX proxyauth.users_username_folded.
 DO $key$
 DECLARE
 	e text := 'p';
@@ -109,7 +111,8 @@ BEGIN
 	IF pg_catalog.getdatabaseencoding() = 'UTF8' THEN
 		e := 'pg_catalog.normalize(p, ''NFKC'')';
 	END IF;
-	e := pg_catalog.format('pg_catalog.regexp_replace(%s, '' {2,}'', '' '', ''g'')', e);
+	e := pg_catalog.format('pg_catalog.btrim(pg_catalog.regexp_replace(%s, '' {2,}'', '' '', '
+			       '''g''), '' '')', e);
 	IF EXISTS (SELECT FROM pg_catalog.pg_collation WHERE collname = 'und-x-icu') THEN
 		e := e || ' COLLATE pg_catalog."und-x-icu"';
 	END IF;
