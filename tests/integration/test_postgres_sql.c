@@ -459,6 +459,38 @@ test_reapply(void **state)
 		   "username = 'max'", "f");
 }
 
+/* ---- 6. a database made by an older schema -------------------------------- */
+
+/* Its only case index was lower(username), which let JÖRG beside jörg.
+ * Applying the schema keeps it, and says so, while such a pair exists;
+ * once one of them is renamed, the folded index replaces it. */
+static void
+test_fold_index_upgrade(void **state)
+{
+	char e2[8192];
+
+	(void)state;
+	sql_ok("postgres", "DROP INDEX proxyauth.users_username_folded; "
+	       "CREATE UNIQUE INDEX users_username_lower ON proxyauth.users (lower(username)); "
+	       "INSERT INTO proxyauth.users (username, password_hash) VALUES "
+	       "('p\xc3\xa9ter', 'x'), ('P\xc3\x89TER', 'x')");
+	if (pa_pg_apply_schema(&pg, e2, sizeof(e2)) != 0 || strstr(e2, "WARNING") == NULL ||
+	    strstr(e2, "differ only in case") == NULL)
+		fail_msg("applying over a fold-alike pair: '%s'", e2);
+	expect_out("postgres", "SELECT to_regclass('proxyauth.users_username_folded') IS NULL, "
+		   "to_regclass('proxyauth.users_username_lower') IS NOT NULL", "t|t");
+	sql_ok("postgres", "UPDATE proxyauth.users SET username = 'peter2' WHERE "
+	       "username = 'P\xc3\x89TER'");
+	if (pa_pg_apply_schema(&pg, e2, sizeof(e2)) != 0 || e2[0] != '\0')
+		fail_msg("applying after the rename: '%s'", e2);
+	expect_out("postgres", "SELECT to_regclass('proxyauth.users_username_folded') IS NOT NULL, "
+		   "to_regclass('proxyauth.users_username_lower') IS NULL", "t|t");
+	sql_err("postgres", "INSERT INTO proxyauth.users (username, password_hash) VALUES "
+		"('P\xc3\x89TER', 'x')", "23505", "users_username_folded");
+	sql_ok("postgres", "DELETE FROM proxyauth.users WHERE username IN ('p\xc3\xa9ter', "
+	       "'peter2')");
+}
+
 int
 main(void)
 {
@@ -469,6 +501,7 @@ main(void)
 		cmocka_unit_test(test_audit),
 		cmocka_unit_test(test_notify),
 		cmocka_unit_test(test_reapply),
+		cmocka_unit_test(test_fold_index_upgrade),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
