@@ -112,8 +112,8 @@ void pa_reference_dummy_verify(struct pa_hash_reference *ref, const struct pa_cr
  * the password against it and, when it matches, fills who with user and
  * the comma list groups (normalised in place; refused unless printable
  * UTF-8).  A user name with a blank at either end is refused: proxies
- * strip those from X-Auth-User.  Logs, prefixed with backend, why a user is refused.  Returns
- * PA_GRANTED or PA_DENIED. */
+ * strip those from X-Auth-User.  Logs, prefixed with backend, why a user
+ * is refused.  Returns PA_GRANTED or PA_DENIED. */
 enum pa_result pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 				       struct pa_hash_reference *ref,
 				       const struct pa_credentials *cred, const char *hash,
