@@ -17,40 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-/* The backends' hook into the cache: a user (or all of a backend's
- * answers) changed outside. */
-static void
-invalidate(void *arg, const char *backend, const char *user)
-{
-	struct pa_pipeline *p = arg;
-	size_t n;
-
-	if (p->cache == NULL)
-		return;
-	if (user != NULL)
-		n = pa_cache_invalidate_user(p->cache, user);
-	else
-		n = pa_cache_invalidate_backend(p->cache, backend);
-	if (n > 0)
-		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s dropped %zu answer(s)%s%s", backend, n,
-			   user != NULL ? " for " : "", user != NULL ? user : "");
-}
-
-/* The backends' hook for a lost LISTEN/SUBSCRIBE: asked again first, a
- * grant kept for stale_grace. */
-static void
-expire(void *arg, const char *backend)
-{
-	struct pa_pipeline *p = arg;
-	size_t n;
-
-	if (p->cache == NULL)
-		return;
-	n = pa_cache_expire_backend(p->cache, backend, pa_now_us() / 1000);
-	if (n > 0)
-		pa_log_msg(p->log, PA_LOG_DEBUG, "cache: %s expired %zu answer(s)", backend, n);
-}
-
 _Static_assert(PA_CACHE_BACKENDS >= PA_CHAIN_MAX, "the cache must know every backend's place");
 
 /* One backend of [server] backends, in order, for the cache. */
@@ -62,16 +28,6 @@ order_one(const char *name, size_t len, void *arg)
 	if (pa_strlcpy_n(buf, sizeof(buf), name, len) == 0)
 		(void)pa_cache_set_chain(arg, buf);
 	return 0;
-}
-
-/* The backends' hook for a watcher down or up again. */
-static void
-deaf(void *arg, const char *backend, bool on)
-{
-	struct pa_pipeline *p = arg;
-
-	if (p->cache != NULL)
-		pa_cache_set_deaf(p->cache, backend, on);
 }
 
 /* What a verification takes, for holding locked answers: an exponential
@@ -134,10 +90,10 @@ pa_pipeline_open(struct pa_pipeline *p, const struct pa_config *cfg,
 	memset(p, 0, sizeof(*p));
 	p->log = env->log;
 	p->env = *env;
-	p->env.invalidate = invalidate;
+	p->env.invalidate = pa_pipeline_invalidate;
 	p->env.invalidate_arg = p;
-	p->env.expire = expire;
-	p->env.deaf = deaf;
+	p->env.expire = pa_pipeline_expire;
+	p->env.deaf = pa_pipeline_deaf;
 	p->ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "cache_ttl") * 1000;
 	p->negative_ttl_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "negative_ttl") * 1000;
 	p->stale_grace_ms = (uint64_t)pa_conf_int(srv, pa_server_keys, "stale_grace") * 1000;

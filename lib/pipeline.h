@@ -175,6 +175,13 @@ int pa_pipeline_ready(const struct pa_pipeline *p, char *buf, size_t len);
  * did not fit. */
 size_t pa_pipeline_metrics(const struct pa_pipeline *p, char *buf, size_t len);
 
+/* The backends' hooks into the cache (pipeline_hooks.c; arg: the
+ * pipeline): invalidate a user's answers (user NULL: all of backend's),
+ * expire backend's answers, and mark backend deaf or hearing. */
+void pa_pipeline_invalidate(void *arg, const char *backend, const char *user);
+void pa_pipeline_expire(void *arg, const char *backend);
+void pa_pipeline_deaf(void *arg, const char *backend, bool on);
+
 /* Reporting hooks (pipeline_report.c): the chain's observer (arg: the
  * metrics) and the lockout's event callback (arg: the pipeline). */
 void pa_pipeline_observe_backend(void *arg, int link, enum pa_result r, uint64_t us);
