@@ -321,8 +321,7 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 		case PA_HASH_MATCH:
 			/* Proxies strip the blanks around X-Auth-User: "alice "
 			 * would reach the application as alice. */
-			if (e->user[0] == ' ' ||
-			    (e->user[0] != '\0' && e->user[strlen(e->user) - 1] == ' ')) {
+			if (pa_blank_edged(e->user)) {
 				pa_log_msg(h->env->log, PA_LOG_WARN, "htpasswd: the user name on "
 					   "line %d begins or ends with a blank, which proxies "
 					   "strip from X-Auth-User; denied", e->line);

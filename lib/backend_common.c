@@ -56,7 +56,7 @@ pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 		/* Every proxy strips the blanks around a header value, so
 		 * X-Auth-User "alice " would reach the application as
 		 * "alice": an identity of someone else's. */
-		if (user[0] == ' ' || (user[0] != '\0' && user[strlen(user) - 1] == ' ')) {
+		if (pa_blank_edged(user)) {
 			pa_log_msg(env->log, PA_LOG_WARN, "%s: the user name of %s begins or ends "
 				   "with a blank, which proxies strip from X-Auth-User; denied",
 				   backend, cred->user);

@@ -421,7 +421,7 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 	}
 	/* Proxies strip the blanks around X-Auth-User: "alice " would reach
 	 * the application as alice. */
-	if (a->name[0] == ' ' || (a->name[0] != '\0' && a->name[strlen(a->name) - 1] == ' ')) {
+	if (pa_blank_edged(a->name)) {
 		pa_error_set(err, "client principal %s begins or ends with a blank",
 			     a->principal);
 		goto done;

@@ -307,6 +307,14 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 		res = PA_DENIED;
 		goto done;
 	}
+	/* LDAP matches "bob" to a stored "bob " (surrounding blanks are
+	 * insignificant), which would go upstream as bob: someone else's. */
+	if (pa_blank_edged(who->user)) {
+		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: the name of %s begins or ends with a "
+			   "blank, which proxies strip from X-Auth-User; denied", cred->user);
+		res = PA_DENIED;
+		goto done;
+	}
 	res = PA_GRANTED;
 done:
 	/* The user's DN, name and groups: no trace left in freed memory
@@ -453,6 +461,10 @@ pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
 	if (pa_strlcpy(who->user, l->name[0] != '\0' ? l->name : name, sizeof(who->user)) != 0 ||
 	    pa_strlcpy(who->groups, l->g.list, sizeof(who->groups)) != 0) {
 		pa_error_set(err, "ldap: name or groups too long");
+		goto done;
+	}
+	if (pa_blank_edged(who->user)) {
+		pa_error_set(err, "ldap: the entry's name begins or ends with a blank");
 		goto done;
 	}
 	res = PA_GRANTED;

@@ -647,6 +647,22 @@ static const struct pa_backend_ops glass_ops = {
 	.name = "glass", .verify = fake_verify, .probe = fake_probe, .close = fake_close,
 };
 
+/* Puts glass, granting password to anyone with groups admins, second
+ * in the chain, behind f's fake, with fallthrough_unavailable. */
+static void
+add_glass(struct fx *f, struct fake *glass, const char *password)
+{
+	memset(glass, 0, sizeof(*glass));
+	glass->answer = PA_GRANTED;
+	glass->password = password;
+	glass->groups = "admins";
+	atomic_init(&glass->calls, 0);
+	f->p.chain.links[1].ops = &glass_ops;
+	f->p.chain.links[1].ctx = glass;
+	f->p.chain.n = 2;
+	f->p.chain.fallthrough_unavailable = true;
+}
+
 static void
 test_grant_past_unavailable_not_cached(void **state)
 {
@@ -654,15 +670,8 @@ test_grant_past_unavailable_not_cached(void **state)
 	struct fake glass;
 	struct pa_decision d;
 
-	memset(&glass, 0, sizeof(glass));
-	glass.answer = PA_GRANTED;
-	glass.password = WRONG_PW;	/* the old password, still in the file */
-	glass.groups = "admins";
-	atomic_init(&glass.calls, 0);
-	f->p.chain.links[1].ops = &glass_ops;
-	f->p.chain.links[1].ctx = &glass;
-	f->p.chain.n = 2;
-	f->p.chain.fallthrough_unavailable = true;
+	/* the old password, still in the file */
+	add_glass(f, &glass, WRONG_PW);
 
 	f->fk.answer = PA_UNAVAILABLE;
 	assert_false(decide(f, &d, "alice", WRONG_PW));
@@ -691,15 +700,7 @@ test_denied_past_unavailable_counts(void **state)
 	struct pa_decision d;
 	int before;
 
-	memset(&glass, 0, sizeof(glass));
-	glass.answer = PA_GRANTED;
-	glass.password = RIGHT_PW;
-	glass.groups = "admins";
-	atomic_init(&glass.calls, 0);
-	f->p.chain.links[1].ops = &glass_ops;
-	f->p.chain.links[1].ctx = &glass;
-	f->p.chain.n = 2;
-	f->p.chain.fallthrough_unavailable = true;
+	add_glass(f, &glass, RIGHT_PW);
 	set_lockout(f, 3, 60000, 300000);
 	f->fk.answer = PA_UNAVAILABLE;
 
