@@ -302,6 +302,7 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 	struct htpasswd *h = ctx;
 	struct pa_htpasswd_table *t;
 	const struct pa_htpasswd_entry *e;
+	const char *unsafe;
 	enum pa_result r;
 
 	maybe_reload(h, false);
@@ -319,12 +320,12 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 		switch (pa_hash_verify(cred->password, cred->password_len, e->hash,
 				       h->env->allow_weak_hashes)) {
 		case PA_HASH_MATCH:
-			/* Proxies strip the blanks around X-Auth-User: "alice "
-			 * would reach the application as alice. */
-			if (pa_blank_edged(e->user)) {
+			/* X-Auth-User "alice " would reach the application
+			 * as alice (fold.h). */
+			if ((unsafe = pa_name_unsafe(e->user)) != NULL) {
 				pa_log_msg(h->env->log, PA_LOG_WARN, "htpasswd: the user name on "
-					   "line %d begins or ends with a blank, which proxies "
-					   "strip from X-Auth-User; denied", e->line);
+					   "line %d %s, which the application may read as "
+					   "another name; denied", e->line, unsafe);
 				r = PA_DENIED;
 				break;
 			}

@@ -7,6 +7,7 @@
 #include "backend.h"
 #include "hash.h"
 #include "secret.h"
+#include "fold.h"
 #include "text.h"
 
 #include <openssl/crypto.h>
@@ -45,6 +46,7 @@ pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 			struct pa_identity *who)
 {
 	enum pa_result res = PA_DENIED;
+	const char *unsafe;
 
 	if (pa_hash_check(hash, true, NULL) == 0) {
 		pthread_mutex_lock(&ref->lock);
@@ -53,13 +55,12 @@ pa_backend_check_stored(const struct pa_backend_env *env, const char *backend,
 	}
 	switch (pa_hash_verify(cred->password, cred->password_len, hash, env->allow_weak_hashes)) {
 	case PA_HASH_MATCH:
-		/* Every proxy strips the blanks around a header value, so
-		 * X-Auth-User "alice " would reach the application as
-		 * "alice": an identity of someone else's. */
-		if (pa_blank_edged(user)) {
-			pa_log_msg(env->log, PA_LOG_WARN, "%s: the user name of %s begins or ends "
-				   "with a blank, which proxies strip from X-Auth-User; denied",
-				   backend, cred->user);
+		/* X-Auth-User "alice " or "ali\u00adce" would reach the
+		 * application as alice: an identity of someone else's. */
+		if ((unsafe = pa_name_unsafe(user)) != NULL) {
+			pa_log_msg(env->log, PA_LOG_WARN, "%s: the user name of %s %s, which the "
+				   "application may read as another name; denied", backend,
+				   cred->user, unsafe);
 			break;
 		}
 		pa_list_normalize(groups);

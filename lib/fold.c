@@ -158,3 +158,39 @@ done:
 	free(folded);
 	return ret;
 }
+
+/* A code point the fold makes vanish or turns into a blank. */
+static bool
+vanishes(ucs4_t uc)
+{
+	return uc_is_property_white_space(uc) || uc_is_property_default_ignorable_code_point(uc);
+}
+
+const char *
+pa_name_unsafe(const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), i = 0;
+	bool utf8 = u8_check(p, n) == NULL, prev_space = false;
+
+	while (i < n) {
+		ucs4_t uc = p[i];
+		int k = 1;
+
+		if (utf8 && (k = u8_mbtouc(&uc, p + i, n - i)) <= 0)
+			break;	/* cannot happen after u8_check */
+		if (uc == ' ' || (utf8 && vanishes(uc))) {
+			bool edge = i == 0 || i + (size_t)k == n;
+
+			if (edge)
+				return "begins or ends with a blank or an invisible character";
+			if (uc == ' ' && prev_space)
+				return "holds a run of blanks";
+			if (uc != ' ' && uc != 0x200c && uc != 0x200d)
+				return "holds a Unicode blank or an invisible character";
+		}
+		prev_space = uc == ' ';
+		i += (size_t)k;
+	}
+	return NULL;
+}

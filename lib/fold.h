@@ -26,4 +26,17 @@
  * ASCII bytes, NUL as '?'. */
 size_t pa_fold_user(const char *in, size_t len, char *out);
 
+/* Why the canonical name s must not go upstream as X-Auth-User, or NULL
+ * when it may.  The fold above makes blanks at the ends, runs of blanks,
+ * other Unicode blanks (U+00A0, U+3000...) and invisible (default-
+ * ignorable) code points vanish, and so do the next components: proxies
+ * strip the blanks around a header value, Go's strings.TrimSpace and
+ * NFKC-normalising applications the Unicode ones, displays the invisible
+ * ones.  A name holding any of them would read as someone else's
+ * ("alice ", "alice\u00a0", "ali\u00adce", "john  smith"), so it is
+ * refused.  Allowed: one U+0020 between two other characters, and the
+ * joiners U+200C and U+200D inside a name (Persian and Indic scripts
+ * need them).  Bytes that are not UTF-8 are checked as ASCII. */
+const char *pa_name_unsafe(const char *s);
+
 #endif

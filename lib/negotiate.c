@@ -22,6 +22,7 @@
  */
 #include "negotiate.h"
 #include "secret.h"
+#include "fold.h"
 #include "text.h"
 
 #include <gssapi/gssapi.h>
@@ -367,7 +368,7 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 	OM_uint32 major, minor, flags = 0, time_rec = 0;
 	enum pa_result res = PA_DENIED;
 	gss_cred_id_t cred;
-	const char *at;
+	const char *at, *unsafe;
 	size_t plen;
 
 	a->principal[0] = a->name[0] = a->reply[0] = '\0';
@@ -419,11 +420,9 @@ pa_negotiate_accept(const struct pa_negotiate *n, const unsigned char *tok, size
 		pa_error_set(err, "client principal %s holds ',' or ':'", a->principal);
 		goto done;
 	}
-	/* Proxies strip the blanks around X-Auth-User: "alice " would reach
-	 * the application as alice. */
-	if (pa_blank_edged(a->name)) {
-		pa_error_set(err, "client principal %s begins or ends with a blank",
-			     a->principal);
+	/* X-Auth-User "alice " would reach the application as alice. */
+	if ((unsafe = pa_name_unsafe(a->name)) != NULL) {
+		pa_error_set(err, "client principal %s %s", a->principal, unsafe);
 		goto done;
 	}
 	a->lifetime_s = time_rec == GSS_C_INDEFINITE ? UINT64_MAX : time_rec;

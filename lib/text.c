@@ -78,14 +78,6 @@ pa_utf8_valid(const char *s, size_t len)
 }
 
 bool
-pa_blank_edged(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
-}
-
-bool
 pa_has_control(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -17,11 +17,6 @@ bool pa_utf8_valid(const char *s, size_t len);
  * (U+0080..U+009F) encoded in UTF-8.  Assumes valid UTF-8. */
 bool pa_has_control(const char *s, size_t len);
 
-/* True when the string s begins or ends with a blank: proxies strip those
- * from a header value, so an X-Auth-User "alice " reaches the application
- * as alice, someone else's name. */
-bool pa_blank_edged(const char *s);
-
 /* Copies src into dst[dstlen] with NUL.  Returns 0, or -1 when src does
  * not fit (dst then holds the empty string, never a truncated copy). */
 int pa_strlcpy(char *dst, const char *src, size_t dstlen);

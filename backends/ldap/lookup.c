@@ -28,6 +28,7 @@
 #include "ldap_escape.h"
 #include "ldapb.h"
 #include "ldap_identity.h"
+#include "fold.h"
 #include "text.h"
 
 #include <openssl/crypto.h>
@@ -206,6 +207,7 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	struct lookup *l = NULL;
 	enum pa_result res = PA_UNAVAILABLE;
 	char esc[PA_USER_MAX * 3 + 1];
+	const char *unsafe;
 	int rc;
 
 	if (cred->password_len == 0) {
@@ -309,9 +311,9 @@ ldapb_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 	}
 	/* LDAP matches "bob" to a stored "bob " (surrounding blanks are
 	 * insignificant), which would go upstream as bob: someone else's. */
-	if (pa_blank_edged(who->user)) {
-		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: the name of %s begins or ends with a "
-			   "blank, which proxies strip from X-Auth-User; denied", cred->user);
+	if ((unsafe = pa_name_unsafe(who->user)) != NULL) {
+		pa_log_msg(b->env->log, PA_LOG_WARN, "ldap: the name of %s %s, which the "
+			   "application may read as another name; denied", cred->user, unsafe);
 		res = PA_DENIED;
 		goto done;
 	}
@@ -396,7 +398,7 @@ pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
 	enum pa_result res = PA_UNAVAILABLE;
 	char esc[PA_USER_MAX * 3 + 1], *filter = NULL;
 	bool by_principal = strstr(filter_template, "%p") != NULL;
-	const char *value = by_principal ? principal : name;
+	const char *value = by_principal ? principal : name, *unsafe;
 
 	if (!b->search_mode) {
 		pa_error_set(err, "ldap: looking a name up needs search-then-bind (bind_dn)");
@@ -463,8 +465,8 @@ pa_ldap_identity_for(void *ctx, const char *filter_template, const char *name,
 		pa_error_set(err, "ldap: name or groups too long");
 		goto done;
 	}
-	if (pa_blank_edged(who->user)) {
-		pa_error_set(err, "ldap: the entry's name begins or ends with a blank");
+	if ((unsafe = pa_name_unsafe(who->user)) != NULL) {
+		pa_error_set(err, "ldap: the entry's name %s", unsafe);
 		goto done;
 	}
 	res = PA_GRANTED;

@@ -714,9 +714,11 @@ test_odd_names(void **state)
  * "alice " and " alice" are keys of their own, but not identities of their
  * own: nginx, Caddy, HAProxy and every HTTP library strip the blanks
  * around a header value, so X-Auth-User "alice " reaches the application
- * as "alice".  Whoever can write such a key (a sign-up page that checks
- * names with an exact match, a Redis user with HSET on the prefix) would
- * log in as alice without her password.  Such a user is refused.
+ * as "alice".  "alice" + U+3000 is alice to Go's strings.TrimSpace and
+ * to NFKC, and "ali" U+200B "ce" shows as alice.  Whoever can write such
+ * a key (a sign-up page that checks names with an exact match, a Redis
+ * user with HSET on the prefix) would log in as alice without her
+ * password.  Such a user is refused.
  */
 static void
 test_blank_edged_names(void **state)
@@ -728,11 +730,17 @@ test_blank_edged_names(void **state)
 	seed(&t->rs, "alice", "alice-pw", "groups", "admins", NULL);
 	seed(&t->rs, "alice ", "mallory-pw", "groups", "admins", NULL);
 	seed(&t->rs, " alice", "mallory-pw", "groups", "admins", NULL);
+	seed(&t->rs, "alice\xe3\x80\x80", "mallory-pw", "groups", "admins", NULL);
+	seed(&t->rs, "ali\xe2\x80\x8b" "ce", "mallory-pw", "groups", "admins", NULL);
 	seed(&t->rs, "john smith", "john-pw", "groups", "g", NULL);
 	d = start_daemon(t, t->rs.addr, "", "");
 	expect_allow(d, "alice", "alice-pw", "admins", "alice herself");
 	expect_deny(d, "alice ", "mallory-pw", "'alice ' would reach the app as alice");
 	expect_deny(d, " alice", "mallory-pw", "' alice' would reach the app as alice");
+	expect_deny(d, "alice\xe3\x80\x80", "mallory-pw",
+		    "alice + U+3000 is alice to TrimSpace and NFKC");
+	expect_deny(d, "ali\xe2\x80\x8b" "ce", "mallory-pw",
+		    "ali + U+200B + ce shows as alice");
 	expect_allow(d, "john smith", "john-pw", "g", "an inner blank is kept");
 	assert_true(pa_daemon_wait_log(d, "begins or ends with a blank", 1, 2000));
 	assert_int_equal(pa_daemon_stop(d), 0);

@@ -527,8 +527,9 @@ test_verify(void **state)
 }
 
 /* "alice " is a line of its own, but X-Auth-User "alice " reaches the
- * application as alice (proxies strip the blanks around a header value):
- * refused, with a warning. */
+ * application as alice (proxies strip the blanks around a header value),
+ * "alice" + U+00A0 does through Go's TrimSpace or NFKC, and "ali" U+00AD
+ * "ce" (a soft hyphen) shows as alice: refused, with a warning. */
 static void
 test_verify_blank_edged_name(void **state)
 {
@@ -539,10 +540,14 @@ test_verify_blank_edged_name(void **state)
 	write_users(f, "alice:A@\n"
 		       "alice :B@\n"
 		       " alice:B@\n"
+		       "alice\xc2\xa0:B@\n"
+		       "ali\xc2\xad" "ce:B@\n"
 		       "john smith:B@\n");
 	open_backend(f);
 	expect_result(f, "alice ", "bravo-pw", PA_DENIED);
 	expect_result(f, " alice", "bravo-pw", PA_DENIED);
+	expect_result(f, "alice\xc2\xa0", "bravo-pw", PA_DENIED);
+	expect_result(f, "ali\xc2\xad" "ce", "bravo-pw", PA_DENIED);
 	assert_int_equal(verify(f, "alice", "alpha-pw", &who, &err), PA_GRANTED);
 	assert_string_equal(who.user, "alice");
 	assert_int_equal(verify(f, "john smith", "bravo-pw", &who, &err), PA_GRANTED);

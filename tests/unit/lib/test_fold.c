@@ -2,7 +2,8 @@
  * User name folding: every spelling a directory binds as one account
  * folds to one key (NFKC, fullwidth, full case folding with ß and İ,
  * combining marks, ignorable code points, spaces), names that differ stay
- * apart, and an overlong fold stays bounded.
+ * apart, an overlong fold stays bounded, and names that fold away a
+ * blank or an invisible character are refused as X-Auth-User.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "fold.h"
@@ -123,6 +125,57 @@ test_long_fold_is_bounded(void **state)
 	assert_string_not_equal(out, again);
 }
 
+/* Names that must not go upstream as X-Auth-User: each reads as
+ * another, safe name (the fold says so; proxies, TrimSpace, NFKC and
+ * displays agree), and names that are safe as they are. */
+static const struct {
+	const char *name, *reads_as;	/* reads_as NULL: the name is safe */
+} unsafe_cases[] = {
+	{ "alice ", "alice" },
+	{ " alice", "alice" },
+	{ " ", NULL },
+	{ "alice\xc2\xa0", "alice" },		/* U+00A0 at the end */
+	{ "\xe3\x80\x80" "alice", "alice" },	/* U+3000 ideographic space */
+	{ "alice\xe2\x80\x8b", "alice" },	/* U+200B zero-width space */
+	{ "\xef\xbb\xbf" "alice", "alice" },	/* U+FEFF BOM */
+	{ "alice\xe2\x80\x8d", "alice" },	/* a joiner at the end */
+	{ "ali\xc2\xad" "ce", "alice" },		/* U+00AD soft hyphen inside */
+	{ "ali\xe2\x81\xa0" "ce", "alice" },	/* U+2060 word joiner */
+	{ "john  smith", "john smith" },	/* a run of blanks */
+	{ "john\xc2\xa0smith", "john smith" },	/* U+00A0 inside */
+	{ "john\xe2\x80\x89smith", "john smith" },	/* U+2009 thin space */
+};
+
+static const char *safe_names[] = {
+	"alice", "john smith", "a b c", "J\xc3\xb6rg", "\xe5\xb1\xb1\xe7\x94\xb0",
+	"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85",	/* ZWNJ inside */
+	"", "bad\xff\xfe" "bytes",
+};
+
+static void
+test_name_unsafe(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(unsafe_cases) / sizeof(unsafe_cases[0]); i++) {
+		if (pa_name_unsafe(unsafe_cases[i].name) == NULL)
+			fail_msg("case %zu: \"%s\" passed", i, unsafe_cases[i].name);
+		if (unsafe_cases[i].reads_as != NULL) {
+			char a[PA_FOLD_MAX];
+
+			snprintf(a, sizeof(a), "%s", fold(unsafe_cases[i].name));
+			assert_string_equal(a, fold(unsafe_cases[i].reads_as));
+			assert_null(pa_name_unsafe(unsafe_cases[i].reads_as));
+		}
+	}
+	for (i = 0; i < sizeof(safe_names) / sizeof(safe_names[0]); i++)
+		if (pa_name_unsafe(safe_names[i]) != NULL)
+			fail_msg("safe name %zu refused: %s", i, pa_name_unsafe(safe_names[i]));
+	/* Not UTF-8: still no blank at the ends. */
+	assert_non_null(pa_name_unsafe("bad\xff "));
+}
+
 int
 main(void)
 {
@@ -131,6 +184,7 @@ main(void)
 		cmocka_unit_test(test_distinct_names_stay_apart),
 		cmocka_unit_test(test_fold_is_stable),
 		cmocka_unit_test(test_long_fold_is_bounded),
+		cmocka_unit_test(test_name_unsafe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

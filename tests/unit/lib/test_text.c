@@ -99,21 +99,6 @@ static const struct control_case {
 	{ "abc\n", 3, false },			/* len is honoured */
 };
 
-/* A blank at either end is what proxies strip from a header value; an
- * inner one, another Unicode space or an empty string is not that. */
-static void
-test_blank_edged(void **state)
-{
-	(void)state;
-	assert_true(pa_blank_edged("alice "));
-	assert_true(pa_blank_edged(" alice"));
-	assert_true(pa_blank_edged(" "));
-	assert_false(pa_blank_edged("alice"));
-	assert_false(pa_blank_edged("john smith"));
-	assert_false(pa_blank_edged(""));
-	assert_false(pa_blank_edged("alice\xc2\xa0"));	/* U+00A0: proxies keep it */
-}
-
 static void
 test_has_control(void **state)
 {
@@ -606,7 +591,6 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_has_control),
-		cmocka_unit_test(test_blank_edged),
 		cmocka_unit_test(test_list_normalize),
 		cmocka_unit_test(test_list_contains),
 		cmocka_unit_test(test_list_foreach),
