@@ -4,8 +4,10 @@
  */
 #include "chain.h"
 #include "clock.h"
+#include "fold.h"
 #include "text.h"
 
+#include <openssl/crypto.h>
 #include <string.h>
 
 struct open_arg {
@@ -63,6 +65,45 @@ pa_chain_open(struct pa_chain *chain, const struct pa_config *cfg,
 	return 0;
 }
 
+/*
+ * A backend that matches names exactly (htpasswd, Redis, PostgreSQL) says
+ * not found for "Admin" while it holds "admin"; a later backend holding
+ * "Admin" would then grant it, and an application that compares names
+ * without regard to case takes that for admin.  So when a backend that
+ * has a later one after it does not find the typed name, it is asked
+ * again with the folded name (fold.h), and a user found that way, whatever
+ * the password, ends the chain with a denial.  Only names that fold to
+ * something else pay for it, with one more lookup (and hash check) in
+ * that backend; the last backend is never asked twice.
+ */
+static enum pa_result
+verify_folded(const struct pa_chain_link *l, const struct pa_credentials *cred,
+	      struct pa_identity *who, struct pa_error *err)
+{
+	struct pa_credentials alt;
+	char folded[PA_FOLD_MAX];
+	size_t n = pa_fold_user(cred->user, cred->user_len, folded);
+	enum pa_result r;
+
+	/* Already folded, or too long for a name (a '#' digest). */
+	if ((n == cred->user_len && memcmp(folded, cred->user, n) == 0) || n > PA_USER_MAX ||
+	    (folded[0] == '#' && n == 65))
+		return PA_NOT_FOUND;
+	memcpy(alt.user, folded, n + 1);
+	alt.user_len = n;
+	memcpy(alt.password, cred->password, cred->password_len + 1);
+	alt.password_len = cred->password_len;
+	r = l->ops->verify(l->ctx, &alt, who, err);
+	OPENSSL_cleanse(&alt, sizeof(alt));
+	memset(who, 0, sizeof(*who));
+	if (r == PA_GRANTED || r == PA_DENIED) {
+		pa_error_set(err, "%s: the name is another spelling of %s there", l->ops->name,
+			     folded);
+		return PA_DENIED;
+	}
+	return r;
+}
+
 void
 pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 		struct pa_identity *who, struct pa_chain_answer *ans)
@@ -81,6 +122,8 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 
 		memset(who, 0, sizeof(*who));
 		r = l->ops->verify(l->ctx, cred, who, &err);
+		if (r == PA_NOT_FOUND && i + 1 < chain->n)
+			r = verify_folded(l, cred, who, &err);
 		if (chain->observe != NULL)
 			chain->observe(chain->observe_arg, i, r, pa_now_us() - start);
 		switch (r) {
@@ -94,6 +137,8 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 			ans->backend = l->ops->name;
 			ans->result = unavailable != NULL ? PA_UNAVAILABLE : PA_DENIED;
 			ans->denied_after_unavailable = unavailable != NULL;
+			if (unavailable == NULL && err.msg[0] != '\0')
+				ans->err = err;
 			return;
 		case PA_NOT_FOUND:
 			break;

@@ -3,6 +3,9 @@
  * granted or denied answer ends it; not found goes on; unavailable ends it
  * as unavailable unless fallthrough_unavailable is set, and even then, if
  * nothing grants, any unavailable answer makes the result unavailable.
+ * A backend with another after it that does not find the typed name is
+ * asked again with the folded name, and a user found so means a denial
+ * (chain.c, verify_folded).
  */
 #ifndef PA_CHAIN_H
 #define PA_CHAIN_H
@@ -33,7 +36,7 @@ struct pa_chain_answer {
 	const char *backend;		/* the backend that decided, or NULL */
 	bool after_unavailable;		/* granted past an unavailable backend */
 	bool denied_after_unavailable;	/* unavailable, but a later backend said denied */
-	struct pa_error err;		/* why, for unavailable answers */
+	struct pa_error err;		/* why, for unavailable answers and some denials */
 };
 
 /* Opens every backend named in [server] backends.  Returns 0, or -1 with

@@ -499,7 +499,8 @@ pa_decide_lookup(const struct pa_pipeline *p, struct pa_decision *d)
 		pa_decision_apply(p, d, PA_GRANTED, &d->who, v.backend);
 	} else {
 		d->granted_after_unavailable = res->ans.after_unavailable;
-		if (res->ans.result == PA_UNAVAILABLE)
+		if (res->ans.result == PA_UNAVAILABLE ||
+		    (res->ans.result == PA_DENIED && res->ans.err.msg[0] != '\0'))
 			d->why = res->ans.err;
 		pa_decision_apply(p, d, res->ans.result, &res->who, res->ans.backend);
 		shared_count(p, d);

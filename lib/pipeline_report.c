@@ -43,7 +43,8 @@ pa_decision_log(const struct pa_pipeline *p, const struct pa_decision *d, uint64
 	else if (d->negotiate && d->why.msg[0] != '\0')
 		reason = d->why.msg;	/* the Negotiate (GSS) reason, never the token */
 	else if (d->outcome == PA_OUT_UNAVAILABLE || d->outcome == PA_OUT_LOCKED ||
-		 (d->outcome == PA_OUT_FORBIDDEN && d->why.msg[0] != '\0'))
+		 ((d->outcome == PA_OUT_FORBIDDEN || d->outcome == PA_OUT_DENY) &&
+		  d->why.msg[0] != '\0'))
 		reason = d->why.msg;
 	else if (d->cache != NULL && strcmp(d->cache, "stale") == 0)
 		reason = "stale answer while the backends are unavailable";

@@ -644,6 +644,46 @@ test_chain(void **state)
 	assert_int_equal(pa_daemon_stop(fall), 0);
 }
 
+/*
+ * Redis keys are exact: "Admin" is not found where "admin" is.  Before,
+ * the chain went on and htpasswd's own "Admin" (added by someone else)
+ * was granted, and an application comparing names without regard to case
+ * took X-Auth-User "Admin" for admin.  Now Redis is asked again with the
+ * folded name, and finding admin there ends the chain with a denial.
+ */
+static void
+test_chain_look_alike(void **state)
+{
+	struct rt *t = *state;
+	struct pa_daemon *d;
+	struct pa_resp r;
+	char *ht, *a, *b, *conf;
+
+	start_redis(t);
+	seed(&t->rs, "admin", "admin-pw", "groups", "admins", NULL);
+	a = pa_htpasswd_line("Admin", "mallory-pw", "staff", 4);
+	b = pa_htpasswd_line("Zed", "zed-pw", "z", 4);
+	assert_non_null(a);
+	assert_non_null(b);
+	ht = pa_strdupf("%s%s", a, b);
+	conf = chain_config(t->rs.addr, "");
+	d = pa_daemon_start(t->f, conf, ht);
+	free(a);
+	free(b);
+	free(ht);
+	free(conf);
+	assert_non_null(d);
+	expect_deny(d, "Admin", "mallory-pw", "htpasswd's Admin is admin to the application");
+	assert_true(pa_daemon_wait_log(d, "another spelling of admin", 1, 2000));
+	expect_deny(d, "ADMIN", "admin-pw", "admin's password under another spelling");
+	expect_allow(d, "admin", "admin-pw", "admins", "admin as Redis holds it");
+	assert_int_equal(ask(d, "Zed", "zed-pw", &r), 0);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_BACKEND, "htpasswd") &&
+	       HDR_IS(&r, H_X_AUTH_USER, "Zed"), &r, "Zed: no zed in Redis in any spelling");
+	pa_resp_free(&r);
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 2. odd user names read exactly their own key ------------------------ */
 
 static void
@@ -1723,6 +1763,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_users, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_chain, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_chain_look_alike, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_ends_cached_grant, rt_setup,
 						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, rt_setup, rt_teardown),

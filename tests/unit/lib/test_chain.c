@@ -302,6 +302,142 @@ test_reload_and_close(void **state)
 	pa_chain_close(NULL);
 }
 
+/* An exact-match backend (htpasswd, Redis, PostgreSQL) holding "admin"
+ * with password "admin-pw"; it records the names it was asked for. */
+static struct {
+	int calls;
+	char asked[4][PA_USER_MAX + 1];
+} exact;
+static int down_on_call;	/* that call answers unavailable; 0: none */
+
+static enum pa_result
+exact_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
+	     struct pa_error *err)
+{
+	(void)ctx;
+	if (exact.calls < 4)
+		snprintf(exact.asked[exact.calls], sizeof(exact.asked[0]), "%s", cred->user);
+	if (++exact.calls == down_on_call) {
+		pa_error_set(err, "down");
+		return PA_UNAVAILABLE;
+	}
+	if (strcmp(cred->user, "admin") != 0)
+		return PA_NOT_FOUND;
+	if (strcmp(cred->password, "admin-pw") != 0)
+		return PA_DENIED;
+	snprintf(who->user, sizeof(who->user), "admin");
+	snprintf(who->groups, sizeof(who->groups), "admins");
+	return PA_GRANTED;
+}
+
+/* The later backend grants whatever it is asked, as its own user of that
+ * name would be: "Admin" registered by someone on a sign-up page. */
+static enum pa_result
+later_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
+	     struct pa_error *err)
+{
+	(void)ctx;
+	(void)err;
+	fakes[1].calls++;
+	snprintf(who->user, sizeof(who->user), "%s", cred->user);
+	return PA_GRANTED;
+}
+
+static enum pa_result
+run_exact(int n, const char *user, const char *password, struct pa_identity *who,
+	  struct pa_chain_answer *ans)
+{
+	static const struct pa_backend_ops ops[2] = {
+		{ .name = "htpasswd", .verify = exact_verify, .probe = fake_probe,
+		  .close = fake_close },
+		{ .name = "redis", .verify = later_verify, .probe = fake_probe,
+		  .close = fake_close },
+	};
+	struct pa_chain chain;
+	struct pa_credentials cred;
+
+	memset(&chain, 0, sizeof(chain));
+	memset(&cred, 0, sizeof(cred));
+	memset(&exact, 0, sizeof(exact));
+	memset(fakes, 0, sizeof(fakes));
+	snprintf(cred.user, sizeof(cred.user), "%s", user);
+	cred.user_len = strlen(user);
+	snprintf(cred.password, sizeof(cred.password), "%s", password);
+	cred.password_len = strlen(password);
+	chain.links[0].ops = &ops[0];
+	chain.links[1].ops = &ops[1];
+	chain.n = n;
+	memset(who, 'X', sizeof(*who));
+	pa_chain_verify(&chain, &cred, who, ans);
+	return ans->result;
+}
+
+/* "Admin" is not admin's name to an exact-match backend, but it is to an
+ * application comparing names without regard to case: a later backend's
+ * "Admin" must not pass, whatever password is typed. */
+static void
+test_look_alike_in_later_backend(void **state)
+{
+	struct pa_identity who;
+	struct pa_chain_answer ans;
+
+	(void)state;
+	assert_int_equal(run_exact(2, "Admin", "mallory-pw", &who, &ans), PA_DENIED);
+	assert_string_equal(ans.backend, "htpasswd");
+	assert_int_equal(exact.calls, 2);
+	assert_string_equal(exact.asked[0], "Admin");
+	assert_string_equal(exact.asked[1], "admin");
+	assert_int_equal(fakes[1].calls, 0);
+	assert_string_equal(who.user, "");
+	assert_non_null(strstr(ans.err.msg, "another spelling of admin"));
+
+	/* admin's own password under another spelling: denied too, never a
+	 * grant under a name the backend does not hold. */
+	assert_int_equal(run_exact(2, "ADMIN", "admin-pw", &who, &ans), PA_DENIED);
+	assert_string_equal(who.user, "");
+	assert_string_equal(who.groups, "");
+	/* Fullwidth letters fold the same way. */
+	assert_int_equal(run_exact(2, "\xef\xbd\x81\xef\xbd\x84min", "x", &who, &ans),
+			 PA_DENIED);
+
+	/* A name nobody earlier holds in any spelling goes on, as it was typed. */
+	assert_int_equal(run_exact(2, "Bob", "bob-pw", &who, &ans), PA_GRANTED);
+	assert_string_equal(who.user, "Bob");
+	assert_int_equal(exact.calls, 2);
+	assert_int_equal(fakes[1].calls, 1);
+
+	/* Already folded: asked once. */
+	assert_int_equal(run_exact(2, "bob", "bob-pw", &who, &ans), PA_GRANTED);
+	assert_int_equal(exact.calls, 1);
+	/* The exact name still works as before. */
+	assert_int_equal(run_exact(2, "admin", "admin-pw", &who, &ans), PA_GRANTED);
+	assert_string_equal(who.user, "admin");
+	assert_int_equal(exact.calls, 1);
+
+	/* The last backend is asked once: nothing after it to shield. */
+	assert_int_equal(run_exact(1, "Admin", "admin-pw", &who, &ans), PA_NOT_FOUND);
+	assert_int_equal(exact.calls, 1);
+}
+
+/* The second question fails closed like the first: a backend that goes
+ * down between the two makes the answer unavailable (503), and the later
+ * backend is not asked. */
+static void
+test_look_alike_unavailable(void **state)
+{
+	struct pa_identity who;
+	struct pa_chain_answer ans;
+
+	(void)state;
+	down_on_call = 2;
+	assert_int_equal(run_exact(2, "Admin", "x", &who, &ans), PA_UNAVAILABLE);
+	assert_int_equal(exact.calls, 2);
+	assert_int_equal(fakes[1].calls, 0);
+	assert_string_equal(who.user, "");
+	assert_non_null(strstr(ans.err.msg, "htpasswd: down"));
+	down_on_call = 0;
+}
+
 int
 main(void)
 {
@@ -309,6 +445,8 @@ main(void)
 		cmocka_unit_test(test_chain_table),
 		cmocka_unit_test(test_unavailable_reason_default),
 		cmocka_unit_test(test_reload_and_close),
+		cmocka_unit_test(test_look_alike_in_later_backend),
+		cmocka_unit_test(test_look_alike_unavailable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
