@@ -458,6 +458,9 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 	char dir[sizeof(d->dir)];
 	char *text, *log;
 	int waited, status, fixed_port;
+	/* A daemon under valgrind on a loaded machine takes longer to come up. */
+	const char *start_env = getenv("PA_DAEMON_START_MS");
+	int start_ms = start_env != NULL && atoi(start_env) > 0 ? atoi(start_env) : 5000;
 
 	if (f->n == PA_MAX_DAEMONS)
 		return NULL;
@@ -515,7 +518,7 @@ pa_daemon_start(struct pa_fixture *f, const char *config, const char *htpasswd)
 
 		fixed_port = p != NULL ? atoi(p + strlen("listen = 127.0.0.1:")) : 0;
 	}
-	for (waited = 0; waited <= 5000; waited += 10) {
+	for (waited = 0; waited <= start_ms; waited += 10) {
 		const char *p;
 
 		log = pa_daemon_log(d);
