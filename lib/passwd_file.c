@@ -4,6 +4,7 @@
 #include "passwd_file.h"
 #include "credentials.h"
 #include "backend.h"
+#include "fold.h"
 #include "text.h"
 
 #include <errno.h>
@@ -25,6 +26,21 @@ pa_passwd_check_user(const char *user, struct pa_error *err)
 	    pa_has_control(user, n)) {
 		pa_error_set(err, "user must be 1 to %d bytes of printable UTF-8 without ':'",
 			     PA_USER_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pa_passwd_check_new_user(const char *user, struct pa_error *err)
+{
+	const char *unsafe;
+
+	if (pa_passwd_check_user(user, err) != 0)
+		return -1;
+	if ((unsafe = pa_name_unsafe(user)) != NULL) {
+		pa_error_set(err, "the user name %s, which an application may read as another "
+			     "name; proxyauthd would refuse it", unsafe);
 		return -1;
 	}
 	return 0;
@@ -173,12 +189,16 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 	size_t cap = 0, ulen = strlen(user);
 	struct stat st;
 	bool found = false, have_st = false;
+	char fold[PA_FOLD_MAX], alike[PA_USER_MAX + 1] = "", other[PA_FOLD_MAX];
 	ssize_t n;
 	FILE *in = NULL;
 	int lockfd = -1, out = -1, dfd, ret = -1;
 
-	if (pa_passwd_check_user(user, err) != 0)
+	if ((op == PA_PWFILE_SET ? pa_passwd_check_new_user(user, err)
+				 : pa_passwd_check_user(user, err)) != 0)
 		return -1;
+	if (op == PA_PWFILE_SET)
+		pa_fold_user(user, ulen, fold);
 	if (groups != NULL) {
 		if (pa_passwd_check_groups(groups, err) != 0 || (normgroups = strdup(groups)) == NULL)
 			return -1;
@@ -233,6 +253,16 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 		goto done;
 	while (in != NULL && (n = getline(&line, &cap, in)) >= 0) {
 		size_t lu = line_user(line);
+
+		/* Another user whose name folds like the new one ("alice" for
+		 * "Alice"): an application comparing names without regard to
+		 * case would take one for the other. */
+		if (op == PA_PWFILE_SET && alike[0] == '\0' && lu > 0 && lu <= PA_USER_MAX &&
+		    !(lu == ulen && strncmp(line, user, ulen) == 0)) {
+			pa_fold_user(line, lu, other);
+			if (strcmp(other, fold) == 0)
+				pa_strlcpy_n(alike, sizeof(alike), line, lu);
+		}
 		if (lu == ulen && strncmp(line, user, ulen) == 0) {
 			char *h = line + ulen + 1, *g, *nl;
 			found = true;
@@ -274,6 +304,12 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 	if (!found) {
 		if (op != PA_PWFILE_SET) {
 			pa_error_set(err, "%s: no user '%s'", path, user);
+			goto done;
+		}
+		if (alike[0] != '\0') {
+			pa_error_set(err, "%s: '%s' folds like the user '%s' there (case, width or "
+				     "blanks): an application comparing names loosely would take "
+				     "one for the other; refused", path, user, alike);
 			goto done;
 		}
 		if (write_entry(out, user, hash, normgroups) != 0)

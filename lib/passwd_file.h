@@ -39,7 +39,8 @@ struct pa_pwfile_opts {
  * missing).  hash is used by PA_PWFILE_SET; groups too, where NULL keeps
  * the user's current groups.  opts may be NULL (no check, the folder's
  * group).  Returns 0, or -1 with err set (unknown user for the other
- * operations, invalid name, refused by the check, an owner or group that
+ * operations, invalid name, a new user whose name folds like another's
+ * in the file, refused by the check, an owner or group that
  * cannot be kept, I/O error).
  */
 int pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
@@ -48,6 +49,10 @@ int pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op 
 
 /* 0 when name is usable as a user (1..256 bytes, printable UTF-8, no ':'). */
 int pa_passwd_check_user(const char *user, struct pa_error *err);
+
+/* pa_passwd_check_user(), and for a name to be set: not one that reads
+ * as another (pa_name_unsafe(), fold.h), which proxyauthd refuses. */
+int pa_passwd_check_new_user(const char *user, struct pa_error *err);
 
 /* 0 when groups is usable as a group list (printable UTF-8, no ':'). */
 int pa_passwd_check_groups(const char *groups, struct pa_error *err);

@@ -20,6 +20,8 @@ pa_passwd_redis_update(const struct pa_redis_opts *o, const char *prefix, const 
 	enum pa_conn_status st;
 	int absent, ret = -1;
 
+	if (op == PA_PWFILE_SET && pa_passwd_check_new_user(user, err) != 0)
+		goto done;
 	if ((size_t)snprintf(key, sizeof(key), "%suser:%s", prefix, user) >= sizeof(key) ||
 	    (size_t)snprintf(channel, sizeof(channel), "%sinvalidate", prefix) >=
 		    sizeof(channel)) {

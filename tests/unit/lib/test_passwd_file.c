@@ -541,6 +541,39 @@ test_symlink_followed(void **state)
 	assert_int_equal(scratch_count(f->dir), 2);	/* target and link only */
 }
 
+/* A new user whose name reads as another's is refused before the file is
+ * touched: "Alice" next to alice (an application comparing names without
+ * regard to case takes one for the other), fullwidth and blank variants,
+ * and names proxyauthd would refuse at login anyway ("bob ", U+00A0).
+ * Existing users keep working: alice's own update, and deleting a bad
+ * name an older tool wrote. */
+static void
+test_look_alike_refused(void **state)
+{
+	static const char *const alike[] = {
+		"Alice", "ALICE", "\xef\xbd\x81lice",	/* fullwidth a */
+	};
+	static const char *const unsafe[] = {
+		"bob ", " bob", "bob\xc2\xa0", "b\xc2\xad" "ob", "john  smith",
+	};
+	struct fx *f = *state;
+	size_t i;
+
+	put(f, "alice:A@\nbad :A@\n", 0640);
+	for (i = 0; i < sizeof(alike) / sizeof(alike[0]); i++)
+		update_fails(f, alike[i], PA_PWFILE_SET, hash_b, NULL, "folds like the user 'alice'");
+	for (i = 0; i < sizeof(unsafe) / sizeof(unsafe[0]); i++) {
+		update_fails(f, unsafe[i], PA_PWFILE_SET, hash_b, NULL, "another name");
+		assert_int_not_equal(pa_passwd_check_new_user(unsafe[i], NULL), 0);
+		assert_int_equal(pa_passwd_check_user(unsafe[i], NULL), 0);
+	}
+	expect_file(f, "alice:A@\nbad :A@\n");
+	update_ok(f, "alice", PA_PWFILE_SET, hash_b, NULL);
+	update_ok(f, "bad ", PA_PWFILE_DELETE, NULL, NULL);
+	update_ok(f, "Bob", PA_PWFILE_SET, hash_n, NULL);
+	expect_file(f, "alice:B@\nBob:N@\n");
+}
+
 int
 main(void)
 {
@@ -559,6 +592,7 @@ main(void)
 		T(test_concurrent_editors),
 		T(test_check_hook),
 		T(test_symlink_followed),
+		T(test_look_alike_refused),
 	};
 
 	return cmocka_run_group_tests(tests, make_hashes, free_hashes);
