@@ -260,10 +260,30 @@ CREATE OR REPLACE FUNCTION proxyauth.add_user(p_name text, p_password text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	look_alike boolean := false;
 BEGIN
 	IF p_name IS NULL OR p_name = '' THEN
 		RAISE EXCEPTION 'proxyauth: the user name is empty'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- A name that reads as another, which proxyauthd refuses at login
+	-- (pa_name_unsafe() in lib/fold.c, the same classes): a run of
+	-- blanks, and in a UTF8 database a Unicode blank other than the
+	-- space, an invisible (default-ignorable) code point, or a joiner
+	-- at either end.  Said here rather than at the first failed login.
+	IF p_name ~ ' {2}' THEN
+		look_alike := true;
+	ELSIF pg_catalog.getdatabaseencoding() = 'UTF8' THEN
+		look_alike := p_name ~ (E'[\\u0085\\u00a0\\u1680\\u2000-\\u200b\\u200e\\u200f'
+			'\\u2028-\\u202f\\u205f-\\u206f\\u3000\\u00ad\\u034f\\u061c\\u115f\\u1160'
+			'\\u17b4\\u17b5\\u180b-\\u180f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0'
+			'\\ufff0-\\ufff8\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a'
+			'\\U000e0000-\\U000e0fff]|^[\\u200c\\u200d]|[\\u200c\\u200d]$');
+	END IF;
+	IF look_alike THEN
+		RAISE EXCEPTION 'proxyauth: % reads as another name (a run of blanks, a Unicode blank or an invisible character); proxyauthd would refuse it',
+			quote_literal(p_name) USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	PERFORM proxyauth.check_password(p_password);
 	IF EXISTS (SELECT FROM proxyauth.users u

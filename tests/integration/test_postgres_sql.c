@@ -205,8 +205,20 @@ test_errors(void **state)
 		"already exists");
 	sql_err("alice_admin", "SELECT proxyauth.add_user('\xef\xbd\x87\xef\xbd\x89"
 		"\xef\xbd\x8e\xef\xbd\x81', 'other-pw')", "23505", "already exists");
-	sql_err("alice_admin", "SELECT proxyauth.add_user('gina\xc2\xa0', 'other-pw')", "23505",
-		"already exists");
+	/* Names that read as another, which proxyauthd refuses at login
+	 * (pa_name_unsafe): refused when added, not at the first login. */
+	sql_err("alice_admin", "SELECT proxyauth.add_user('gina\xc2\xa0', 'other-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('hank\xe3\x80\x80', 'x-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('ha\xc2\xad" "nk', 'x-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('hank\xe2\x80\x8c', 'x-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('hank  x', 'x-pw')", "22023",
+		"reads as another name");
+	sql_ok("alice_admin", "SELECT proxyauth.add_user('ha\xe2\x80\x8cnk', 'x-pw')");
+	sql_ok("alice_admin", "SELECT proxyauth.delete_user('ha\xe2\x80\x8cnk')");
 	sql_err("postgres", "INSERT INTO proxyauth.users (username, password_hash) "
 		"VALUES ('J\xc3\x96RG', 'x')", "23505", "users_username_");
 	sql_ok("alice_admin", "SELECT proxyauth.delete_user('j\xc3\xb6rg')");
