@@ -247,6 +247,47 @@ passwd_ok(const char *const *args, const char *password)
 	}
 }
 
+/*
+ * proxyauth-passwd --redis refuses a new user whose name folds like one
+ * already there: "Alice" next to alice is another key, but an application
+ * comparing names without regard to case takes one for the other.  3000
+ * other keys make SCAN go through several cursors before it finds alice.
+ */
+static void
+test_passwd_look_alike(void **state)
+{
+	struct rt *t = *state;
+	const char *a_alice[] = { "-C", "4", "--redis", NULL, "alice", "dev", NULL };
+	const char *a_bad[] = { "-C", "4", "--redis", NULL, "ALICE", NULL };
+	const char *a_wide[] = { "-C", "4", "--redis", NULL, "\xef\xbd\x81lice", NULL };
+	const char *a_blank[] = { "-C", "4", "--redis", NULL, "bob\xc2\xa0", NULL };
+	const char *a_bob[] = { "-C", "4", "--redis", NULL, "Bob", NULL };
+	const char *const *refused[] = { a_bad, a_wide, a_blank };
+	char out[1024], err[1024], v[64], key[128];
+	size_t i;
+
+	start_redis(t);
+	a_alice[3] = a_bad[3] = a_wide[3] = a_blank[3] = a_bob[3] = t->rs.addr;
+	assert_int_equal(pa_redis_cli(&t->rs, v, sizeof(v), "EVAL",
+				      "for i = 1, 3000 do redis.call('HSET', KEYS[1] .. i, "
+				      "'hash', 'x') end", "1", "proxyauth:user:filler", NULL), 0);
+	passwd_ok(a_alice, ALICE_PW);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int rc = pa_passwd_run(refused[i], "other-pw", out, sizeof(out), err, sizeof(err));
+
+		if (rc == 0)
+			fail_msg("proxyauth-passwd --redis %s accepted", refused[i][4]);
+		if (strstr(err, i < 2 ? "folds like the user 'alice'" : "another name") == NULL)
+			fail_msg("proxyauth-passwd --redis %s: %s", refused[i][4], err);
+		snprintf(key, sizeof(key), "proxyauth:user:%s", refused[i][4]);
+		assert_int_equal(pa_redis_int(&t->rs, "EXISTS", key, NULL), 0);
+	}
+	passwd_ok(a_alice, "alice-new-pw");	/* alice herself: an update */
+	passwd_ok(a_bob, "bob-pw");		/* no bob in any spelling */
+	hget(&t->rs, "Bob", "hash", v, sizeof(v));
+	assert_true(strncmp(v, "$2", 2) == 0);
+}
+
 /* ---- the daemon ---------------------------------------------------------- */
 
 /* A daemon with `backends = redis` at address; server_extra and
@@ -1764,6 +1805,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_users, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_chain, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_chain_look_alike, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_passwd_look_alike, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_ends_cached_grant, rt_setup,
 						rt_teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, rt_setup, rt_teardown),
