@@ -266,17 +266,15 @@ htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, v
 		return -1;
 	}
 	if (env->check_only) {
-		char where[256];
+		char where[256], shown[1024];
 		FILE *fp;
 
 		/* A file that cannot be read is a problem of the config line
 		 * that names it, so -t points there. */
-		if ((fp = fopen(path, "re")) == NULL) {
-			int e = errno;
-			pa_conf_where(conf, "file", where, sizeof(where));
-			pa_error_set(err, "%s: htpasswd file %s: %s", where, path, strerror(e));
+		pa_conf_where(conf, "file", where, sizeof(where));
+		snprintf(shown, sizeof(shown), "%s: htpasswd file %s", where, path);
+		if ((fp = pa_htpasswd_fopen(path, shown, err)) == NULL)
 			return -1;
-		}
 		fclose(fp);
 		if (pa_htpasswd_check(path, path, env->allow_weak_hashes, env->report, err) != 0)
 			return -1;

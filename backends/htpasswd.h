@@ -38,6 +38,11 @@ int pa_htpasswd_parse(const char *path, bool allow_weak, struct pa_htpasswd_tabl
 int pa_htpasswd_check(const char *path, const char *shown, bool allow_weak, FILE *report,
 		      struct pa_error *err);
 
+/* Opens the file at path for reading, refusing anything but a regular
+ * file (a FIFO, a device) at once.  Returns the stream, or NULL with err
+ * set to "shown: message". */
+FILE *pa_htpasswd_fopen(const char *path, const char *shown, struct pa_error *err);
+
 /* The entry for user, or NULL. */
 const struct pa_htpasswd_entry *pa_htpasswd_find(const struct pa_htpasswd_table *t,
 						 const char *user);

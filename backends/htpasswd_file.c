@@ -15,9 +15,12 @@
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int
 entry_cmp(const void *a, const void *b)
@@ -100,6 +103,31 @@ parse_line(char *line, bool allow_weak, struct pa_htpasswd_entry *e, struct pa_e
 	return 1;
 }
 
+FILE *
+pa_htpasswd_fopen(const char *path, const char *shown, struct pa_error *err)
+{
+	struct stat st;
+	FILE *fp;
+	int fd;
+
+	/* Non-blocking, so that a FIFO is refused instead of awaited; a
+	 * regular file reads the same either way. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		pa_error_set(err, "%s: not a regular file", shown);
+		close(fd);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+		close(fd);
+	}
+	return fp;
+}
+
 /* Parses the file at path; messages name it as shown. */
 static int
 parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpasswd_table **out,
@@ -118,10 +146,8 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	FILE *fp;
 
 	*out = NULL;
-	if ((fp = fopen(path, "re")) == NULL) {
-		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+	if ((fp = pa_htpasswd_fopen(path, shown, err)) == NULL)
 		return -1;
-	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		fclose(fp);
 		pa_error_set(err, "out of memory");

@@ -721,6 +721,37 @@ test_removed_file_keeps_table(void **state)
 	assert_int_equal(pa_htpasswd_ops.probe(f->ctx, &err), 0);
 }
 
+/* The file replaced by a FIFO nobody writes to, or pointed at a device:
+ * the reload (SIGHUP here; the once-a-second check in verify is the same
+ * code) returns at once and keeps the loaded table.  It used to wait in
+ * fopen() for a writer, holding the reload lock, and /dev/zero as the
+ * file would have grown one endless line.  The alarm turns a hang into a
+ * failure. */
+static void
+test_reload_not_regular(void **state)
+{
+	struct fx *f = *state;
+	struct pa_htpasswd_table *t = NULL;
+	struct pa_error err = { { 0 } };
+
+	write_users(f, "alice:A@\n");
+	open_backend(f);
+	assert_int_equal(unlink(f->file), 0);
+	assert_int_equal(mkfifo(f->file, 0600), 0);
+	alarm(10);
+	pa_htpasswd_ops.reload(f->ctx);
+	alarm(0);
+	expect_result(f, "alice", "alpha-pw", PA_GRANTED);
+	assert_int_equal(pa_htpasswd_parse(f->file, false, &t, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	assert_null(t);
+	alarm(10);
+	assert_int_equal(pa_htpasswd_parse("/dev/zero", false, &t, &err), -1);
+	alarm(0);
+	assert_non_null(strstr(err.msg, "/dev/zero: not a regular file"));
+	unlink(f->file);
+}
+
 static void
 test_missing_at_open(void **state)
 {
@@ -850,6 +881,7 @@ main(void)
 		T(test_reload_hook),
 		T(test_broken_reload_keeps_table),
 		T(test_removed_file_keeps_table),
+		T(test_reload_not_regular),
 		T(test_missing_at_open),
 		T(test_invalidate_changed_users),
 		T(test_concurrent_reload),
