@@ -10,6 +10,7 @@
  */
 #include "htpasswd.h"
 #include "backend.h"
+#include "fold.h"
 #include "hash.h"
 #include "problems.h"
 #include "text.h"
@@ -41,9 +42,58 @@ pa_htpasswd_free(struct pa_htpasswd_table *t)
 		free(t->v[i].hash);
 		free(t->v[i].groups);
 	}
+	for (i = 0; i < t->nfolds; i++)
+		free(t->folds[i].fold);
+	free(t->folds);
 	free(t->v);
 	free(t->reference);
 	free(t);
+}
+
+static int
+fold_cmp(const void *a, const void *b)
+{
+	const struct pa_htpasswd_fold *x = a, *y = b;
+	int c = strcmp(x->fold, y->fold);
+
+	return c != 0 ? c : x->e->line - y->e->line;
+}
+
+/* Indexes t's users by folded name.  Out of memory the index is partial
+ * (another spelling may go unseen, as before there was one). */
+static void
+index_folds(struct pa_htpasswd_table *t)
+{
+	char buf[PA_FOLD_MAX];
+	size_t i;
+
+	if (t->n == 0 || (t->folds = calloc(t->n, sizeof(*t->folds))) == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		pa_fold_user(t->v[i].user, strlen(t->v[i].user), buf);
+		if ((t->folds[t->nfolds].fold = strdup(buf)) != NULL)
+			t->folds[t->nfolds++].e = &t->v[i];
+	}
+	qsort(t->folds, t->nfolds, sizeof(*t->folds), fold_cmp);
+}
+
+static int
+fold_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct pa_htpasswd_fold *)elem)->fold);
+}
+
+const struct pa_htpasswd_entry *
+pa_htpasswd_find_folded(const struct pa_htpasswd_table *t, const char *user, size_t len)
+{
+	char buf[PA_FOLD_MAX];
+	const struct pa_htpasswd_fold *f;
+
+	if (t == NULL || t->nfolds == 0)
+		return NULL;
+	pa_fold_user(user, len, buf);
+	f = bsearch(buf, t->folds, t->nfolds, sizeof(*t->folds), fold_key_cmp);
+	return f != NULL ? f->e : NULL;
 }
 
 /* Parses one line into e.  Returns 1 for an entry, 0 for a blank or
@@ -208,6 +258,7 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	}
 	if (pr.n > 0)
 		goto fail;
+	index_folds(t);
 	free(line);
 	fclose(fp);
 	*out = t;

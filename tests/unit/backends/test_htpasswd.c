@@ -519,11 +519,43 @@ test_verify(void **state)
 	expect_result(f, "carol", "alpha-pw", PA_DENIED);	/* disabled, right password */
 	expect_result(f, "dave", "anything", PA_DENIED);
 	expect_result(f, "nobody", "alpha-pw", PA_NOT_FOUND);
-	expect_result(f, "Alice", "alpha-pw", PA_NOT_FOUND);
-	expect_result(f, "alice ", "alpha-pw", PA_NOT_FOUND);
+	/* Another spelling of alice: found, denied (see below). */
+	expect_result(f, "Alice", "alpha-pw", PA_DENIED);
+	expect_result(f, "alice ", "alpha-pw", PA_DENIED);
 
 	assert_int_equal(pa_htpasswd_ops.probe(f->ctx, &err), 0);
 	assert_int_equal(f->ncalls, 0);		/* first load drops nothing */
+}
+
+/* A name the file holds in another spelling is found, and denied,
+ * whatever the password: the file's "Admin" for a typed "admin" or
+ * "ADMIN".  The chain asks an exact-match backend again with the folded
+ * name only (chain.c), so it found a stored "admin" but never a stored
+ * "Admin": with "htpasswd, ldap", the directory's own "admin" (another
+ * person) was granted, and an application comparing names without regard
+ * to case took it for Admin.  Never a grant: the file does not match
+ * loosely. */
+static void
+test_verify_stored_spelling(void **state)
+{
+	struct fx *f = *state;
+	struct pa_identity who;
+	struct pa_error err = { { 0 } };
+
+	write_users(f, "Admin:A@\n\xef\xbc\xa2ob:B@\n");	/* fullwidth B */
+	open_backend(f);
+	expect_result(f, "admin", "alpha-pw", PA_DENIED);
+	expect_result(f, "ADMIN", "alpha-pw", PA_DENIED);
+	expect_result(f, "admin", "wrong-pw", PA_DENIED);
+	expect_result(f, "bob", "bravo-pw", PA_DENIED);
+	expect_result(f, "nobody", "alpha-pw", PA_NOT_FOUND);
+	expect_result(f, "admins", "alpha-pw", PA_NOT_FOUND);
+	assert_int_equal(verify(f, "Admin", "alpha-pw", &who, &err), PA_GRANTED);
+	assert_string_equal(who.user, "Admin");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(verify(f, "admin", "alpha-pw", &who, &err), PA_DENIED);
+	assert_string_equal(who.user, "");
+	assert_non_null(strstr(err.msg, "Admin"));
 }
 
 /* "alice " is a line of its own, but X-Auth-User "alice " reaches the
@@ -876,6 +908,7 @@ main(void)
 		T(test_backend_registered),
 		T(test_verify),
 		T(test_verify_blank_edged_name),
+		T(test_verify_stored_spelling),
 		T(test_verify_weak_allowed),
 		T(test_verify_weak_refused),
 		T(test_open_needs_file),
