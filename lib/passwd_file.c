@@ -4,7 +4,6 @@
 #include "passwd_file.h"
 #include "credentials.h"
 #include "backend.h"
-#include "fold.h"
 #include "text.h"
 
 #include <errno.h>
@@ -39,24 +38,6 @@ pa_passwd_check_groups(const char *groups, struct pa_error *err)
 	if (n >= PA_GROUPS_MAX || strchr(groups, ':') != NULL || !pa_utf8_valid(groups, n) ||
 	    pa_has_control(groups, n)) {
 		pa_error_set(err, "groups must be printable UTF-8 without ':'");
-		return -1;
-	}
-	return 0;
-}
-
-int
-pa_passwd_check_new_user(const char *user, struct pa_error *err)
-{
-	const char *why;
-
-	if (pa_passwd_check_user(user, err) != 0)
-		return -1;
-	if (user[0] == '#') {
-		pa_error_set(err, "user may not begin with '#' (the line would be a comment)");
-		return -1;
-	}
-	if ((why = pa_name_unsafe(user)) != NULL) {
-		pa_error_set(err, "user %s: proxyauthd would refuse to grant it", why);
 		return -1;
 	}
 	return 0;
@@ -188,8 +169,6 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 		      struct pa_error *err)
 {
 	char *tmp = NULL, *dircopy = NULL, *line = NULL, *normgroups = NULL, *real = NULL;
-	char fold[PA_FOLD_MAX], other[PA_FOLD_MAX], alike[PA_USER_MAX + 1] = "";
-	int lineno = 0, alike_line = 0;
 	const char *given = path;
 	size_t cap = 0, ulen = strlen(user);
 	struct stat st;
@@ -198,11 +177,8 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 	FILE *in = NULL;
 	int lockfd = -1, out = -1, dfd, ret = -1;
 
-	if ((op == PA_PWFILE_SET ? pa_passwd_check_new_user(user, err)
-				 : pa_passwd_check_user(user, err)) != 0)
+	if (pa_passwd_check_user(user, err) != 0)
 		return -1;
-	if (op == PA_PWFILE_SET)
-		pa_fold_user(user, ulen, fold);
 	if (groups != NULL) {
 		if (pa_passwd_check_groups(groups, err) != 0 || (normgroups = strdup(groups)) == NULL)
 			return -1;
@@ -257,16 +233,6 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 		goto done;
 	while (in != NULL && (n = getline(&line, &cap, in)) >= 0) {
 		size_t lu = line_user(line);
-
-		lineno++;
-		/* Another spelling of the name already there (see below). */
-		if (op == PA_PWFILE_SET && alike_line == 0 && lu > 0 && lu <= PA_USER_MAX &&
-		    (lu != ulen || strncmp(line, user, ulen) != 0) &&
-		    pa_fold_user(line, lu, other) > 0 && strcmp(other, fold) == 0) {
-			memcpy(alike, line, lu);
-			alike[lu] = '\0';
-			alike_line = lineno;
-		}
 		if (lu == ulen && strncmp(line, user, ulen) == 0) {
 			char *h = line + ulen + 1, *g, *nl;
 			found = true;
@@ -308,16 +274,6 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 	if (!found) {
 		if (op != PA_PWFILE_SET) {
 			pa_error_set(err, "%s: no user '%s'", path, user);
-			goto done;
-		}
-		/* A new user whose name folds like one in the file (ALICE next
-		 * to alice): an application that compares names loosely takes
-		 * one for the other, and the lockout counts them as one. */
-		if (alike_line != 0) {
-			pa_error_set(err, "%s:%d: user '%s' is another spelling of '%s' there "
-				     "(applications comparing names without regard to case or "
-				     "width take one for the other): pick another name",
-				     path, alike_line, user, alike);
 			goto done;
 		}
 		if (write_entry(out, user, hash, normgroups) != 0)

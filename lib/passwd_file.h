@@ -49,13 +49,6 @@ int pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op 
 /* 0 when name is usable as a user (1..256 bytes, printable UTF-8, no ':'). */
 int pa_passwd_check_user(const char *user, struct pa_error *err);
 
-/* 0 when name may be added or given a new password: usable as a user
- * (above), not beginning with '#' (a comment line) and one proxyauthd
- * would grant (pa_name_unsafe, fold.h).  pa_passwd_file_update checks it
- * for PA_PWFILE_SET, and refuses there a new name that folds like one
- * already in the file. */
-int pa_passwd_check_new_user(const char *user, struct pa_error *err);
-
 /* 0 when groups is usable as a group list (printable UTF-8, no ':'). */
 int pa_passwd_check_groups(const char *groups, struct pa_error *err);
 

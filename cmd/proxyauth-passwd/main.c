@@ -199,8 +199,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
 		return 2;
 	}
-	if (target && (op == PA_PWFILE_SET ? pa_passwd_check_new_user(argv[0], &err)
-				       : pa_passwd_check_user(argv[0], &err)) != 0) {
+	if (target && pa_passwd_check_user(argv[0], &err) != 0) {
 		fprintf(stderr, "proxyauth-passwd: %s\n", err.msg);
 		return 2;
 	}

@@ -339,39 +339,6 @@ test_bad_names(void **state)
 	assert_int_equal(pa_passwd_check_groups("a, b", NULL), 0);
 }
 
-/* proxyauth-passwd -f USER wrote, and exited 0 for, names proxyauthd
- * never grants or never even sees: a blank at an end, a run of blanks, a
- * Unicode blank (refused at grant, pa_name_unsafe), a leading '#' (the
- * line is a comment), and a spelling of a user already in the file
- * (ALICE, fullwidth alice: an application comparing names loosely takes
- * one for the other; the SQL layer's folded unique index refuses them
- * too).  Each is refused now and the file is left alone; updating the
- * user as spelled, another name, and deleting a line with such a name
- * (written by hand or by an older version) still work. */
-static void
-test_new_names_proxyauthd_refuses(void **state)
-{
-	static const struct {
-		const char *user, *says;
-	} bad[] = {
-		{ " dave", "blank" }, { "eve ", "blank" }, { "a  b", "blank" },
-		{ "fr\xc2\xa0" "ank", "blank" }, { "ali\xc2\xad" "ce", "invisible" },
-		{ "#x", "'#'" }, { "ALICE", "alice" }, { "\xef\xbd\x81lice", "alice" },
-	};
-	struct fx *f = *state;
-	size_t i;
-
-	put(f, "alice:A@\n dave:B@\n", 0640);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		update_fails(f, bad[i].user, PA_PWFILE_SET, hash_b, NULL, bad[i].says);
-		expect_file(f, "alice:A@\n dave:B@\n");
-	}
-	update_ok(f, "alice", PA_PWFILE_SET, hash_n, NULL);
-	update_ok(f, "alicia", PA_PWFILE_SET, hash_b, NULL);
-	update_ok(f, " dave", PA_PWFILE_DELETE, NULL, NULL);
-	expect_file(f, "alice:N@\nalicia:B@\n");
-}
-
 static void
 test_mode_kept(void **state)
 {
@@ -586,7 +553,6 @@ main(void)
 		T(test_unknown_user),
 		T(test_missing_file),
 		T(test_bad_names),
-		T(test_new_names_proxyauthd_refuses),
 		T(test_mode_kept),
 		T(test_replaced_atomically),
 		T(test_no_final_newline),
