@@ -142,40 +142,17 @@ same_file(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-struct folded {
-	char *fold;
-	const struct pa_htpasswd_entry *e;
-};
-
-static int
-folded_cmp(const void *a, const void *b)
-{
-	const struct folded *x = a, *y = b;
-	int c = strcmp(x->fold, y->fold);
-
-	return c != 0 ? c : x->e->line - y->e->line;
-}
-
 /* Warns of users whose names fold alike (fold.h): htpasswd keeps them as
  * two accounts, the lockout counts them as one name, so each one's
- * failures count against the other.  Not an error.  Advisory only: out
- * of memory, it says nothing. */
+ * failures count against the other.  Not an error.  Advisory only: the
+ * table's fold index (partial out of memory) is what it reads. */
 static void
 warn_fold_alike(const struct htpasswd *h, const struct pa_htpasswd_table *t)
 {
-	struct folded *v;
-	char buf[PA_FOLD_MAX];
-	size_t i, n = 0, pairs = 0;
+	const struct pa_htpasswd_fold *v = t->folds;
+	size_t i, pairs = 0;
 
-	if (t->n < 2 || (v = calloc(t->n, sizeof(*v))) == NULL)
-		return;
-	for (i = 0; i < t->n; i++) {
-		pa_fold_user(t->v[i].user, strlen(t->v[i].user), buf);
-		if ((v[n].fold = strdup(buf)) != NULL)
-			v[n++].e = &t->v[i];
-	}
-	qsort(v, n, sizeof(*v), folded_cmp);
-	for (i = 1; i < n; i++) {
+	for (i = 1; i < t->nfolds; i++) {
 		if (strcmp(v[i - 1].fold, v[i].fold) != 0)
 			continue;
 		if (pairs++ < 5)
@@ -187,9 +164,6 @@ warn_fold_alike(const struct htpasswd *h, const struct pa_htpasswd_table *t)
 	if (pairs > 5)
 		pa_log_msg(h->env->log, PA_LOG_WARN,
 			   "htpasswd: %s: %zu more pairs of users fold alike", h->path, pairs - 5);
-	for (i = 0; i < n; i++)
-		free(v[i].fold);
-	free(v);
 }
 
 /* Reloads when the file changed (or always when force).  Looks at the file
@@ -266,17 +240,15 @@ htpasswd_open(const struct pa_section *conf, const struct pa_backend_env *env, v
 		return -1;
 	}
 	if (env->check_only) {
-		char where[256];
+		char where[256], shown[1024];
 		FILE *fp;
 
 		/* A file that cannot be read is a problem of the config line
 		 * that names it, so -t points there. */
-		if ((fp = fopen(path, "re")) == NULL) {
-			int e = errno;
-			pa_conf_where(conf, "file", where, sizeof(where));
-			pa_error_set(err, "%s: htpasswd file %s: %s", where, path, strerror(e));
+		pa_conf_where(conf, "file", where, sizeof(where));
+		snprintf(shown, sizeof(shown), "%s: htpasswd file %s", where, path);
+		if ((fp = pa_htpasswd_fopen(path, shown, err)) == NULL)
 			return -1;
-		}
 		fclose(fp);
 		if (pa_htpasswd_check(path, path, env->allow_weak_hashes, env->report, err) != 0)
 			return -1;
@@ -301,7 +273,7 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 {
 	struct htpasswd *h = ctx;
 	struct pa_htpasswd_table *t;
-	const struct pa_htpasswd_entry *e;
+	const struct pa_htpasswd_entry *e, *alike = NULL;
 	const char *unsafe;
 	enum pa_result r;
 
@@ -313,9 +285,15 @@ htpasswd_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity
 		return PA_UNAVAILABLE;
 	}
 	e = pa_htpasswd_find(t, cred->user);
+	/* Another spelling of a user here (the file's "Admin" for "admin")
+	 * is found and denied: the chain's second question (chain.c) asks
+	 * the folded name, which finds only a user stored folded. */
+	if (e == NULL && (alike = pa_htpasswd_find_folded(t, cred->user, cred->user_len)) != NULL)
+		pa_error_set(err, "the name is another spelling of %s (line %d) there",
+			     alike->user, alike->line);
 	if (e == NULL || e->disabled) {
 		pa_hash_dummy_verify(cred->password, cred->password_len, t->reference);
-		r = e == NULL ? PA_NOT_FOUND : PA_DENIED;
+		r = e == NULL && alike == NULL ? PA_NOT_FOUND : PA_DENIED;
 	} else {
 		switch (pa_hash_verify(cred->password, cred->password_len, e->hash,
 				       h->env->allow_weak_hashes)) {

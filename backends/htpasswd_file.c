@@ -10,14 +10,18 @@
  */
 #include "htpasswd.h"
 #include "backend.h"
+#include "fold.h"
 #include "hash.h"
 #include "problems.h"
 #include "text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int
 entry_cmp(const void *a, const void *b)
@@ -38,9 +42,58 @@ pa_htpasswd_free(struct pa_htpasswd_table *t)
 		free(t->v[i].hash);
 		free(t->v[i].groups);
 	}
+	for (i = 0; i < t->nfolds; i++)
+		free(t->folds[i].fold);
+	free(t->folds);
 	free(t->v);
 	free(t->reference);
 	free(t);
+}
+
+static int
+fold_cmp(const void *a, const void *b)
+{
+	const struct pa_htpasswd_fold *x = a, *y = b;
+	int c = strcmp(x->fold, y->fold);
+
+	return c != 0 ? c : x->e->line - y->e->line;
+}
+
+/* Indexes t's users by folded name.  Out of memory the index is partial
+ * (another spelling may go unseen, as before there was one). */
+static void
+index_folds(struct pa_htpasswd_table *t)
+{
+	char buf[PA_FOLD_MAX];
+	size_t i;
+
+	if (t->n == 0 || (t->folds = calloc(t->n, sizeof(*t->folds))) == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		pa_fold_user(t->v[i].user, strlen(t->v[i].user), buf);
+		if ((t->folds[t->nfolds].fold = strdup(buf)) != NULL)
+			t->folds[t->nfolds++].e = &t->v[i];
+	}
+	qsort(t->folds, t->nfolds, sizeof(*t->folds), fold_cmp);
+}
+
+static int
+fold_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct pa_htpasswd_fold *)elem)->fold);
+}
+
+const struct pa_htpasswd_entry *
+pa_htpasswd_find_folded(const struct pa_htpasswd_table *t, const char *user, size_t len)
+{
+	char buf[PA_FOLD_MAX];
+	const struct pa_htpasswd_fold *f;
+
+	if (t == NULL || t->nfolds == 0)
+		return NULL;
+	pa_fold_user(user, len, buf);
+	f = bsearch(buf, t->folds, t->nfolds, sizeof(*t->folds), fold_key_cmp);
+	return f != NULL ? f->e : NULL;
 }
 
 /* Parses one line into e.  Returns 1 for an entry, 0 for a blank or
@@ -100,6 +153,31 @@ parse_line(char *line, bool allow_weak, struct pa_htpasswd_entry *e, struct pa_e
 	return 1;
 }
 
+FILE *
+pa_htpasswd_fopen(const char *path, const char *shown, struct pa_error *err)
+{
+	struct stat st;
+	FILE *fp;
+	int fd;
+
+	/* Non-blocking, so that a FIFO is refused instead of awaited; a
+	 * regular file reads the same either way. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		pa_error_set(err, "%s: not a regular file", shown);
+		close(fd);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+		close(fd);
+	}
+	return fp;
+}
+
 /* Parses the file at path; messages name it as shown. */
 static int
 parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpasswd_table **out,
@@ -118,10 +196,8 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	FILE *fp;
 
 	*out = NULL;
-	if ((fp = fopen(path, "re")) == NULL) {
-		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
+	if ((fp = pa_htpasswd_fopen(path, shown, err)) == NULL)
 		return -1;
-	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		fclose(fp);
 		pa_error_set(err, "out of memory");
@@ -182,6 +258,7 @@ parse_file(const char *path, const char *shown, bool allow_weak, struct pa_htpas
 	}
 	if (pr.n > 0)
 		goto fail;
+	index_folds(t);
 	free(line);
 	fclose(fp);
 	*out = t;

@@ -5,6 +5,7 @@
  * 100,000 entries stay in tens of megabytes.
  */
 #include "cache.h"
+#include "fold.h"
 #include "text.h"
 
 #include <pthread.h>
@@ -253,21 +254,61 @@ pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], const ch
 	pa_lru_unlock(s);
 }
 
+struct user_arg {
+	const char *user;
+	bool ascii;			/* user is plain ASCII */
+	char fold[PA_FOLD_MAX];		/* its fold (fold.h) */
+};
+
+static bool
+is_ascii(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/* Whether name (a login or a canonical name) is another spelling of the
+ * user: ASCII names compare without regard to case, as before; a
+ * non-ASCII one on either side by its fold, since the chain takes a name
+ * that folds like one an earlier backend holds for that one (chain.c). */
+static bool
+same_user(const char *name, size_t len, const struct user_arg *a)
+{
+	char fold[PA_FOLD_MAX];
+
+	if (strcasecmp(name, a->user) == 0)
+		return true;
+	if (a->ascii && is_ascii(name, len))
+		return false;
+	pa_fold_user(name, len, fold);
+	return strcmp(fold, a->fold) == 0;
+}
+
 static bool
 drop_user(const struct pa_lru_node *n, void *arg)
 {
 	const struct entry *e = (const struct entry *)n;
-	const char *user = arg;
+	const struct user_arg *a = arg;
 
-	return strcasecmp(e->strs, user) == 0 ||
-	    (e->canon_len > 0 && strcasecmp(e->strs + e->login_len + 1, user) == 0);
+	return same_user(e->strs, e->login_len, a) ||
+	    (e->canon_len > 0 && same_user(e->strs + e->login_len + 1, e->canon_len, a));
 }
 
 size_t
 pa_cache_invalidate_user(struct pa_cache *c, const char *user)
 {
+	struct user_arg a;
+	size_t len = strlen(user);
+
+	a.user = user;
+	a.ascii = is_ascii(user, len);
+	pa_fold_user(user, len, a.fold);
 	atomic_fetch_add(&c->generation, 1);
-	return pa_lru_remove_if(c->map, drop_user, (void *)user);
+	return pa_lru_remove_if(c->map, drop_user, &a);
 }
 
 struct backend_arg {

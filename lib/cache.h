@@ -64,8 +64,9 @@ void pa_cache_store(struct pa_cache *c, const unsigned char key[PA_LRU_KEY], con
 		    const struct pa_cache_view *view, uint64_t expires_ms, uint64_t generation);
 
 /* Drops every answer for user: matched case-insensitively against the name
- * the client sent and the canonical name a backend returned.  Returns the
- * number dropped. */
+ * the client sent and the canonical name a backend returned, and, where
+ * either is not plain ASCII, by the fold (fold.h): fullwidth or accented
+ * upper-case spellings go too.  Returns the number dropped. */
 size_t pa_cache_invalidate_user(struct pa_cache *c, const char *user);
 
 /* Drops every answer a backend gave, and those of the backends after it

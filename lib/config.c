@@ -230,7 +230,14 @@ value_check(const struct pa_conf_key *k, const char *value, char **out, struct p
 {
 	long n;
 	char *copy;
+	size_t i;
 
+	/* The environment can carry a newline into any value (a file line cannot). */
+	for (i = 0; value[i] != '\0'; i++)
+		if (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f) {
+			pa_error_set(err, "%s holds a control character", k->name);
+			return -1;
+		}
 	switch (k->type) {
 	case PA_CONF_INT:
 		if (pa_parse_long(value, k->min, k->max, &n) != 0) {

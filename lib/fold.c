@@ -189,6 +189,10 @@ pa_name_unsafe(const char *s)
 			if (uc != ' ' && uc != 0x200c && uc != 0x200d)
 				return "holds a Unicode blank or an invisible character";
 		}
+		/* A mark with no letter under it shows on what comes before,
+		 * and accent-insensitive collations (MySQL's default) ignore it. */
+		if (utf8 && (i == 0 || prev_space) && uc_is_general_category(uc, UC_CATEGORY_M))
+			return "holds a combining mark with no letter under it";
 		prev_space = uc == ' ';
 		i += (size_t)k;
 	}

@@ -34,7 +34,9 @@ size_t pa_fold_user(const char *in, size_t len, char *out);
  * NFKC-normalising applications the Unicode ones, displays the invisible
  * ones.  A name holding any of them would read as someone else's
  * ("alice ", "alice\u00a0", "ali\u00adce", "john  smith"), so it is
- * refused.  Allowed: one U+0020 between two other characters, and the
+ * refused; so is a combining mark first or after a blank ("\u0301admin"
+ * shows its accent on what precedes the name, and MySQL's accent-
+ * insensitive collations take it for admin).  Allowed: one U+0020 between two other characters, and the
  * joiners U+200C and U+200D inside a name (Persian and Indic scripts
  * need them).  Bytes that are not UTF-8 are checked as ASCII. */
 const char *pa_name_unsafe(const char *s);

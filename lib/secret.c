@@ -2,7 +2,9 @@
  * Secret file reader.  The permission check uses fstat() on the opened
  * descriptor, so a symlink (Kubernetes mounts secrets through them) is
  * judged by the file it points to, and there is no race between the check
- * and the read.
+ * and the read.  Files are opened non-blocking: a FIFO or a terminal
+ * named by mistake is refused as not regular instead of waiting for a
+ * writer forever (a regular file reads the same either way).
  */
 #include "secret.h"
 
@@ -27,7 +29,7 @@ pa_secret_read(const char *path, char *buf, size_t size, struct pa_error *err)
 		pa_error_set(err, "%s: no room for the secret", path);
 		return -1;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
 		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
 		/* Scrubbed here too: a caller re-reading into the buffer of
 		 * an old secret must not be left with the old one. */
@@ -81,7 +83,7 @@ pa_secret_check(const char *path, struct pa_error *err)
 	struct stat st;
 	int fd, ret = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
 		pa_error_set(err, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}

@@ -190,6 +190,35 @@ pa_buf_append(char *buf, size_t size, size_t *pos, const char *src, size_t len)
 	return 0;
 }
 
+/* The code point of a valid sequence of n (2 or 3) bytes. */
+static unsigned
+utf8_decode(const unsigned char *s, size_t n)
+{
+	if (n == 2)
+		return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	return (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+}
+
+/*
+ * U+2028 and U+2029 end a line for Python's str.splitlines() and for
+ * JavaScript before ES2019; the bidi controls (U+061C, U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069) make a terminal or a web log viewer
+ * show a value's text reversed, so "user=wolla=emoctuo" preceded by
+ * U+202E reads as outcome=allow.  Neither is a control character to a
+ * byte check, so they are named here.
+ */
+static bool
+line_or_bidi(const unsigned char *s, size_t n)
+{
+	unsigned cp;
+
+	if (n != 2 && n != 3)
+		return false;
+	cp = utf8_decode(s, n);
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
 int
 pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t len,
 		 bool json)
@@ -234,6 +263,8 @@ pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t le
 		} else if (n == 2 && p[i] == 0xc2 && p[i + 1] <= 0x9f) {
 			/* C1 controls are escaped too: some terminals act on them. */
 			outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04X", p[i + 1]);
+		} else if (n >= 2 && line_or_bidi(p + i, n)) {
+			outlen = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04X", utf8_decode(p + i, n));
 		} else {
 			out = (const char *)p + i;
 			outlen = n;

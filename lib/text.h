@@ -42,7 +42,9 @@ bool pa_list_contains(const char *list, const char *name, size_t namelen);
 /* Appends src[0..len) to a log buffer with escaping: control characters,
  * DEL, backslash, double quote and invalid UTF-8 bytes become \n, \t,
  * \\, \", or \xNN, so a value can never start a new log line or close a
- * quoted field.  `json` selects JSON escapes (\u00NN) for controls.
+ * quoted field; U+2028, U+2029 and the bidi controls become \uNNNN, so
+ * a value can neither split a line for a splitlines() reader nor show
+ * reversed.  `json` selects JSON escapes (\u00NN) for controls.
  * Returns 0, or -1 when the buffer is full (the output then ends after
  * the last character that fitted whole; buf stays NUL-terminated). */
 int pa_escape_append(char *buf, size_t size, size_t *pos, const char *src, size_t len,

@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: the htpasswd parser on any file text (through a
  * memfd).  An accepted file must give a table sorted by user in which
- * every entry is found by its name, with no empty user and no field
- * holding ':' or a newline.
+ * every entry is found by its name (and by its folded name), with no
+ * empty user and no field holding ':' or a newline.
  */
 #include "htpasswd.h"
 
@@ -40,6 +40,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (i > 0 && strcmp(t->v[i - 1].user, e->user) >= 0)
 				abort();
 			if (pa_htpasswd_find(t, e->user) != e)
+				abort();
+			/* Found by its fold too: another spelling is denied. */
+			if (pa_htpasswd_find_folded(t, e->user, strlen(e->user)) == NULL)
 				abort();
 		}
 		pa_htpasswd_free(t);

@@ -725,6 +725,44 @@ test_chain_look_alike(void **state)
 	assert_int_equal(pa_daemon_stop(d), 0);
 }
 
+/*
+ * The other way round: htpasswd first holds "Admin" (the operator's), Redis
+ * after it "admin" (a sign-up page's).  The chain's second question asks
+ * htpasswd the folded name, "admin", which is what was typed, so before
+ * Redis's admin was granted, and an application comparing names without
+ * regard to case took it for Admin.  htpasswd now finds another spelling
+ * of a user it holds by its fold index and denies.
+ */
+static void
+test_chain_stored_spelling(void **state)
+{
+	struct rt *t = *state;
+	struct pa_daemon *d;
+	struct pa_resp r;
+	char *ht, *conf;
+
+	start_redis(t);
+	seed(&t->rs, "admin", "mallory-pw", "groups", "users", NULL);
+	seed(&t->rs, "zed", "zed-pw", "groups", "z", NULL);
+	ht = pa_htpasswd_line("Admin", "admin-pw", "admins", 4);
+	assert_non_null(ht);
+	conf = pa_strdupf("[server]\nlisten = 127.0.0.1:0\nmax_failures = 0\n"
+			  "backends = htpasswd, redis\n[redis]\naddress = %s\n"
+			  "[htpasswd]\nfile = @HTPASSWD@\n", t->rs.addr);
+	d = pa_daemon_start(t->f, conf, ht);
+	free(ht);
+	free(conf);
+	assert_non_null(d);
+	expect_deny(d, "admin", "mallory-pw", "Redis's admin is Admin to the application");
+	assert_true(pa_daemon_wait_log(d, "another spelling of Admin", 1, 2000));
+	assert_int_equal(ask(d, "Admin", "admin-pw", &r), 0);
+	EXPECT(r.status == 204 && HDR_IS(&r, H_X_AUTH_BACKEND, "htpasswd") &&
+	       HDR_IS(&r, H_X_AUTH_USER, "Admin"), &r, "Admin as htpasswd holds it");
+	pa_resp_free(&r);
+	expect_allow(d, "zed", "zed-pw", "z", "zed: in Redis, in no spelling in htpasswd");
+	assert_int_equal(pa_daemon_stop(d), 0);
+}
+
 /* ---- 2. odd user names read exactly their own key ------------------------ */
 
 static void
@@ -1811,6 +1849,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_odd_names, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_blank_edged_names, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket, rt_setup, rt_teardown),
+		cmocka_unit_test_setup_teardown(test_chain_stored_spelling, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_acl_user, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_invalidation, rt_setup, rt_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_down, rt_setup, rt_teardown),

@@ -519,11 +519,43 @@ test_verify(void **state)
 	expect_result(f, "carol", "alpha-pw", PA_DENIED);	/* disabled, right password */
 	expect_result(f, "dave", "anything", PA_DENIED);
 	expect_result(f, "nobody", "alpha-pw", PA_NOT_FOUND);
-	expect_result(f, "Alice", "alpha-pw", PA_NOT_FOUND);
-	expect_result(f, "alice ", "alpha-pw", PA_NOT_FOUND);
+	/* Another spelling of alice: found, denied (see below). */
+	expect_result(f, "Alice", "alpha-pw", PA_DENIED);
+	expect_result(f, "alice ", "alpha-pw", PA_DENIED);
 
 	assert_int_equal(pa_htpasswd_ops.probe(f->ctx, &err), 0);
 	assert_int_equal(f->ncalls, 0);		/* first load drops nothing */
+}
+
+/* A name the file holds in another spelling is found, and denied,
+ * whatever the password: the file's "Admin" for a typed "admin" or
+ * "ADMIN".  The chain asks an exact-match backend again with the folded
+ * name only (chain.c), so it found a stored "admin" but never a stored
+ * "Admin": with "htpasswd, ldap", the directory's own "admin" (another
+ * person) was granted, and an application comparing names without regard
+ * to case took it for Admin.  Never a grant: the file does not match
+ * loosely. */
+static void
+test_verify_stored_spelling(void **state)
+{
+	struct fx *f = *state;
+	struct pa_identity who;
+	struct pa_error err = { { 0 } };
+
+	write_users(f, "Admin:A@\n\xef\xbc\xa2ob:B@\n");	/* fullwidth B */
+	open_backend(f);
+	expect_result(f, "admin", "alpha-pw", PA_DENIED);
+	expect_result(f, "ADMIN", "alpha-pw", PA_DENIED);
+	expect_result(f, "admin", "wrong-pw", PA_DENIED);
+	expect_result(f, "bob", "bravo-pw", PA_DENIED);
+	expect_result(f, "nobody", "alpha-pw", PA_NOT_FOUND);
+	expect_result(f, "admins", "alpha-pw", PA_NOT_FOUND);
+	assert_int_equal(verify(f, "Admin", "alpha-pw", &who, &err), PA_GRANTED);
+	assert_string_equal(who.user, "Admin");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(verify(f, "admin", "alpha-pw", &who, &err), PA_DENIED);
+	assert_string_equal(who.user, "");
+	assert_non_null(strstr(err.msg, "Admin"));
 }
 
 /* "alice " is a line of its own, but X-Auth-User "alice " reaches the
@@ -542,8 +574,11 @@ test_verify_blank_edged_name(void **state)
 		       " alice:B@\n"
 		       "alice\xc2\xa0:B@\n"
 		       "ali\xc2\xad" "ce:B@\n"
+		       "\xcc\x81" "admin:B@\n"
 		       "john smith:B@\n");
 	open_backend(f);
+	/* U+0301 first: MySQL's default collation takes it for admin. */
+	expect_result(f, "\xcc\x81" "admin", "bravo-pw", PA_DENIED);
 	expect_result(f, "alice ", "bravo-pw", PA_DENIED);
 	expect_result(f, " alice", "bravo-pw", PA_DENIED);
 	expect_result(f, "alice\xc2\xa0", "bravo-pw", PA_DENIED);
@@ -721,6 +756,37 @@ test_removed_file_keeps_table(void **state)
 	assert_int_equal(pa_htpasswd_ops.probe(f->ctx, &err), 0);
 }
 
+/* The file replaced by a FIFO nobody writes to, or pointed at a device:
+ * the reload (SIGHUP here; the once-a-second check in verify is the same
+ * code) returns at once and keeps the loaded table.  It used to wait in
+ * fopen() for a writer, holding the reload lock, and /dev/zero as the
+ * file would have grown one endless line.  The alarm turns a hang into a
+ * failure. */
+static void
+test_reload_not_regular(void **state)
+{
+	struct fx *f = *state;
+	struct pa_htpasswd_table *t = NULL;
+	struct pa_error err = { { 0 } };
+
+	write_users(f, "alice:A@\n");
+	open_backend(f);
+	assert_int_equal(unlink(f->file), 0);
+	assert_int_equal(mkfifo(f->file, 0600), 0);
+	alarm(10);
+	pa_htpasswd_ops.reload(f->ctx);
+	alarm(0);
+	expect_result(f, "alice", "alpha-pw", PA_GRANTED);
+	assert_int_equal(pa_htpasswd_parse(f->file, false, &t, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	assert_null(t);
+	alarm(10);
+	assert_int_equal(pa_htpasswd_parse("/dev/zero", false, &t, &err), -1);
+	alarm(0);
+	assert_non_null(strstr(err.msg, "/dev/zero: not a regular file"));
+	unlink(f->file);
+}
+
 static void
 test_missing_at_open(void **state)
 {
@@ -842,6 +908,7 @@ main(void)
 		T(test_backend_registered),
 		T(test_verify),
 		T(test_verify_blank_edged_name),
+		T(test_verify_stored_spelling),
 		T(test_verify_weak_allowed),
 		T(test_verify_weak_refused),
 		T(test_open_needs_file),
@@ -850,6 +917,7 @@ main(void)
 		T(test_reload_hook),
 		T(test_broken_reload_keeps_table),
 		T(test_removed_file_keeps_table),
+		T(test_reload_not_regular),
 		T(test_missing_at_open),
 		T(test_invalidate_changed_users),
 		T(test_concurrent_reload),

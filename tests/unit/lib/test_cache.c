@@ -263,6 +263,35 @@ test_invalidate_user_and_backend(void **state)
 	pa_cache_free(c);
 }
 
+/* A user added to (or changed in) a backend drops every answer for a name
+ * that folds like it, not only its ASCII case variants: the chain now
+ * denies such a look-alike where an earlier backend holds the name in
+ * another spelling (chain.c), so a grant a later backend gave the
+ * fullwidth or the accented upper-case spelling before must not outlive
+ * the change by cache_ttl. */
+static void
+test_invalidate_user_folded(void **state)
+{
+	struct pa_cache *c = pa_cache_new(100, test_key);
+	struct pa_cache_view v;
+
+	(void)state;
+	store(c, "\xef\xbd\x81lice", "pw", PA_GRANTED, "\xef\xbd\x81lice", "", "postgres",
+	      100000);				/* fullwidth a */
+	store(c, "\xc3\x89mile", "pw", PA_GRANTED, "\xc3\x89mile", "", "postgres", 100000);
+	store(c, "bob", "pw", PA_GRANTED, "bob", "", "postgres", 100000);
+	store(c, "alicia", "pw", PA_GRANTED, "alicia", "", "postgres", 100000);
+	assert_int_equal(pa_cache_invalidate_user(c, "alice"), 1);
+	assert_int_equal(lookup(c, "\xef\xbd\x81lice", "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(pa_cache_invalidate_user(c, "\xc3\xa9mile"), 1);	/* emile, é */
+	assert_int_equal(lookup(c, "\xc3\x89mile", "pw", 0, 0, &v), PA_CACHE_MISS);
+	/* The other way round: a non-ASCII name announced, an ASCII login. */
+	assert_int_equal(pa_cache_invalidate_user(c, "\xef\xbc\xa2OB"), 1);	/* fullwidth B */
+	assert_int_equal(lookup(c, "bob", "pw", 0, 0, &v), PA_CACHE_MISS);
+	assert_int_equal(lookup(c, "alicia", "pw", 0, 0, &v), PA_CACHE_FRESH);
+	pa_cache_free(c);
+}
+
 /* A lost LISTEN/SUBSCRIBE: the backend's answers stop answering fresh
  * (the backend is asked first) but its grants stay for stale_grace,
  * counted from the loss; its denials and "not found anywhere" answers
@@ -443,6 +472,7 @@ main(void)
 		cmocka_unit_test(test_lru_eviction_and_bound),
 		cmocka_unit_test(test_recently_used_survives_eviction),
 		cmocka_unit_test(test_invalidate_user_and_backend),
+		cmocka_unit_test(test_invalidate_user_folded),
 		cmocka_unit_test(test_expire_backend),
 		cmocka_unit_test(test_answer_from_before_an_invalidation_is_not_stored),
 		cmocka_unit_test(test_deaf_backend),

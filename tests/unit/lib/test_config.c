@@ -398,6 +398,15 @@ static const struct env_case {
 	{ "unknown backend", "PROXYAUTHD_SERVER_BACKENDS=htpasswd,nosuch", "unknown backend 'nosuch'" },
 	{ "bad CIDR", "PROXYAUTHD_SERVER_TRUSTED_PROXIES=10.0.0.0/40", "10.0.0.0/40" },
 	{ "bad listen", "PROXYAUTHD_SERVER_LISTEN=localhost", "listen must be" },
+	/* Only the environment carries a newline into a value: it was taken,
+	 * and proxyauthd -t printed the path across two lines, the second a
+	 * forged "configuration OK" (and a key prefix, a DN or a filter
+	 * went to the server with it). */
+	{ "newline in a path", "PROXYAUTHD_HTPASSWD_FILE=/etc/users\nconfiguration OK",
+	  "PROXYAUTHD_HTPASSWD_FILE: file holds a control character" },
+	{ "CR LF in a key prefix", "PROXYAUTHD_REDIS_KEY_PREFIX=pa:\r\nFLUSHALL",
+	  "key_prefix holds a control character" },
+	{ "escape in a DN", "PROXYAUTHD_LDAP_BASE_DN=dc=example\x1b[2J", "base_dn holds" },
 	{ "realm too long",
 	  "PROXYAUTHD_SERVER_REALM="
 	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

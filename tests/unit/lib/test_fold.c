@@ -144,12 +144,22 @@ static const struct {
 	{ "john  smith", "john smith" },	/* a run of blanks */
 	{ "john\xc2\xa0smith", "john smith" },	/* U+00A0 inside */
 	{ "john\xe2\x80\x89smith", "john smith" },	/* U+2009 thin space */
+	/* A combining mark with no letter under it: it shows on whatever
+	 * comes before the name (a quote, a label's colon), and MySQL's
+	 * accent-insensitive collations (utf8mb4_0900_ai_ci, the default;
+	 * utf8mb4_general_ci) give it no weight, so an application looking
+	 * the name up there finds admin.  The fold keeps it (NFKC does). */
+	{ "\xcc\x81" "admin", NULL },		/* U+0301 first */
+	{ "\xe2\x83\x9d" "admin", NULL },	/* U+20DD enclosing circle (Me) */
+	{ "\xe0\xa4\x83" "admin", NULL },	/* U+0903 (Mc) */
+	{ "john \xcc\x81smith", NULL },		/* on the blank */
 };
 
 static const char *safe_names[] = {
 	"alice", "john smith", "a b c", "J\xc3\xb6rg", "\xe5\xb1\xb1\xe7\x94\xb0",
 	"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85",	/* ZWNJ inside */
 	"", "bad\xff\xfe" "bytes",
+	"Jo\xcc\x88rg", "\xe0\xa4\xb9\xe0\xa4\xbf\xe0\xa4\x82\xe0\xa4\xa6\xe0\xa5\x80",	/* marks on letters: NFD, Hindi */
 };
 
 static void

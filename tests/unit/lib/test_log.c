@@ -140,6 +140,33 @@ test_json_escapes(void **state)
 	assert_non_null(strstr(out, ",\"latency_us\":12}\n"));
 }
 
+/* A user name that a splitlines() reader would cut into a second record
+ * (U+2028), or that a viewer would show reversed as outcome=allow
+ * (U+202E), reaches the log escaped, in both formats. */
+static void
+test_separators_and_bidi_escaped(void **state)
+{
+	static const char user[] = "eve\xe2\x80\xa8time=2026-01-01T00:00:00Z level=info "
+				   "user=admin outcome=allow \xe2\x80\xaewolla=emoctuo";
+	struct pa_log log;
+	struct pa_log_field f[] = { { "user", user, SIZE_MAX, false } };
+	size_t len;
+	char *out;
+	int json;
+
+	(void)state;
+	for (json = 0; json < 2; json++) {
+		pa_log_init(&log, fds[1], json ? "json" : "text", "info");
+		pa_log_fields(&log, PA_LOG_INFO, f, 1);
+		out = drain(&len);
+		assert_clean_line(out, len);
+		assert_null(strstr(out, "\xe2\x80\xa8"));
+		assert_null(strstr(out, "\xe2\x80\xae"));
+		assert_non_null(strstr(out, "eve\\u2028time="));
+		assert_non_null(strstr(out, "allow \\u202Ewolla"));
+	}
+}
+
 /* An operational message is escaped like any value. */
 static void
 test_msg_escaped(void **state)
@@ -218,6 +245,7 @@ main(void)
 		cmocka_unit_test(test_text_escapes),
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_msg_escaped),
+		cmocka_unit_test(test_separators_and_bidi_escaped),
 		cmocka_unit_test(test_truncated_line_stays_whole),
 		cmocka_unit_test(test_levels),
 	};

@@ -181,6 +181,26 @@ test_not_a_file(void **state)
 	rmdir(f->path);
 }
 
+/* A FIFO nobody writes to (a mistyped path, `password_file = /dev/stdin`
+ * under systemd, a process substitution) is refused at once, for
+ * pa_secret_read and pa_secret_check alike: open() used to wait for a
+ * writer, and proxyauthd (and proxyauthd -t) hung at start without a
+ * word.  The alarm turns such a hang into a failure. */
+static void
+test_fifo_refused_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct pa_error err = { { 0 } };
+
+	assert_int_equal(mkfifo(f->path, 0600), 0);
+	alarm(10);
+	expect_refused(f, "a FIFO", "not a regular file");
+	assert_int_equal(pa_secret_check(f->path, &err), -1);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	alarm(0);
+	unlink(f->path);
+}
+
 /* A symlink (how Kubernetes mounts secrets) is judged by its target. */
 static void
 test_symlink(void **state)
@@ -210,6 +230,7 @@ main(void)
 		T(test_too_big),
 		T(test_exact_fit),
 		T(test_not_a_file),
+		T(test_fifo_refused_at_once),
 		T(test_symlink),
 	};
 

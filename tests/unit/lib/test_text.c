@@ -287,6 +287,17 @@ static const struct escape_case {
 	{ T("\xe6\x97\xa5"), "\xe6\x97\xa5", "\xe6\x97\xa5" },
 	{ T("x\nlevel=error"), "x\\nlevel=error", "x\\nlevel=error" },
 	{ T("a\"b\\c"), "a\\\"b\\\\c", "a\\\"b\\\\c" },
+	/* Line and paragraph separators, bidi controls; their neighbours in
+	 * the table (U+2027, U+202F, U+2065, U+206A) pass as they are. */
+	{ T("x\xe2\x80\xa8level=error"), "x\\u2028level=error", "x\\u2028level=error" },
+	{ T("\xe2\x80\xa9"), "\\u2029", "\\u2029" },
+	{ T("\xe2\x80\xaewolla=emoctuo"), "\\u202Ewolla=emoctuo", "\\u202Ewolla=emoctuo" },
+	{ T("\xe2\x80\xaa\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c"), "\\u202A\\u200E\\u200F\\u061C",
+	  "\\u202A\\u200E\\u200F\\u061C" },
+	{ T("\xe2\x81\xa6\xe2\x81\xa9"), "\\u2066\\u2069", "\\u2066\\u2069" },
+	{ T("\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"),
+	  "\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa",
+	  "\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa" },
 };
 
 static void
