@@ -197,6 +197,11 @@ pa_passwd_file_update(const char *path, const char *user, enum pa_pwfile_op op,
 	if ((op == PA_PWFILE_SET ? pa_passwd_check_new_user(user, err)
 				 : pa_passwd_check_user(user, err)) != 0)
 		return -1;
+	if (op == PA_PWFILE_SET && user[0] == '#') {
+		pa_error_set(err, "%s: a line beginning with '#' is a comment: '%s' cannot be "
+			     "a user in an htpasswd file", path, user);
+		return -1;
+	}
 	if (op == PA_PWFILE_SET)
 		pa_fold_user(user, ulen, fold);
 	if (groups != NULL) {

@@ -567,6 +567,8 @@ test_look_alike_refused(void **state)
 		assert_int_not_equal(pa_passwd_check_new_user(unsafe[i], NULL), 0);
 		assert_int_equal(pa_passwd_check_user(unsafe[i], NULL), 0);
 	}
+	/* "#x:hash" would be a comment line, reported as added. */
+	update_fails(f, "#x", PA_PWFILE_SET, hash_b, NULL, "is a comment");
 	expect_file(f, "alice:A@\nbad :A@\n");
 	update_ok(f, "alice", PA_PWFILE_SET, hash_b, NULL);
 	update_ok(f, "bad ", PA_PWFILE_DELETE, NULL, NULL);
