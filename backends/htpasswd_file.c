@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int
@@ -166,7 +167,9 @@ pa_htpasswd_fopen(const char *path, const char *shown, struct pa_error *err)
 		pa_error_set(err, "%s: cannot open: %s", shown, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	/* /dev/null, the usual "no users" (Negotiate only), reads empty. */
+	if (fstat(fd, &st) != 0 ||
+	    !(S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))) {
 		pa_error_set(err, "%s: not a regular file", shown);
 		close(fd);
 		return NULL;

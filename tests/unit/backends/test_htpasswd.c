@@ -784,6 +784,11 @@ test_reload_not_regular(void **state)
 	assert_int_equal(pa_htpasswd_parse("/dev/zero", false, &t, &err), -1);
 	alarm(0);
 	assert_non_null(strstr(err.msg, "/dev/zero: not a regular file"));
+	/* /dev/null stays the usual empty file (no users: Negotiate only). */
+	assert_int_equal(pa_htpasswd_parse("/dev/null", false, &t, &err), 0);
+	assert_non_null(t);
+	assert_int_equal(t->n, 0);
+	pa_htpasswd_free(t);
 	unlink(f->file);
 }
 
