@@ -166,6 +166,40 @@ vanishes(ucs4_t uc)
 	return uc_is_property_white_space(uc) || uc_is_property_default_ignorable_code_point(uc);
 }
 
+/* RFC 5892's CONTEXTJ rules, as IDNA and PRECIS use them: a zero-width
+ * joiner (U+200D) only after a virama; a non-joiner (U+200C) after a
+ * virama or between letters that join (Arabic, Syriac...: joining type L
+ * or D before, R or D after, transparent marks skipped).  Anywhere else
+ * it changes nothing a reader sees: "ad" U+200D "min" is admin. */
+static bool
+joiner_in_context(const uint8_t *p, size_t n, size_t i, size_t k, ucs4_t uc)
+{
+	const uint8_t *q = p + i;
+	ucs4_t b = 0;
+	size_t j;
+	int jt;
+
+	if ((q = u8_prev(&b, q, p)) != NULL && uc_combining_class(b) == UC_CCC_VR)
+		return true;
+	if (uc != 0x200c)
+		return false;
+	while (q != NULL && uc_joining_type(b) == UC_JOINING_TYPE_T)
+		q = u8_prev(&b, q, p);
+	if (q == NULL || ((jt = uc_joining_type(b)) != UC_JOINING_TYPE_L && jt != UC_JOINING_TYPE_D))
+		return false;
+	for (j = i + k; j < n;) {
+		ucs4_t a;
+		int m = u8_mbtouc(&a, p + j, n - j);
+
+		if (m <= 0)
+			return false;
+		if ((jt = uc_joining_type(a)) != UC_JOINING_TYPE_T)
+			return jt == UC_JOINING_TYPE_R || jt == UC_JOINING_TYPE_D;
+		j += (size_t)m;
+	}
+	return false;
+}
+
 const char *
 pa_name_unsafe(const char *s)
 {
@@ -186,7 +220,8 @@ pa_name_unsafe(const char *s)
 				return "begins or ends with a blank or an invisible character";
 			if (uc == ' ' && prev_space)
 				return "holds a run of blanks";
-			if (uc != ' ' && uc != 0x200c && uc != 0x200d)
+			if (uc != ' ' && ((uc != 0x200c && uc != 0x200d) ||
+					  !joiner_in_context(p, n, i, (size_t)k, uc)))
 				return "holds a Unicode blank or an invisible character";
 		}
 		/* A mark with no letter under it shows on what comes before,

@@ -144,6 +144,12 @@ static const struct {
 	{ "john  smith", "john smith" },	/* a run of blanks */
 	{ "john\xc2\xa0smith", "john smith" },	/* U+00A0 inside */
 	{ "john\xe2\x80\x89smith", "john smith" },	/* U+2009 thin space */
+	/* Joiners out of context (RFC 5892 CONTEXTJ) change nothing a
+	 * reader sees, and the fold drops them. */
+	{ "ad\xe2\x80\x8dmin", "admin" },		/* ZWJ between Latin letters */
+	{ "ali\xe2\x80\x8c" "ce", "alice" },		/* ZWNJ between Latin letters */
+	{ "x \xe2\x80\x8c y", "x y" },		/* a run of blanks, split by ZWNJ */
+	{ "a \xe2\x80\x8c\xcc\x81" "b", NULL },	/* ZWNJ, then a mark with no letter */
 	/* A combining mark with no letter under it: it shows on whatever
 	 * comes before the name (a quote, a label's colon), and MySQL's
 	 * accent-insensitive collations (utf8mb4_0900_ai_ci, the default;
@@ -160,6 +166,7 @@ static const char *safe_names[] = {
 	"\xd9\x85\xdb\x8c\xe2\x80\x8c\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85",	/* ZWNJ inside */
 	"", "bad\xff\xfe" "bytes",
 	"Jo\xcc\x88rg", "\xe0\xa4\xb9\xe0\xa4\xbf\xe0\xa4\x82\xe0\xa4\xa6\xe0\xa5\x80",	/* marks on letters: NFD, Hindi */
+	"\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7",	/* ZWJ after a virama */
 };
 
 static void
