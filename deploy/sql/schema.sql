@@ -268,10 +268,13 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	-- A name that reads as another, which proxyauthd refuses at login
-	-- (pa_name_unsafe() in lib/fold.c, the same classes): a run of
-	-- blanks, and in a UTF8 database a Unicode blank other than the
-	-- space, an invisible (default-ignorable) code point, or a joiner
-	-- at either end.  Said here rather than at the first failed login.
+	-- (pa_name_unsafe() in lib/fold.c): a run of blanks, and in a UTF8
+	-- database a Unicode blank other than the space or an invisible
+	-- (default-ignorable) code point (the same sets as libunistring's),
+	-- a joiner at an end or next to an ASCII character (proxyauthd applies
+	-- RFC 5892's CONTEXTJ rules), or a combining mark of the generic
+	-- blocks first or after a blank (proxyauthd: every mark).  Said here
+	-- rather than at the first failed login.
 	IF p_name ~ ' {2}' THEN
 		look_alike := true;
 	ELSIF pg_catalog.getdatabaseencoding() = 'UTF8' THEN
@@ -279,7 +282,10 @@ BEGIN
 			'\\u2028-\\u202f\\u205f-\\u206f\\u3000\\u00ad\\u034f\\u061c\\u115f\\u1160'
 			'\\u17b4\\u17b5\\u180b-\\u180f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0'
 			'\\ufff0-\\ufff8\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a'
-			'\\U000e0000-\\U000e0fff]|^[\\u200c\\u200d]|[\\u200c\\u200d]$');
+			'\\U000e0000-\\U000e0fff]|^[\\u200c\\u200d]|[\\u200c\\u200d]$'
+			'|[\\u200c\\u200d][\\u0020-\\u007e]|[\\u0020-\\u007e][\\u200c\\u200d]'
+			'|(^| )[\\u0300-\\u036f\\u0483-\\u0489\\u1ab0-\\u1aff\\u1dc0-\\u1dff'
+			'\\u20d0-\\u20ff\\ufe20-\\ufe2f]');
 	END IF;
 	IF look_alike THEN
 		RAISE EXCEPTION 'proxyauth: % reads as another name (a run of blanks, a Unicode blank or an invisible character); proxyauthd would refuse it',

@@ -217,8 +217,18 @@ test_errors(void **state)
 		"reads as another name");
 	sql_err("alice_admin", "SELECT proxyauth.add_user('hank  x', 'x-pw')", "22023",
 		"reads as another name");
-	sql_ok("alice_admin", "SELECT proxyauth.add_user('ha\xe2\x80\x8cnk', 'x-pw')");
-	sql_ok("alice_admin", "SELECT proxyauth.delete_user('ha\xe2\x80\x8cnk')");
+	/* A joiner between Latin letters, a mark with no letter under it. */
+	sql_err("alice_admin", "SELECT proxyauth.add_user('ha\xe2\x80\x8dnk', 'x-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('\xcc\x81hank', 'x-pw')", "22023",
+		"reads as another name");
+	sql_err("alice_admin", "SELECT proxyauth.add_user('h \xe2\x83\x9d" "ank', 'x-pw')", "22023",
+		"reads as another name");
+	/* A ZWNJ inside a Persian name is part of its spelling. */
+	sql_ok("alice_admin", "SELECT proxyauth.add_user('\xd9\x85\xdb\x8c\xe2\x80\x8c"
+	       "\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85', 'x-pw')");
+	sql_ok("alice_admin", "SELECT proxyauth.delete_user('\xd9\x85\xdb\x8c\xe2\x80\x8c"
+	       "\xd8\xae\xd9\x88\xd8\xa7\xd9\x87\xd9\x85')");
 	sql_err("postgres", "INSERT INTO proxyauth.users (username, password_hash) "
 		"VALUES ('J\xc3\x96RG', 'x')", "23505", "users_username_");
 	sql_ok("alice_admin", "SELECT proxyauth.delete_user('j\xc3\xb6rg')");
