@@ -82,12 +82,13 @@ verify_folded(const struct pa_chain_link *l, const struct pa_credentials *cred,
 {
 	struct pa_credentials alt;
 	char folded[PA_FOLD_MAX];
-	size_t n = pa_fold_user(cred->user, cred->user_len, folded);
+	bool hashed;
+	size_t n = pa_fold_user_hashed(cred->user, cred->user_len, folded, &hashed);
 	enum pa_result r;
 
-	/* Already folded, or too long for a name (a '#' digest). */
+	/* Already folded, or too long for a name (kept as a digest). */
 	if ((n == cred->user_len && memcmp(folded, cred->user, n) == 0) || n > PA_USER_MAX ||
-	    (folded[0] == '#' && n == 65))
+	    hashed)
 		return PA_NOT_FOUND;
 	memcpy(alt.user, folded, n + 1);
 	alt.user_len = n;

@@ -52,8 +52,10 @@ put(struct sink *s, const uint8_t *p, size_t len, bool is_space)
 }
 
 static size_t
-finish(struct sink *s, char *out)
+finish(struct sink *s, char *out, bool *hashed)
 {
+	if (hashed != NULL)
+		*hashed = s->overflow;
 	if (s->overflow) {
 		unsigned char md[SHA256_DIGEST_LENGTH];
 		int i;
@@ -72,7 +74,7 @@ finish(struct sink *s, char *out)
 }
 
 static size_t
-fold_bytes(const char *in, size_t len, char *out)
+fold_bytes(const char *in, size_t len, char *out, bool *hashed)
 {
 	uint8_t buf[PA_FOLD_MAX * 2];
 	struct sink s = { buf, 0, sizeof(buf), false, false, false };
@@ -89,11 +91,17 @@ fold_bytes(const char *in, size_t len, char *out)
 	}
 	if (s.n >= PA_FOLD_MAX)
 		s.overflow = true;
-	return finish(&s, out);
+	return finish(&s, out, hashed);
 }
 
 size_t
 pa_fold_user(const char *in, size_t len, char *out)
+{
+	return pa_fold_user_hashed(in, len, out, NULL);
+}
+
+size_t
+pa_fold_user_hashed(const char *in, size_t len, char *out, bool *hashed)
 {
 	uint8_t pre[PA_FOLD_MAX * 2], big[PA_FOLD_MAX * 2];
 	uint8_t *nfkd = NULL, *folded = NULL;
@@ -106,7 +114,7 @@ pa_fold_user(const char *in, size_t len, char *out)
 			ascii = false;
 	if (ascii || len > PA_FOLD_MAX || memchr(in, '\0', len) != NULL ||
 	    u8_check((const uint8_t *)in, len) != NULL)
-		return fold_bytes(in, len, out);
+		return fold_bytes(in, len, out, hashed);
 	/* U+0130 is "i" to slapd (simple lower-casing) but "i" + U+0307 to
 	 * full case folding: take slapd's reading, the looser one. */
 	for (i = 0; i < len; i++) {
@@ -119,7 +127,7 @@ pa_fold_user(const char *in, size_t len, char *out)
 		}
 	}
 	if ((nfkd = u8_normalize(UNINORM_NFKD, pre, n, NULL, &nd)) == NULL) {
-		ret = fold_bytes(in, len, out);
+		ret = fold_bytes(in, len, out, hashed);
 		goto done;
 	}
 	/* Ignorable code points go before composing: dropped afterwards, one
@@ -138,7 +146,7 @@ pa_fold_user(const char *in, size_t len, char *out)
 		i += (size_t)k;
 	}
 	if ((folded = u8_casefold(nfkd, n, NULL, UNINORM_NFKC, NULL, &nf)) == NULL) {
-		ret = fold_bytes(in, len, out);
+		ret = fold_bytes(in, len, out, hashed);
 		goto done;
 	}
 	for (i = 0; i < nf;) {
@@ -152,7 +160,7 @@ pa_fold_user(const char *in, size_t len, char *out)
 	}
 	if (s.n >= PA_FOLD_MAX)
 		s.overflow = true;
-	ret = finish(&s, out);
+	ret = finish(&s, out, hashed);
 done:
 	free(nfkd);
 	free(folded);

@@ -13,6 +13,7 @@
 #ifndef PA_FOLD_H
 #define PA_FOLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Room for a folded name with its NUL.  A fold longer than this (NFKC can
@@ -25,6 +26,10 @@
  * or holds NUL (never passed by the credentials parser) is folded as
  * ASCII bytes, NUL as '?'. */
 size_t pa_fold_user(const char *in, size_t len, char *out);
+
+/* The same; *hashed (may be NULL) says whether out is the "#" digest of a
+ * fold too long to keep rather than the fold itself. */
+size_t pa_fold_user_hashed(const char *in, size_t len, char *out, bool *hashed);
 
 /* Why the canonical name s must not go upstream as X-Auth-User, or NULL
  * when it may.  The fold above makes blanks at the ends, runs of blanks,

@@ -309,6 +309,7 @@ static struct {
 	char asked[4][PA_USER_MAX + 1];
 } exact;
 static int down_on_call;	/* that call answers unavailable; 0: none */
+static const char *exact_name = "admin";	/* the one user it holds */
 
 static enum pa_result
 exact_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
@@ -321,7 +322,7 @@ exact_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *w
 		pa_error_set(err, "down");
 		return PA_UNAVAILABLE;
 	}
-	if (strcmp(cred->user, "admin") != 0)
+	if (strcmp(cred->user, exact_name) != 0)
 		return PA_NOT_FOUND;
 	if (strcmp(cred->password, "admin-pw") != 0)
 		return PA_DENIED;
@@ -419,6 +420,27 @@ test_look_alike_in_later_backend(void **state)
 	assert_int_equal(exact.calls, 1);
 }
 
+/* A 65-byte name beginning with '#' has the shape of the fold's digest
+ * for overlong names, but is a name: asked again like any other. */
+static void
+test_look_alike_hash_shaped(void **state)
+{
+	struct pa_identity who;
+	struct pa_chain_answer ans;
+	char stored[66], typed[66];
+
+	(void)state;
+	memset(stored, 'a', 65);
+	memset(typed, 'A', 65);
+	stored[0] = typed[0] = '#';
+	stored[65] = typed[65] = '\0';
+	exact_name = stored;
+	assert_int_equal(run_exact(2, typed, "x", &who, &ans), PA_DENIED);
+	assert_int_equal(exact.calls, 2);
+	assert_int_equal(fakes[1].calls, 0);
+	exact_name = "admin";
+}
+
 /* The second question fails closed like the first: a backend that goes
  * down between the two makes the answer unavailable (503), and the later
  * backend is not asked. */
@@ -447,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_reload_and_close),
 		cmocka_unit_test(test_look_alike_in_later_backend),
 		cmocka_unit_test(test_look_alike_unavailable),
+		cmocka_unit_test(test_look_alike_hash_shaped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,6 +109,7 @@ test_long_fold_is_bounded(void **state)
 {
 	char in[257], out[PA_FOLD_MAX], again[PA_FOLD_MAX];
 	size_t i, n;
+	bool hashed;
 
 	(void)state;
 	/* U+FDFA (3 bytes) decomposes to 33 bytes: 85 of them fold to
@@ -115,9 +117,20 @@ test_long_fold_is_bounded(void **state)
 	for (i = 0; i + 3 <= 255; i += 3)
 		memcpy(in + i, "\xef\xb7\xba", 3);
 	in[i] = '\0';
-	n = pa_fold_user(in, i, out);
+	n = pa_fold_user_hashed(in, i, out, &hashed);
 	assert_int_equal(n, 65);
 	assert_int_equal(out[0], '#');
+	assert_true(hashed);
+	/* A name of that shape is a fold of its own, not a digest. */
+	memset(in, 'A', 65);
+	in[0] = '#';
+	in[65] = '\0';
+	assert_int_equal(pa_fold_user_hashed(in, 65, again, &hashed), 65);
+	assert_false(hashed);
+	assert_int_equal(again[1], 'a');
+	for (i = 0; i + 3 <= 255; i += 3)
+		memcpy(in + i, "\xef\xb7\xba", 3);
+	in[i] = '\0';
 	pa_fold_user(in, i, again);
 	assert_string_equal(out, again);
 	in[0] = 'x';
