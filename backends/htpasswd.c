@@ -166,6 +166,26 @@ warn_fold_alike(const struct htpasswd *h, const struct pa_htpasswd_table *t)
 			   "htpasswd: %s: %zu more pairs of users fold alike", h->path, pairs - 5);
 }
 
+/* Warns at load of users whose names read as another (fold.h): each is
+ * refused at login, and the operator had better know before they try. */
+static void
+warn_unsafe(const struct htpasswd *h, const struct pa_htpasswd_table *t)
+{
+	const char *unsafe;
+	size_t i, bad = 0;
+
+	for (i = 0; i < t->n; i++) {
+		if ((unsafe = pa_name_unsafe(t->v[i].user)) == NULL)
+			continue;
+		if (bad++ < 5)
+			pa_log_msg(h->env->log, PA_LOG_WARN, "htpasswd: %s: the user name on line "
+				   "%d %s; it will be refused", h->path, t->v[i].line, unsafe);
+	}
+	if (bad > 5)
+		pa_log_msg(h->env->log, PA_LOG_WARN, "htpasswd: %s: %zu more user names that "
+			   "will be refused", h->path, bad - 5);
+}
+
 /* Reloads when the file changed (or always when force).  Looks at the file
  * at most once a second unless forced. */
 static void
@@ -217,6 +237,7 @@ maybe_reload(struct htpasswd *h, bool force)
 	pthread_mutex_unlock(&h->lock);
 	pa_log_msg(h->env->log, PA_LOG_INFO, "htpasswd: loaded %s (%zu users)", h->path, t->n);
 	warn_fold_alike(h, t);
+	warn_unsafe(h, t);
 	invalidate_changed(h, old, t);
 	table_put(h, old);
 done:
@@ -398,6 +419,7 @@ htpasswd_check_access(void *ctx, struct pa_error *err)
 const struct pa_backend_ops pa_htpasswd_ops = {
 	.name = "htpasswd",
 	.keys = htpasswd_keys,
+	.finds_spellings = true,
 	.open = htpasswd_open,
 	.verify = htpasswd_verify,
 	.probe = htpasswd_probe,

@@ -67,6 +67,10 @@ struct pa_backend_env {
 struct pa_backend_ops {
 	const char *name;			/* its config section and X-Auth-Backend */
 	const struct pa_conf_key *keys;		/* keys its section accepts */
+	/* Finds every spelling of a user it holds by itself (htpasswd's fold
+	 * index), so the chain need not ask it again with the folded name
+	 * (chain.c). */
+	bool finds_spellings;
 	/* Opens with the section (may be NULL: all defaults).  Returns 0 and
 	 * *ctx, or -1 with err set ("file:line: message" where it applies). */
 	int (*open)(const struct pa_section *conf, const struct pa_backend_env *env,

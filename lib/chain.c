@@ -123,7 +123,7 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 
 		memset(who, 0, sizeof(*who));
 		r = l->ops->verify(l->ctx, cred, who, &err);
-		if (r == PA_NOT_FOUND && i + 1 < chain->n)
+		if (r == PA_NOT_FOUND && i + 1 < chain->n && !l->ops->finds_spellings)
 			r = verify_folded(l, cred, who, &err);
 		if (chain->observe != NULL)
 			chain->observe(chain->observe_arg, i, r, pa_now_us() - start);

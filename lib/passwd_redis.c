@@ -57,11 +57,12 @@ find_alike(redisContext *c, const char *prefix, const char *user, char *alike, s
 		keys = r->element[1];
 		for (i = 0; i < keys->elements && !found; i++) {
 			const redisReply *e = keys->element[i];
-			const char *name = e->str + skip;
+			const char *name;
 			size_t n;
 
 			if (e->type != REDIS_REPLY_STRING || e->len <= skip || e->len - skip > PA_USER_MAX)
 				continue;
+			name = e->str + skip;
 			n = e->len - skip;
 			if (n == ulen && memcmp(name, user, n) == 0)
 				continue;

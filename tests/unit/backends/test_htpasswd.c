@@ -588,6 +588,9 @@ test_verify_blank_edged_name(void **state)
 	assert_int_equal(verify(f, "john smith", "bravo-pw", &who, &err), PA_GRANTED);
 	scratch_drain(f->logfd[0], f->logbuf, sizeof(f->logbuf));
 	assert_non_null(strstr(f->logbuf, "begins or ends with a blank"));
+	/* Said at load already, with the line. */
+	assert_non_null(strstr(f->logbuf, "the user name on line 2 begins or ends with a blank "
+				"or an invisible character; it will be refused"));
 }
 
 static void

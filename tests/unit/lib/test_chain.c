@@ -310,6 +310,7 @@ static struct {
 } exact;
 static int down_on_call;	/* that call answers unavailable; 0: none */
 static const char *exact_name = "admin";	/* the one user it holds */
+static bool finds_spellings;			/* its ops say it folds itself */
 
 static enum pa_result
 exact_verify(void *ctx, const struct pa_credentials *cred, struct pa_identity *who,
@@ -348,11 +349,13 @@ static enum pa_result
 run_exact(int n, const char *user, const char *password, struct pa_identity *who,
 	  struct pa_chain_answer *ans)
 {
-	static const struct pa_backend_ops ops[2] = {
+	static const struct pa_backend_ops ops[3] = {
 		{ .name = "htpasswd", .verify = exact_verify, .probe = fake_probe,
 		  .close = fake_close },
 		{ .name = "redis", .verify = later_verify, .probe = fake_probe,
 		  .close = fake_close },
+		{ .name = "htpasswd", .verify = exact_verify, .probe = fake_probe,
+		  .close = fake_close, .finds_spellings = true },
 	};
 	struct pa_chain chain;
 	struct pa_credentials cred;
@@ -365,7 +368,7 @@ run_exact(int n, const char *user, const char *password, struct pa_identity *who
 	cred.user_len = strlen(user);
 	snprintf(cred.password, sizeof(cred.password), "%s", password);
 	cred.password_len = strlen(password);
-	chain.links[0].ops = &ops[0];
+	chain.links[0].ops = &ops[finds_spellings ? 2 : 0];
 	chain.links[1].ops = &ops[1];
 	chain.n = n;
 	memset(who, 'X', sizeof(*who));
@@ -418,6 +421,13 @@ test_look_alike_in_later_backend(void **state)
 	/* The last backend is asked once: nothing after it to shield. */
 	assert_int_equal(run_exact(1, "Admin", "admin-pw", &who, &ans), PA_NOT_FOUND);
 	assert_int_equal(exact.calls, 1);
+
+	/* A backend that finds every spelling itself (htpasswd) is not asked
+	 * twice: its not found already covers the folded name. */
+	finds_spellings = true;
+	assert_int_equal(run_exact(2, "Bob", "bob-pw", &who, &ans), PA_GRANTED);
+	assert_int_equal(exact.calls, 1);
+	finds_spellings = false;
 }
 
 /* A 65-byte name beginning with '#' has the shape of the fold's digest
