@@ -286,6 +286,27 @@ test_passwd_look_alike(void **state)
 	passwd_ok(a_bob, "bob-pw");		/* no bob in any spelling */
 	hget(&t->rs, "Bob", "hash", v, sizeof(v));
 	assert_true(strncmp(v, "$2", 2) == 0);
+
+	/* A prefix with glob characters is matched as written.  Unescaped,
+	 * "a[1]*:user:*" would also match a1xx:user:Xdave, whose name read
+	 * at a[1]*:'s length is "dave", and refuse a new Dave there. */
+	{
+		const char *a_carl[] = { "-C", "4", "--redis", t->rs.addr, "--redis-prefix",
+					 "a[1]*:", "carl", NULL };
+		const char *a_big[] = { "-C", "4", "--redis", t->rs.addr, "--redis-prefix",
+					"a[1]*:", "CARL", NULL };
+		const char *a_xdave[] = { "-C", "4", "--redis", t->rs.addr, "--redis-prefix",
+					  "a1xx:", "Xdave", NULL };
+		const char *a_dave[] = { "-C", "4", "--redis", t->rs.addr, "--redis-prefix",
+					 "a[1]*:", "Dave", NULL };
+
+		passwd_ok(a_carl, "carl-pw");
+		if (pa_passwd_run(a_big, "x-pw", out, sizeof(out), err, sizeof(err)) == 0 ||
+		    strstr(err, "folds like the user 'carl'") == NULL)
+			fail_msg("CARL beside a[1]*:user:carl: %s", err);
+		passwd_ok(a_xdave, "x-pw");
+		passwd_ok(a_dave, "dave-pw");
+	}
 }
 
 /* ---- the daemon ---------------------------------------------------------- */
