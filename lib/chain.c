@@ -98,8 +98,7 @@ verify_folded(const struct pa_chain_link *l, const struct pa_credentials *cred,
 	OPENSSL_cleanse(&alt, sizeof(alt));
 	memset(who, 0, sizeof(*who));
 	if (r == PA_GRANTED || r == PA_DENIED) {
-		pa_error_set(err, "%s: the name is another spelling of %s there", l->ops->name,
-			     folded);
+		pa_error_set(err, "the name is another spelling of %s there", folded);
 		return PA_DENIED;
 	}
 	return r;
@@ -139,7 +138,7 @@ pa_chain_verify(const struct pa_chain *chain, const struct pa_credentials *cred,
 			ans->result = unavailable != NULL ? PA_UNAVAILABLE : PA_DENIED;
 			ans->denied_after_unavailable = unavailable != NULL;
 			if (unavailable == NULL && err.msg[0] != '\0')
-				ans->err = err;
+				pa_error_set(&ans->err, "%s: %s", l->ops->name, err.msg);
 			return;
 		case PA_NOT_FOUND:
 			break;

@@ -394,6 +394,8 @@ test_look_alike_in_later_backend(void **state)
 	assert_int_equal(fakes[1].calls, 0);
 	assert_string_equal(who.user, "");
 	assert_non_null(strstr(ans.err.msg, "another spelling of admin"));
+	/* The reason names the backend, as for an unavailable one. */
+	assert_int_equal(strncmp(ans.err.msg, "htpasswd: ", 10), 0);
 
 	/* admin's own password under another spelling: denied too, never a
 	 * grant under a name the backend does not hold. */
