@@ -1591,7 +1591,11 @@ test_lockout_answer_waits_its_turn(void **state)
 	qsort(wrong, PROBES, sizeof(long), cmp_long);
 	print_message("median ms with the worker busy: locked %ld, wrong %ld\n", locked[PROBES / 2],
 		      wrong[PROBES / 2]);
-	if (locked[PROBES / 2] * 2 < wrong[PROBES / 2])
+	/* A locked answer that jumps the queue takes one verification of
+	 * nine (a ratio of 0.1-0.2); queued, about 1.  Below 1/3, not 1/2:
+	 * on a loaded CI machine the ratio was once 0.47 (locked 103 ms,
+	 * wrong 219 ms) with the locked answer queued as it should be. */
+	if (locked[PROBES / 2] * 3 < wrong[PROBES / 2])
 		fail_msg("a locked answer (median %ld ms) jumps the queue a wrong password "
 			 "waits in (median %ld ms)", locked[PROBES / 2], wrong[PROBES / 2]);
 	assert_int_equal(pa_daemon_stop(d), 0);
